@@ -14,7 +14,7 @@ Prints one JSON object. `--quick` is a CPU size that runs in seconds (a tiny con
 draws itself); the real size is e.g.
 `python bench/extract.py --model ViT-B-32 --device cuda --n_images 5000 --num_workers 15`.
 """
-import json, os, platform, shutil, sys, tempfile, time, warnings
+import json, os, shutil, tempfile, time, warnings
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +22,8 @@ import torch
 from fastcore.script import call_parse
 from PIL import Image
 
-from layeralign.data import CaptionSet, write_json
-from layeralign.extract import extract, load_model, layer_names, _ImageFiles, _Collate, TOWERS
+from layeralign.data import CaptionSet, load_dataset, write_json
+from layeralign.extract import extract, load_model, layer_names, _ImageFiles, _Collate, _split_preprocess, _finish_images, TOWERS
 
 _TINY = {'embed_dim': 64,
          'vision_cfg': {'image_size': 32, 'layers': 4, 'width': 64, 'patch_size': 8, 'head_width': 32},
@@ -48,20 +48,28 @@ def _make_data(folder:Path, n_images:int, width:int, height:int, captions_per_im
     return CaptionSet(paths, caps, np.repeat(np.arange(n_images), captions_per_image), name='bench', split='test')
 
 
+def _subset(data:CaptionSet, n_images:int)->CaptionSet:
+    "The first n_images images of a CaptionSet and their captions"
+    keep = data.caption_image < n_images
+    return CaptionSet(data.image_paths[:n_images], [c for c, k in zip(data.captions, keep) if k], data.caption_image[keep],
+                      name=data.name, split=data.split)
+
+
 def _sync(device):
     if torch.device(device).type == 'cuda': torch.cuda.synchronize()
 
 
 def _decode(data, preprocess, batch_size, num_workers, device)->dict:
-    "JPEG decode + preprocess only (and the copy to the device), in the same DataLoader setup as extract"
+    "JPEG decode + preprocess only (and the copy to the device), in the same DataLoader setup as extract's"
     cuda = torch.device(device).type == 'cuda'
-    ds = _ImageFiles(data.image_paths, preprocess)
+    decode, norm = _split_preprocess(preprocess)
+    ds = _ImageFiles(data.image_paths, decode)
     batches = [list(range(a, min(a + batch_size, len(ds)))) for a in range(0, len(ds), batch_size)]
     dl = torch.utils.data.DataLoader(ds, batch_sampler=batches, collate_fn=_Collate(), num_workers=num_workers,
-                                     pin_memory=cuda, prefetch_factor=4 if num_workers else None)
+                                     pin_memory=cuda, prefetch_factor=2 if num_workers else None)
     start, n = time.time(), 0
     for _, ok, x, _ in dl:
-        x = x.to(device, non_blocking=cuda)
+        x = _finish_images(x.to(device, non_blocking=cuda), norm)
         n += int(ok.sum())
     _sync(device)
     secs = time.time() - start
@@ -109,16 +117,18 @@ def _original(data, model_name, pretrained, device, num_workers, out:Path, batch
 
 @call_parse
 def main(quick:bool=False,         # CPU size that runs in seconds: tiny config, small synthetic JPEGs
-         model:str=None,           # open_clip model name or config JSON (default: ViT-B-32; tiny config with --quick)
+         model:str=None,           # open_clip model name or config JSON (default: ViT-B-32; a tiny config with --quick)
          pretrained:str=None,      # weights tag or file; default random init (weights do not change speed)
          device:str=None,          # 'cuda' or 'cpu' (default: cuda when available)
-         n_images:int=None,        # images to draw (5 captions each); default 2000, 24 with --quick
+         n_images:int=None,        # images (5 captions each); default 2000, 48 with --quick
          image_px:str='500x375',   # size of the drawn JPEGs, WIDTHxHEIGHT (Flickr30k-like by default)
          num_workers:int=None,     # decoding workers for all three (default: extract's default for the device)
          batch_size:int=None,      # extract's batch size (default: extract's default for the device)
          skip_original:bool=False, # leave out the original-style loop (it is slow at real sizes)
          keep:str=None,            # keep the data and outputs in this folder instead of a temporary one
          threads:int=None,         # torch CPU threads (default: torch's own choice)
+         dataset:str=None,         # real data instead of drawn JPEGs: a name or path for layeralign.data.load_dataset
+         split:str='test',         # the split of `dataset`
         ):
     "Time extract vs the original loop vs JPEG decoding; print JSON"
     warnings.simplefilter('ignore')
@@ -127,7 +137,7 @@ def main(quick:bool=False,         # CPU size that runs in seconds: tiny config,
     work = Path(keep) if keep else Path(tempfile.mkdtemp(prefix='la-bench-'))
     try:
         if quick:
-            n_images = n_images or 24
+            n_images = n_images or 48
             w, h = 64, 48
             if model is None:
                 write_json(work/'bench-tiny.json', _TINY)
@@ -139,13 +149,14 @@ def main(quick:bool=False,         # CPU size that runs in seconds: tiny config,
         cuda = torch.device(device).type == 'cuda'
         workers = num_workers if num_workers is not None else (min(16, max(1, (os.cpu_count() or 2) - 1)) if cuda else 0)
         t0 = time.time()
-        data = _make_data(work/'images', n_images, w, h)
+        if dataset: data = _subset(load_dataset(dataset, split), n_images)
+        else: data = _make_data(work/'images', n_images, w, h)
         make_s = time.time() - t0
         _, preprocess, _ = load_model(model, pretrained, device='cpu')
-        bs = batch_size or (512 if cuda else 32)
+        bs = batch_size or (256 if cuda else 32)           # extract's default image batch
         res = {'model': Path(model).stem if model.endswith('.json') else model, 'pretrained': pretrained, 'device': device,
                'gpu': torch.cuda.get_device_name() if cuda else None, 'cpu_count': os.cpu_count(), 'torch_threads': torch.get_num_threads(), 'torch': torch.__version__,
-               'n_images': data.n_images, 'n_captions': data.n_captions, 'image_px': f'{w}x{h}', 'num_workers': workers,
+               'data': data.name, 'n_images': data.n_images, 'n_captions': data.n_captions, 'image_px': None if dataset else f'{w}x{h}', 'num_workers': workers,
                'draw_images_s': round(make_s, 2)}
         res['decode'] = _decode(data, preprocess, bs, workers, device)
         t0 = time.time()

@@ -19,7 +19,7 @@ Features are random, of the real shapes (ViT-B-32: image L1..L12 768-d, final 51
 Prints one JSON object. `--quick` is a CPU size that runs in seconds; the real one is
 `python bench/grid.py --device cuda` (add `--precision bf16` for autocast, `--epochs 20` by default).
 """
-import json, math, platform, shutil, tempfile, time
+import json, platform, shutil, tempfile, time
 from pathlib import Path
 
 import torch
@@ -55,7 +55,7 @@ def _original_style(train:FeatureStore, val:FeatureStore, pair:str, epochs:int, 
             opt.zero_grad(); loss.backward(); opt.step()
         model.eval()
         with torch.no_grad():
-            val_loss = sum(loss_fn(*model(xt.to(device), xi.to(device))[1::-1], model.logit_scale.exp()).item() for xt, xi in vdl)
+            _ = sum(loss_fn(*model(xt.to(device), xi.to(device))[1::-1], model.logit_scale.exp()).item() for xt, xi in vdl)
         _sync(device); times.append(time.time() - start)
     return times
 

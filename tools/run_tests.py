@@ -70,6 +70,31 @@ def check_ci_command():
     return ''
 
 
+def _bench(script, check):
+    "Run `bench/<script> --quick` (the CI size) and check the JSON it prints"
+    def f():
+        r = subprocess.run([sys.executable, str(ROOT/'bench'/script), '--quick'], cwd=ROOT, capture_output=True, text=True,
+                           env=dict(os.environ, MPLBACKEND='Agg'))
+        if r.returncode: return f'exit {r.returncode}:\n{r.stderr[-3000:]}'
+        try: res = json.loads(r.stdout)
+        except json.JSONDecodeError: return f'did not print JSON:\n{r.stdout[-2000:]}'
+        return check(res)
+    return f
+
+
+def _check_extract_bench(res):
+    "extract and the original-style loop agree, and both were timed"
+    if res['agreement_min_cosine_image_final'] < 0.999: return f"final image features disagree: {res['agreement_min_cosine_image_final']}"
+    if not (res['extract']['images_per_s'] > 0 and res['original']['images_per_s'] > 0): return 'missing timings'
+    return ''
+
+
+def _check_grid_bench(res):
+    "the grid and the original-style loop were both timed"
+    if not (res['grid']['pair_rows_per_s'] > 0 and res['original']['pair_rows_per_s'] > 0): return 'missing timings'
+    return ''
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument('--flags', default='', help='space-separated test flags to run as well, e.g. "slow"')
@@ -83,7 +108,9 @@ def main():
     results = []
     if not a.notebooks:
         for name, fn in [('sync: nbdev_export', check_export), ('sync: nbdev_clean', check_clean),
-                         ('sync: README.md', check_readme), ('ci: README test command', check_ci_command)]:
+                         ('sync: README.md', check_readme), ('ci: README test command', check_ci_command),
+                         ('bench: extract.py --quick', _bench('extract.py', _check_extract_bench)),
+                         ('bench: grid.py --quick', _bench('grid.py', _check_grid_bench))]:
             results.append(_check(name, fn)); _report(results[-1])
     with ThreadPoolExecutor(a.n_workers) as ex:
         for r in ex.map(_run_nb, nbs, [flags]*len(nbs)):
