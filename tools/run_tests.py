@@ -12,10 +12,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT/'tools'))
 
 
+_THREADS = 1
+
+
 def _run_nb(fn, flags):
     "Run one notebook as nbdev_test does, in its own process; return (name, ok, seconds, message)"
     start = time.time()
     env = dict(os.environ, MPLBACKEND=os.environ.get('MPLBACKEND', 'Agg'))
+    env.setdefault('OMP_NUM_THREADS', str(_THREADS))   # notebooks run side by side: no core oversubscribed
     r = subprocess.run(['nbdev_test', '--path', str(fn), '--n_workers', '0', '--flags', ' '.join(flags)],
                        cwd=ROOT, env=env, capture_output=True, text=True)
     ok = r.returncode == 0 and 'Success' in r.stdout
@@ -103,6 +107,8 @@ def main():
     a = p.parse_args()
     os.chdir(ROOT)
     flags = a.flags.split()
+    global _THREADS
+    _THREADS = max(1, (os.cpu_count() or 1) // max(1, a.n_workers))
     nbs = [Path(o).resolve() for o in a.notebooks] or sorted(
         o for o in (ROOT/'nbs').glob('*.ipynb') if not o.name.startswith(('_', '.')))
     results = []
