@@ -40,7 +40,7 @@ setuptools.setup(
     url=cfg['git_url'],
     packages=setuptools.find_packages(),
     include_package_data=True,
-    package_data={'layeralign': ['model_configs/*.json', 'weights/*.safetensors', 'weights/*.json']},
+    package_data={'layeralign': ['model_configs/*.json', 'model_configs/*.txt.gz', 'weights/*.safetensors', 'weights/*.json', 'weights/*.png']},
     install_requires=requirements,
     extras_require={'dev': dev_requirements},
     dependency_links=cfg.get('dep_links', '').split(),
