@@ -77,8 +77,10 @@ def main(quick:bool=False,         # a CPU size that runs in seconds: 3 blocks, 
          orig_epochs:int=1,        # epochs per timed original-style pair
          stores:str=None,          # a directory to keep (and reuse) the random stores in; default a temporary one
          out:str=None,             # also write the JSON here
+         threads:int=None,         # torch CPU threads (default: torch's own choice)
         ):
     "Time train_grid against the original one-pair-at-a-time loop; print JSON"
+    if threads: torch.set_num_threads(threads)
     epochs = epochs or (1 if quick else 20)
     n_train = n_train or (1024 if quick else 29000)
     n_val = n_val or (128 if quick else 1014)

@@ -5,8 +5,10 @@
 # %% ../nbs/06_pipeline.ipynb #8ca8140a
 from __future__ import annotations
 import hashlib, json, os, sys, time
+from contextlib import contextmanager
 from pathlib import Path
 import pandas as pd
+import torch
 from fastcore.script import call_parse, anno_parser
 from .data import (layeralign_home, load_dataset, synthetic, write_json, atomic_path, download_flickr30k,
                              KARPATHY_SPLITS_URL)
@@ -16,7 +18,8 @@ from .project_eval import project
 from .retrieval import evaluate_grid, recall_at_k, plot_heatmap, plot_depth_curves
 
 # %% auto #0
-__all__ = ['run', 'write_pictures', 'emergence', 'write_report', 'run_cli', 'download_cli', 'main', 'nbs_path', 'run_notebooks']
+__all__ = ['torch_threads', 'run', 'write_pictures', 'emergence', 'write_report', 'run_cli', 'download_cli', 'main', 'nbs_path',
+           'run_notebooks']
 
 # %% ../nbs/06_pipeline.ipynb #73816f2a
 def _fingerprint(paths)->list:
@@ -49,14 +52,24 @@ class _Stages:
 def _say(msg, verbose=True):
     if verbose: print(msg, flush=True)
 
-# %% ../nbs/06_pipeline.ipynb #6c1af2a9
+@contextmanager
+def torch_threads(n:int|None=None, # torch's CPU threads inside the block; None leaves them as they are
+                 ):
+    "Run a block with `n` torch CPU threads, restoring the previous number afterwards"
+    if n is not None and n < 1: raise ValueError(f"threads must be a positive number of CPU threads, not {n}")
+    old = torch.get_num_threads()
+    if n: torch.set_num_threads(n)
+    try: yield
+    finally: torch.set_num_threads(old)
+
+# %% ../nbs/06_pipeline.ipynb #3eaa641c
 def run(dataset:str='synthetic',          # 'synthetic', 'flickr30k', 'coco', or a Karpathy JSON / pairs table
         model:str='layeralign-tiny',      # an OpenCLIP model name, or the built-in 'layeralign-tiny'
         pretrained:str|None='synthetic',  # an OpenCLIP tag, a local checkpoint, or None (random init)
         out:str|None=None,                # the run folder (default: $LAYERALIGN_HOME/runs/<dataset>--<model>--<pretrained>)
         root:str|None=None,               # where the dataset lives (default: $LAYERALIGN_HOME/data)
         device:str='cpu',                 # 'cpu' or 'cuda'
-        precision:str|None=None,          # 'fp32' or 'bf16' (default: bf16 on CUDA, fp32 on CPU)
+        precision:str|None=None,          # extraction's 'fp32' or 'bf16' autocast (default: bf16 on CUDA, fp32 on CPU)
         batch_size:int|None=None,         # extraction batch size (default: by device)
         num_workers:int|None=None,        # JPEG-decoding workers for extraction (default: by device)
         pairs='all',                      # 'all', or pair names like 'text_L6_image_final'
@@ -72,72 +85,75 @@ def run(dataset:str='synthetic',          # 'synthetic', 'flickr30k', 'coco', or
         feature_root:str|None=None,       # where feature stores live (default: $LAYERALIGN_HOME/features)
         overwrite:bool=False,             # retrain / re-project pairs whose earlier results used other settings
         verbose:bool=True,                # print what each stage does
+        threads:int|None=None,            # torch CPU threads for the run (None: torch's own; 1 on a shared CPU)
        )->pd.DataFrame:                   # one row per pair: layers, projection, recalls, ranks
     "Run layeralign from data to the recall grid; stages whose outputs exist for the same settings are skipped"
-    home = layeralign_home()
-    name = Path(dataset).stem if Path(dataset).suffix else dataset
-    out = Path(out) if out else home/'runs'/f"{name}--{model}--{pretrained}"
-    out.mkdir(parents=True, exist_ok=True)
-    stages, t_all = _Stages(out), time.time()
+    with torch_threads(threads):
+        home = layeralign_home()
+        name = Path(dataset).stem if Path(dataset).suffix else dataset
+        out = Path(out) if out else home/'runs'/f"{name}--{model}--{pretrained}"
+        out.mkdir(parents=True, exist_ok=True)
+        stages, t_all = _Stages(out), time.time()
 
-    # 1-2. data and features, per split
-    if dataset == 'flickr30k':   # the data stage: download (or verify, and resume) before the first use
-        download_flickr30k(Path(root) if root else None, progress=verbose)
-    stores = {}
-    for split in ('train', 'val', eval_split):
-        if split in stores: continue
+        # 1-2. data and features, per split
+        if dataset == 'flickr30k':   # the data stage: download (or verify, and resume) before the first use
+            download_flickr30k(Path(root) if root else None, progress=verbose)
+        stores = {}
+        for split in ('train', 'val', eval_split):
+            if split in stores: continue
+            t0 = time.time()
+            data = (synthetic(split, synthetic_images, seed, root) if dataset == 'synthetic'
+                    else load_dataset(dataset, split, root=root))
+            sdir = store_dir(name if dataset != 'synthetic' else f'synthetic-{synthetic_images}-{seed}',
+                             split, model, pretrained, root=feature_root)
+            stores[split] = extract(data, model, pretrained, sdir, device=device, precision=precision,
+                                    batch_size=batch_size, num_workers=num_workers, dtype=feature_dtype,
+                                    progress=verbose)
+            _say(f"extract {split}: {stores[split]} ({time.time()-t0:.1f}s)", verbose)
+
+        # 3. train every pair together (train_grid itself resumes pair by pair)
         t0 = time.time()
-        data = (synthetic(split, synthetic_images, seed, root) if dataset == 'synthetic'
-                else load_dataset(dataset, split, root=root))
-        sdir = store_dir(name if dataset != 'synthetic' else f'synthetic-{synthetic_images}-{seed}',
-                         split, model, pretrained, root=feature_root)
-        stores[split] = extract(data, model, pretrained, sdir, device=device, precision=precision,
-                                batch_size=batch_size, num_workers=num_workers, dtype=feature_dtype)
-        _say(f"extract {split}: {stores[split]} ({time.time()-t0:.1f}s)", verbose)
+        train_settings = dict(pairs=pairs if isinstance(pairs, str) else sorted(map(str, pairs)), projection=projection,
+                              layernorm=layernorm, epochs=epochs, batch_size=train_batch_size, lr=lr, seed=seed,
+                              train=str(stores['train'].path), val=str(stores['val'].path))
+        proj_dir = out/'projections'
+        if stages.done('train', train_settings): _say("train: up to date", verbose)
+        else:
+            train_grid(stores['train'], stores['val'], proj_dir, pairs=pairs, projection=projection, layernorm=layernorm,
+                       epochs=epochs, batch_size=train_batch_size, lr=lr, seed=seed, device=device, progress=verbose,
+                       overwrite=overwrite)
+            stages.mark('train', train_settings, time.time()-t0)
+            _say(f"train: done ({time.time()-t0:.1f}s)", verbose)
 
-    # 3. train every pair together (train_grid itself resumes pair by pair)
-    t0 = time.time()
-    train_settings = dict(pairs=pairs if isinstance(pairs, str) else sorted(map(str, pairs)), projection=projection,
-                          layernorm=layernorm, epochs=epochs, batch_size=train_batch_size, lr=lr, seed=seed,
-                          train=str(stores['train'].path), val=str(stores['val'].path))
-    proj_dir = out/'projections'
-    if stages.done('train', train_settings): _say("train: up to date", verbose)
-    else:
-        train_grid(stores['train'], stores['val'], proj_dir, pairs=pairs, projection=projection, layernorm=layernorm,
-                   epochs=epochs, batch_size=train_batch_size, lr=lr, seed=seed, device=device, progress=verbose,
-                   overwrite=overwrite)
-        stages.mark('train', train_settings, time.time()-t0)
-        _say(f"train: done ({time.time()-t0:.1f}s)", verbose)
+        # 4. project the eval split
+        t0 = time.time()
+        proj_settings = dict(store=str(stores[eval_split].path), projections=_fingerprint(proj_dir.glob('*.safetensors')))
+        projected = out/'projected'
+        if stages.done('project', proj_settings): _say("project: up to date", verbose)
+        else:
+            project(stores[eval_split], proj_dir, projected, pairs=pairs, device=device, overwrite=overwrite,
+                    progress=verbose)
+            stages.mark('project', proj_settings, time.time()-t0)
+            _say(f"project: done ({time.time()-t0:.1f}s)", verbose)
 
-    # 4. project the eval split
-    t0 = time.time()
-    proj_settings = dict(store=str(stores[eval_split].path), projections=_fingerprint(proj_dir.glob('*.safetensors')))
-    projected = out/'projected'
-    if stages.done('project', proj_settings): _say("project: up to date", verbose)
-    else:
-        project(stores[eval_split], proj_dir, projected, pairs=pairs, device=device, overwrite=overwrite,
-                progress=verbose)
-        stages.mark('project', proj_settings, time.time()-t0)
-        _say(f"project: done ({time.time()-t0:.1f}s)", verbose)
-
-    # 5. evaluate, draw, report
-    t0 = time.time()
-    eval_settings = dict(projected=_fingerprint(projected.glob('*.safetensors')))
-    if stages.done('evaluate', eval_settings) and (out/'grid.csv').exists():
-        _say("evaluate: up to date", verbose)
-        grid = pd.read_csv(out/'grid.csv')
-    else:
-        grid = evaluate_grid(projected, out=out, device=device, overwrite=True)
-        write_pictures(grid, out, proj_dir)
-        write_report(grid, out, dict(dataset=dataset, model=model, pretrained=pretrained, projection=projection,
-                                     layernorm=layernorm, eval_split=eval_split, epochs=epochs, seed=seed,
-                                     n_images=stores[eval_split].n_images, n_captions=stores[eval_split].n_captions))
-        stages.mark('evaluate', eval_settings, time.time()-t0)
-        _say(f"evaluate: {len(grid)} pairs -> {out/'grid.csv'} ({time.time()-t0:.1f}s)", verbose)
-    grid.attrs['stores'] = {split: str(st.path) for split, st in stores.items()}
-    grid.attrs['out'] = str(out)
-    _say(f"done in {time.time()-t_all:.1f}s: {out}", verbose)
-    return grid
+        # 5. evaluate, draw, report
+        t0 = time.time()
+        eval_settings = dict(projected=_fingerprint(projected.glob('*.safetensors')))
+        if stages.done('evaluate', eval_settings) and (out/'grid.csv').exists():
+            _say("evaluate: up to date", verbose)
+            grid = pd.read_csv(out/'grid.csv')
+        else:
+            grid = evaluate_grid(projected, out=out, device=device, overwrite=True, progress=verbose)
+            write_pictures(grid, out, proj_dir)
+            write_report(grid, out, dict(dataset=dataset, model=model, pretrained=pretrained, projection=projection,
+                                         layernorm=layernorm, eval_split=eval_split, epochs=epochs, seed=seed,
+                                         n_images=stores[eval_split].n_images, n_captions=stores[eval_split].n_captions))
+            stages.mark('evaluate', eval_settings, time.time()-t0)
+            _say(f"evaluate: {len(grid)} pairs -> {out/'grid.csv'} ({time.time()-t0:.1f}s)", verbose)
+        grid.attrs['stores'] = {split: str(st.path) for split, st in stores.items()}
+        grid.attrs['out'] = str(out)
+        _say(f"done in {time.time()-t_all:.1f}s: {out}", verbose)
+        return grid
 
 # %% ../nbs/06_pipeline.ipynb #85b71498
 def write_pictures(grid:pd.DataFrame, # evaluate_grid's result
@@ -242,6 +258,11 @@ def run_cli(dataset:str='synthetic',          # 'synthetic', 'flickr30k', 'coco'
             seed:int=0,                       # seed
             eval_split:str='test',            # the split that is scored
             synthetic_images:int=6000,        # size of the synthetic world
+            feature_dtype:str='float16',      # 'float16' or 'float32' in the feature stores
+            feature_root:str=None,            # where feature stores live (default: $LAYERALIGN_HOME/features)
+            overwrite:bool=False,             # retrain / re-project pairs whose earlier results used other settings
+            threads:int=None,                 # torch CPU threads (default: torch's own; 1 on a shared CPU)
+            quiet:bool=False,                 # no progress bars or stage messages, only the final table
            ):
     "Run layeralign from data to the recall grid (grid.csv, heatmaps, depth curves, report.md in --out)"
     pairs = pairs if pairs == 'all' else [p.strip() for p in pairs.split(',') if p.strip()]
@@ -249,7 +270,8 @@ def run_cli(dataset:str='synthetic',          # 'synthetic', 'flickr30k', 'coco'
     grid = run(dataset=dataset, model=model, pretrained=pretrained, out=out, root=root, device=device,
                precision=precision, batch_size=batch_size, num_workers=num_workers, pairs=pairs,
                projection=projection, layernorm=layernorm, epochs=epochs, train_batch_size=train_batch_size, lr=lr,
-               seed=seed, eval_split=eval_split, synthetic_images=synthetic_images)
+               seed=seed, eval_split=eval_split, synthetic_images=synthetic_images, feature_dtype=feature_dtype,
+               feature_root=feature_root, overwrite=overwrite, verbose=not quiet, threads=threads)
     cols = ['pair', 'image_retrieval_recall@1', 'text_retrieval_recall@1']
     print(grid[cols].to_string(index=False, float_format=lambda v: f'{v:.3f}'))
 
