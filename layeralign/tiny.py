@@ -218,12 +218,13 @@ def _train(train, val, config, epochs, batch_size, lr, weight_decay, warmup, see
 # %% ../nbs/05_tiny.ipynb #c4eed9c4
 def save_tiny(model,                # the trained CLIP
               dest:Path,            # the .safetensors file
-              metadata:dict|None=None, # extra string metadata
+              metadata:dict|None=None, # extra metadata, stored as sorted JSON under the key 'layeralign'
              )->Path:               # dest
-    "Save a CLIP's weights as float16 safetensors, atomically"
+    "Save a CLIP's weights as float16 safetensors, atomically, byte for byte the same for the same weights"
     state = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()}
+    meta = {'layeralign': json.dumps(metadata, sort_keys=True, default=str)} if metadata else None
     with atomic_path(dest) as tmp:
-        save_file(state, str(tmp), metadata={k: str(v) for k, v in (metadata or {}).items()})
+        save_file(state, str(tmp), metadata=meta)
         tmp.chmod(0o644)   # readable by all, like any package file
     return Path(dest)
 
