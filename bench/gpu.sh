@@ -3,20 +3,31 @@
 # cells flagged `cuda`. Each result lands as a file in the folder given (default bench-results/).
 #   bash bench/gpu.sh [OUT_DIR]
 # About 5-8 minutes on one H100: most of it drawing 20,000 JPEGs and the original-style extraction loop.
+# Needs the package's requirements importable and, for the notebook cells, the dev extras (nbdev_test on the PATH).
+# QUICK=1 runs the same steps at the CPU sizes of the test suite, to check the script itself on a machine without a GPU.
 set -uo pipefail
-out=${1:-bench-results}
-mkdir -p "$out"
+mkdir -p "${1:-bench-results}"
+out=$(cd "${1:-bench-results}" && pwd)
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"   # layeralign from this checkout, installed or not
+py=${PYTHON:-python3}
 status=0
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$out/gpu.csv" || status=1
-python -c "import torch, open_clip; print(torch.__version__, open_clip.__version__, torch.cuda.get_device_name())" \
-    > "$out/versions.txt" || status=1
-# issue 5: the 13 x 13 grid of a ViT-B-32-sized store, 20 epochs, against the original one-pair-at-a-time loop
-python bench/grid.py --device cuda --out "$out/grid.json" > /dev/null || status=1
-# issue 4: extraction of ViT-B-32 (all layers, both towers) against the decode-only ceiling and the original loop
-python bench/extract.py --model ViT-B-32 --device cuda --n_images 20000 --num_workers 15 > "$out/extract.json" || status=1
-# the notebook cells that need a GPU
-python tools/run_tests.py --flags cuda > "$out/tests-cuda.txt" 2>&1 || status=1
-tail -n 1 "$out/tests-cuda.txt"
+step() { echo "== $1" >&2; shift; "$@" || { echo "   failed: $*" >&2; status=1; }; }
+if [ -n "${QUICK:-}" ]; then
+    grid=(--quick); extract=(--quick); flags=''
+else
+    grid=(--device cuda); extract=(--model ViT-B-32 --device cuda --n_images 20000 --num_workers 15); flags=cuda
+    step "GPU" nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader -f "$out/gpu.csv"
+fi
+step "versions" $py -c "import sys, torch, open_clip, layeralign; print(sys.version.split()[0], torch.__version__, open_clip.__version__, layeralign.__version__, torch.cuda.is_available())" > "$out/versions.txt"
+# train_grid: the 13 x 13 grid of a ViT-B-32-sized store, 20 epochs, against the original one-pair-at-a-time loop
+step "bench/grid.py ${grid[*]}" $py bench/grid.py "${grid[@]}" --out "$out/grid.json" > /dev/null
+# extract: ViT-B-32, all layers of both towers, against the decode-only ceiling and the original loop
+step "bench/extract.py ${extract[*]}" sh -c "$py bench/extract.py ${extract[*]} > '$out/extract.json'"
+if [ -n "$flags" ]; then
+    step "notebook cells flagged $flags" sh -c "$py tools/run_tests.py --flags $flags > '$out/tests-$flags.txt' 2>&1"
+    tail -n 1 "$out/tests-$flags.txt"
+fi
+ls -l "$out"
 exit $status
