@@ -9,16 +9,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import json, shutil
 from contextlib import contextmanager, redirect_stdout, redirect_stderr
-import copy, csv, io, re, stat, tarfile, urllib.error, urllib.parse, urllib.request, zipfile, zlib
+import copy, csv, http.client, io, re, stat, tarfile, urllib.error, urllib.parse, urllib.request, zipfile, zlib
 import numpy as np
 from PIL import Image, ImageDraw
 from tqdm.auto import tqdm
 
 # %% auto #0
 __all__ = ['SHAPES', 'COLOURS', 'SIZES', 'RELATIONS', 'REGIONS', 'SYNTHETIC_WORDS', 'DATASETS', 'FLICKR30K_IMAGES',
-           'KARPATHY_SPLITS_URL', 'KAGGLE_CREDENTIALS_HELP', 'layeralign_home', 'CaptionSet', 'atomic_path',
-           'write_json', 'load_karpathy', 'image_error', 'check_images', 'make_synthetic', 'synthetic', 'load_pairs',
-           'load_dataset', 'safe_extract', 'KaggleCredentialsError', 'kaggle_api', 'download_flickr30k']
+           'KARPATHY_SPLITS_URL', 'KAGGLE_CREDENTIALS_HELP', 'COCO_IMAGES_URL', 'COCO_IMAGES', 'layeralign_home',
+           'CaptionSet', 'atomic_path', 'write_json', 'load_karpathy', 'image_error', 'check_images', 'make_synthetic',
+           'synthetic', 'load_pairs', 'load_dataset', 'safe_extract', 'KaggleCredentialsError', 'kaggle_api',
+           'download_flickr30k', 'download_coco']
 
 # %% ../nbs/00_data.ipynb #b373e6a7
 def layeralign_home()->Path: # the storage root
@@ -450,7 +451,7 @@ def load_dataset(name:str, # 'synthetic', 'flickr30k', 'coco', or a path to a Ka
         json_path = folder/f'dataset_{name}.json'
         if not json_path.exists():
             how = (f"download it with `download_flickr30k({str(folder)!r})`" if name == 'flickr30k' else
-                   f"put Karpathy's dataset_coco.json there and the COCO images under {folder/'images'}/train2014 and val2014")
+                   f"download it with `download_coco({str(folder)!r})`")
             raise FileNotFoundError(f"{name} not found: no {json_path}; {how}")
         return load_karpathy(json_path, _image_root(folder), split)
     path = Path(name)
@@ -567,17 +568,33 @@ def kaggle_api():
 
 # %% ../nbs/00_data.ipynb #c1c0fa93
 def _fetch_url(url:str, dest:Path, progress:bool=True, timeout:float=60)->Path:
-    "Download `url` to `dest` atomically; a clear ConnectionError when it cannot be reached"
+    "Download `url` to `dest`; the bytes so far wait in `dest.part`, and a later call asks only for the rest"
+    dest = Path(dest)
+    part = dest.with_name(dest.name + '.part')
+    have = part.stat().st_size if part.exists() else 0
+    request = urllib.request.Request(url, headers={'Range': f'bytes={have}-'} if have else {})
+    total = None
+    def cut(why):
+        kept = (f"; what arrived is kept in {part} and the next run resumes from there"
+                if part.exists() and part.stat().st_size else '')
+        return ConnectionError(f"could not download {url} ({why}); check the network (or the URL) and run again{kept}, "
+                               f"or fetch the file yourself and put it at {dest}")
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response, atomic_path(dest) as tmp:
-            total = int(response.headers.get('Content-Length') or 0) or None
-            with open(tmp, 'wb') as f, tqdm(total=total, unit='B', unit_scale=True, desc=dest.name, disable=not progress) as bar:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            if have and getattr(response, 'status', None) != 206: have = 0     # the server sends the whole file
+            size = int(response.headers.get('Content-Length') or 0)
+            total = have + size if size else None
+            with open(part, 'ab' if have else 'wb') as f, tqdm(total=total, initial=have, unit='B', unit_scale=True,
+                                                                  desc=dest.name, disable=not progress) as bar:
                 while chunk := response.read(1 << 20):
                     f.write(chunk); bar.update(len(chunk))
-    except (urllib.error.URLError, OSError) as e:
-        reason = getattr(e, 'reason', e)
-        raise ConnectionError(f"could not download {url} ({reason}); check the network (or the URL), "
-                              f"or fetch the file yourself and put it at {dest}") from e
+    except urllib.error.HTTPError as e:
+        if not (e.code == 416 and have): raise cut(f"HTTP {e.code} {e.reason}") from e    # 416: nothing left to send
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
+        raise cut(getattr(e, 'reason', None) or f"{type(e).__name__}: {e}") from e
+    got = part.stat().st_size
+    if total is not None and got != total: raise cut(f"the connection closed after {got:,} of {total:,} bytes")
+    os.replace(part, dest)
     return dest
 
 def _annotations_complete(json_path:Path)->bool:
@@ -618,20 +635,23 @@ def _get_images(api, dataset:str, images_dir:Path, work:Path, n_images:int, prog
                                   f"the dataset id and your credentials. What is downloaded is kept: run again to resume.") from e
         if not archive.exists(): raise FileNotFoundError(f"the Kaggle client wrote no {archive.name} into {work}")
         safe_extract(archive, extracted)
+    _move_images(extracted, images_dir, n_images, dataset, progress,
+                 f"the download is incomplete or the dataset id is wrong. Run again to retry (complete images are kept); "
+                 f"if the count stays short, check the dataset id, or remove {archive}.")
+    archive.unlink(missing_ok=True)
+
+def _move_images(extracted:Path, images_dir:Path, n_images:int, source:str, progress:bool, hint:str)->None:
+    "Move the JPEGs of an extracted archive into `images_dir` (keeping those already there); check the count"
     images_dir.mkdir(parents=True, exist_ok=True)
     for p in tqdm(sorted(extracted.rglob('*.jpg')), desc='moving images', disable=not progress):
         if not (images_dir/p.name).exists(): os.replace(p, images_dir/p.name)   # never rewrite a completed image
+    shutil.rmtree(extracted)       # a short count re-extracts next time
     have = _count_images(images_dir)
-    if have < n_images:
-        shutil.rmtree(extracted)   # the next run asks Kaggle again (it resumes or keeps a complete zip) and re-extracts
-        raise ValueError(f"{dataset} gave {have} images in {images_dir}, expected {n_images}: the download is incomplete "
-                         f"or the dataset id is wrong. Run again to retry (complete images are kept); if the count "
-                         f"stays short, check the dataset id, or remove {archive}.")
-    shutil.rmtree(extracted); archive.unlink(missing_ok=True)
+    if have < n_images: raise ValueError(f"{source} gave {have} images in {images_dir}, expected {n_images}: {hint}")
 
-def _write_zip(dest:Path, zip_path:Path, progress:bool)->None:
-    "All of `dest` (images stored as they are) in one zip, paths relative to `dest`"
-    files = [dest/'dataset_flickr30k.json'] + sorted((dest/'images').glob('*.jpg'))
+def _write_zip(dest:Path, zip_path:Path, json_path:Path, progress:bool)->None:
+    "The split file and every image of `dest` (stored as they are) in one zip, paths relative to `dest`"
+    files = [json_path] + sorted((dest/'images').rglob('*.jpg'))
     with atomic_path(zip_path) as tmp, zipfile.ZipFile(tmp, 'w', zipfile.ZIP_STORED) as zf:
         for p in tqdm(files, desc=f'writing {zip_path.name}', disable=not progress): zf.write(p, p.relative_to(dest).as_posix())
 
@@ -655,5 +675,47 @@ def download_flickr30k(dest:Path|None=None, # the dataset folder; default layera
     shutil.rmtree(work, ignore_errors=True)
     if make_zip:
         zip_path = dest.with_name(dest.name + '.zip')
-        if not zip_path.exists(): _write_zip(dest, zip_path, progress)
+        if not zip_path.exists(): _write_zip(dest, zip_path, json_path, progress)
+    return json_path
+
+# %% ../nbs/00_data.ipynb #83e45cd9
+COCO_IMAGES_URL = 'http://images.cocodataset.org/zips/{part}.zip'
+COCO_IMAGES = {'train2014': 82783, 'val2014': 40504}   # JPEGs in each of COCO's 2014 image zips
+
+def _get_coco_part(part:str, url:str, images_dir:Path, work:Path, n_images:int, progress:bool)->None:
+    "One of COCO's image zips into images_dir/part: download (resuming), extract safely, move the JPEGs"
+    archive, extracted = work/f'{part}.zip', work/f'extracted-{part}'
+    if not extracted.exists():
+        if not archive.exists(): _fetch_url(url, archive, progress)
+        try: safe_extract(archive, extracted)
+        except ValueError as e:  # damaged or hostile: removed, so the next run downloads it anew
+            archive.unlink()
+            raise ValueError(f"{url} did not give a usable zip ({e}); {archive.name} was removed, run again to "
+                             f"download it anew") from e
+    _move_images(extracted, images_dir/part, n_images, url, progress,
+                 f"the zip is not the one expected; check the URL, then run again")
+    archive.unlink(missing_ok=True)
+
+def download_coco(dest:Path|None=None, # the dataset folder; default layeralign_home()/'data'/'coco'
+                  images_url:str=COCO_IMAGES_URL, # URL of each image zip, `{part}` standing for train2014 / val2014
+                  annotations_url:str=KARPATHY_SPLITS_URL, # Karpathy split file: the bare JSON or a zip holding it
+                  make_zip:bool=False, # also write <dest>.zip beside the folder (for Colab/Drive)
+                  n_images:dict=None, # JPEGs each zip holds (default COCO_IMAGES)
+                  progress:bool=True, # show progress
+                 )->Path: # dest/dataset_coco.json
+    "Download COCO 2014 (the COCO project's image zips + Karpathy splits), resuming whatever is already complete"
+    dest = Path(dest) if dest is not None else layeralign_home()/'data'/'coco'
+    json_path, images_dir, work = dest/'dataset_coco.json', dest/'images', dest/'download'
+    n_images = n_images or COCO_IMAGES
+    work.mkdir(parents=True, exist_ok=True)
+    if not _annotations_complete(json_path): _get_annotations(annotations_url, json_path, work, progress)
+    for part, n in n_images.items():
+        if _count_images(images_dir/part) < n:
+            _get_coco_part(part, images_url.format(part=part), images_dir, work, n, progress)
+    listed = [images_dir/img.get('filepath', '')/img['filename'] for img in _read_json(json_path)['images']]
+    _missing_images(listed, f"{json_path} (images in {images_dir})")
+    shutil.rmtree(work, ignore_errors=True)
+    if make_zip:
+        zip_path = dest.with_name(dest.name + '.zip')
+        if not zip_path.exists(): _write_zip(dest, zip_path, json_path, progress)
     return json_path

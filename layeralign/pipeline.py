@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 from fastcore.script import call_parse, anno_parser
 from .data import (layeralign_home, load_dataset, synthetic, write_json, atomic_path, download_flickr30k,
-                             KARPATHY_SPLITS_URL)
+                             download_coco, KARPATHY_SPLITS_URL, COCO_IMAGES_URL, KaggleCredentialsError)
 from .extract import extract, store_dir, FeatureStore
 from .projection import train_grid, grid_pairs, plot_histories, parse_pair
 from .project_eval import project
@@ -49,6 +49,8 @@ class _Stages:
         write_json(self.path, self.rec)
 
 # %% ../nbs/06_pipeline.ipynb #53d22540
+_DOWNLOADS = {'flickr30k': download_flickr30k, 'coco': download_coco}   # datasets `run` fetches by itself
+
 def _say(msg, verbose=True):
     if verbose: print(msg, flush=True)
 
@@ -96,8 +98,8 @@ def run(dataset:str='synthetic',          # 'synthetic', 'flickr30k', 'coco', or
         stages, t_all = _Stages(out), time.time()
 
         # 1-2. data and features, per split
-        if dataset == 'flickr30k':   # the data stage: download (or verify, and resume) before the first use
-            download_flickr30k(Path(root) if root else None, progress=verbose)
+        if dataset in _DOWNLOADS:    # the data stage: download (or verify, and resume) before the first use
+            _DOWNLOADS[dataset](Path(root) if root else None, progress=verbose)
         stores = {}
         for split in ('train', 'val', eval_split):
             if split in stores: continue
@@ -277,18 +279,22 @@ def run_cli(dataset:str='synthetic',          # 'synthetic', 'flickr30k', 'coco'
 
 # %% ../nbs/06_pipeline.ipynb #d3ef0e24
 @call_parse
-def download_cli(dataset:str,               # the dataset to download: 'flickr30k'
-                 dest:str=None,              # the dataset folder (default: $LAYERALIGN_HOME/data/flickr30k)
-                 kaggle_dataset:str='hsankesara/flickr-image-dataset', # Kaggle dataset id of the images
+def download_cli(dataset:str,               # the dataset to download: 'flickr30k' or 'coco'
+                 dest:str=None,              # the dataset folder (default: $LAYERALIGN_HOME/data/<dataset>)
+                 kaggle_dataset:str='hsankesara/flickr-image-dataset', # Flickr30k: Kaggle dataset id of the images
+                 images_url:str=COCO_IMAGES_URL, # COCO: URL of each image zip, {part} standing for train2014 / val2014
                  annotations_url:str=KARPATHY_SPLITS_URL, # the Karpathy split file (JSON, or a zip holding it)
                  make_zip:bool=False,        # also write <dest>.zip, one file to keep on Drive for Colab
                 ):
-    "Download a dataset (Flickr30k: Kaggle images + Karpathy splits), resuming what is already complete"
-    if dataset != 'flickr30k':
-        raise ValueError(f"only 'flickr30k' can be downloaded, not {dataset!r}; for COCO put "
-                         "dataset_coco.json and its images under $LAYERALIGN_HOME/data/coco")
-    path = download_flickr30k(dest, dataset=kaggle_dataset, annotations_url=annotations_url, make_zip=make_zip)
-    print(f"flickr30k ready: {path}")
+    "Download a dataset (Flickr30k: Kaggle images; COCO: the 2014 image zips; both with Karpathy splits), resuming"
+    if dataset == 'flickr30k':
+        path = download_flickr30k(dest, dataset=kaggle_dataset, annotations_url=annotations_url, make_zip=make_zip)
+    elif dataset == 'coco':
+        path = download_coco(dest, images_url=images_url, annotations_url=annotations_url, make_zip=make_zip)
+    else:
+        raise ValueError(f"{dataset!r} cannot be downloaded; valid: flickr30k, coco. For data of your own, pass a "
+                         "Karpathy JSON or a CSV/JSONL of image, caption rows to `layeralign run --dataset`")
+    print(f"{dataset} ready: {path}")
 
 # %% ../nbs/06_pipeline.ipynb #8ffd7483
 _COMMANDS = {'run': run_cli, 'download': download_cli}
@@ -308,7 +314,8 @@ def main(argv:list=None, # arguments after `layeralign` (default: sys.argv[1:])
     args = vars(anno_parser(f, prog=f'layeralign {cmd}').parse_args(rest))
     args.pop('pdb', None); args.pop('xtra', None)
     try: f(**args)
-    except (ValueError, KeyError, FileNotFoundError, FileExistsError) as e:   # bad input: the message, not a traceback
+    except (ValueError, KeyError, FileNotFoundError, FileExistsError, ConnectionError, KaggleCredentialsError) as e:
+        # bad input, no network, no credentials: the message, not a traceback
         print(f"layeralign {cmd}: error: {e}", file=sys.stderr)
         return 1
     return 0
