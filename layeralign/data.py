@@ -656,6 +656,17 @@ def _write_zip(dest:Path, zip_path:Path, json_path:Path, progress:bool)->None:
         for p in tqdm(files, desc=f'writing {zip_path.name}', disable=not progress): zf.write(p, p.relative_to(dest).as_posix())
 
 # %% ../nbs/00_data.ipynb #c6a3c41e
+def _finish_download(dest:Path, json_path:Path, make_zip:bool, progress:bool)->Path:
+    "Check that every image the split file lists is in dest/images, clear dest/download, write <dest>.zip if asked"
+    images_dir = dest/'images'
+    listed = [images_dir/img.get('filepath', '')/img['filename'] for img in _read_json(json_path)['images']]
+    _missing_images(listed, f"{json_path} (images in {images_dir})")
+    shutil.rmtree(dest/'download', ignore_errors=True)
+    if make_zip:
+        zip_path = dest.with_name(dest.name + '.zip')
+        if not zip_path.exists(): _write_zip(dest, zip_path, json_path, progress)
+    return json_path
+
 def download_flickr30k(dest:Path|None=None, # the dataset folder; default layeralign_home()/'data'/'flickr30k'
                        dataset:str='hsankesara/flickr-image-dataset', # Kaggle dataset id of the images
                        annotations_url:str=KARPATHY_SPLITS_URL, # Karpathy split file: the bare JSON or a zip holding it
@@ -670,13 +681,7 @@ def download_flickr30k(dest:Path|None=None, # the dataset folder; default layera
     work.mkdir(parents=True, exist_ok=True)
     if not _annotations_complete(json_path): _get_annotations(annotations_url, json_path, work, progress)
     if _count_images(images_dir) < n_images: _get_images(api, dataset, images_dir, work, n_images, progress)
-    listed = [images_dir/img['filename'] for img in _read_json(json_path)['images']]
-    _missing_images(listed, f"{json_path} (images in {images_dir})")
-    shutil.rmtree(work, ignore_errors=True)
-    if make_zip:
-        zip_path = dest.with_name(dest.name + '.zip')
-        if not zip_path.exists(): _write_zip(dest, zip_path, json_path, progress)
-    return json_path
+    return _finish_download(dest, json_path, make_zip, progress)
 
 # %% ../nbs/00_data.ipynb #83e45cd9
 COCO_IMAGES_URL = 'http://images.cocodataset.org/zips/{part}.zip'
@@ -712,10 +717,4 @@ def download_coco(dest:Path|None=None, # the dataset folder; default layeralign_
     for part, n in n_images.items():
         if _count_images(images_dir/part) < n:
             _get_coco_part(part, images_url.format(part=part), images_dir, work, n, progress)
-    listed = [images_dir/img.get('filepath', '')/img['filename'] for img in _read_json(json_path)['images']]
-    _missing_images(listed, f"{json_path} (images in {images_dir})")
-    shutil.rmtree(work, ignore_errors=True)
-    if make_zip:
-        zip_path = dest.with_name(dest.name + '.zip')
-        if not zip_path.exists(): _write_zip(dest, zip_path, json_path, progress)
-    return json_path
+    return _finish_download(dest, json_path, make_zip, progress)
