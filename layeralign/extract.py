@@ -251,14 +251,21 @@ def load_model(model:str,         # open_clip model name, project model name, or
                pretrained=None,   # None (random init), an open_clip tag, a project tag, or a checkpoint file
                device='cpu',      # where the model goes
                precision='fp32',  # open_clip precision of the weights ('fp32', 'fp16', 'bf16', ...)
+               init_seed:int=0,   # with pretrained=None: the seed of the random weights
               )->tuple:           # (model in eval mode, image preprocess, tokenizer)
     "An OpenCLIP model ready for feature extraction, with its preprocessing and tokenizer"
     r = _resolve_model(model, pretrained)
-    m, _, preprocess = open_clip.create_model_and_transforms(r['name'], pretrained=r['pretrained'], device=device,
-                                                             precision=precision, force_quick_gelu=r['force_quick_gelu'])
+    build = dict(pretrained=r['pretrained'], precision=precision, force_quick_gelu=r['force_quick_gelu'])
+    if pretrained is None:   # random weights drawn on the CPU from their own seed: the same on every device and run
+        with torch.random.fork_rng(devices=[]):
+            torch.default_generator.manual_seed(init_seed)
+            m, _, preprocess = open_clip.create_model_and_transforms(r['name'], device='cpu', **build)
+        m = m.to(device)
+    else: m, _, preprocess = open_clip.create_model_and_transforms(r['name'], device=device, **build)
     tokenizer = (open_clip.get_tokenizer(r['name'], bpe_path=r['bpe_path']) if r['bpe_path']
                  else open_clip.get_tokenizer(r['name']))
     return m.eval(), preprocess, tokenizer
+
 
 # %% ../nbs/01_extract.ipynb #2272dc11
 IMAGE_POOLING, TEXT_POOLING = ('cls', 'mean'), ('eos', 'mean')
@@ -640,6 +647,7 @@ def extract(data:CaptionSet,          # the images and captions of one split
             overwrite:bool=False,      # replace a store (or partial run) made with other settings
             shard_size=None,           # items per resumable shard, or {'image': n, 'text': m}; None: 8 batches
             progress:bool=True,        # show progress bars
+            init_seed:int=0,           # with pretrained=None: the seed of the random weights
            )->FeatureStore:
     "Features of every requested layer of both towers for `data`, in one forward pass per batch per tower"
     out, device = Path(out), torch.device(device)
@@ -659,6 +667,7 @@ def extract(data:CaptionSet,          # the images and captions of one split
                               dataset=data.name, split=data.split, n_images=data.n_images, n_captions=data.n_captions,
                               data=_data_digest(data), layers=layers, pooling={'image': pooling[0], 'text': pooling[1]},
                               dtype=dtype, precision=precision))
+    if pretrained is None: settings['init_seed'] = int(init_seed)   # random weights: their seed makes them
     if (out/'manifest.json').exists():
         store = FeatureStore(out)
         old = store.manifest.get('settings', {})
@@ -708,7 +717,7 @@ def extract(data:CaptionSet,          # the images and captions of one split
     mine = {t: [s for s in range(n_shards[t]) if s % world == rank] for t in TOWERS}
     if any(not _shard_file(partial, t, s).exists() for t in TOWERS for s in mine[t]):
         workers = num_workers if num_workers is not None else (min(16, max(1, (os.cpu_count() or 2) - 1)) if cuda else 0)
-        net, preprocess, tokenizer = load_model(model, pretrained, device=device)
+        net, preprocess, tokenizer = load_model(model, pretrained, device=device, init_seed=init_seed)
         lengths = np.array([len(c) for c in data.captions])
         common = dict(partial=partial, device=device, autocast_dtype=_PRECISIONS[precision], store_dtype=getattr(torch, dtype),
                       num_workers=workers, skip_bad=skip_bad, progress=progress and rank == 0, rank=rank, world=world)
