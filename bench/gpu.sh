@@ -5,6 +5,7 @@
 # About 5-8 minutes on one H100: most of it drawing 20,000 JPEGs and the original-style extraction loop.
 # Needs the package's requirements importable and, for the notebook cells, the dev extras (nbdev_test on the PATH).
 # QUICK=1 runs the same steps at the CPU sizes of the test suite, to check the script itself on a machine without a GPU.
+# WHEELS=DIR first installs a wheelhouse made by tools/wheelhouse.py (for a GPU machine without internet).
 set -uo pipefail
 mkdir -p "${1:-bench-results}"
 out=$(cd "${1:-bench-results}" && pwd)
@@ -14,6 +15,12 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"   # layeralign from this che
 py=${PYTHON:-python3}
 status=0
 step() { echo "== $1" >&2; shift; "$@" || { echo "   failed: $*" >&2; status=1; }; }
+if [ -n "${WHEELS:-}" ]; then   # a machine without internet: the wheelhouse that tools/wheelhouse.py made for it
+    site=${WHEELS_TARGET:-/tmp/layeralign-site}
+    step "install $WHEELS into $site" $py -m pip install -q --no-index --no-deps --no-compile --upgrade --target "$site" \
+        --find-links "$WHEELS" -r "$WHEELS/requirements.txt"
+    export PYTHONPATH="$PYTHONPATH:$site" PATH="$site/bin:$PATH"
+fi
 if [ -n "${QUICK:-}" ]; then
     grid=(--quick); extract=(--quick); flags=''
 else
