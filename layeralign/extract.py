@@ -652,7 +652,7 @@ def extract(data:CaptionSet,          # the images and captions of one split
     "Features of every requested layer of both towers for `data`, in one forward pass per batch per tower"
     out, device = Path(out), torch.device(device)
     if device.type == 'cuda' and not torch.cuda.is_available():
-        raise RuntimeError(f"device={str(device)!r} but torch.cuda.is_available() is False; use device='cpu'")
+        raise ValueError(f"device={str(device)!r} but torch.cuda.is_available() is False; use device='cpu'")
     if dtype not in ('float16', 'float32'): raise ValueError(f"dtype must be 'float16' or 'float32', not {dtype!r}")
     if isinstance(pooling, str): pooling = ('mean', 'mean') if pooling == 'mean' else ('cls', 'eos') if pooling in ('cls', 'eos') else (pooling,)
     pooling = tuple(pooling)

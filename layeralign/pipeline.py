@@ -12,14 +12,14 @@ import torch
 from fastcore.script import call_parse, anno_parser
 from .data import (layeralign_home, load_dataset, synthetic, write_json, atomic_path, download_flickr30k,
                              download_coco, KARPATHY_SPLITS_URL, COCO_IMAGES_URL, KaggleCredentialsError)
-from .extract import extract, store_dir, FeatureStore
-from .projection import train_grid, grid_pairs, plot_histories, parse_pair
+from .extract import extract, store_dir, FeatureStore, layer_names, _resolve_model, _config_blocks
+from .projection import train_grid, grid_pairs, plot_histories, parse_pair, pair_name
 from .project_eval import project
 from .retrieval import evaluate_grid, recall_at_k, plot_heatmap, plot_depth_curves
 
 # %% auto #0
-__all__ = ['torch_threads', 'run', 'write_pictures', 'emergence', 'write_report', 'run_cli', 'download_cli', 'main', 'nbs_path',
-           'run_notebooks']
+__all__ = ['torch_threads', 'check_settings', 'run', 'write_pictures', 'emergence', 'write_report', 'run_cli', 'download_cli',
+           'main', 'nbs_path', 'run_notebooks']
 
 # %% ../nbs/06_pipeline.ipynb #73816f2a
 def _fingerprint(paths)->list:
@@ -64,6 +64,36 @@ def torch_threads(n:int|None=None, # torch's CPU threads inside the block; None 
     try: yield
     finally: torch.set_num_threads(old)
 
+# %% ../nbs/06_pipeline.ipynb #4cd2f268
+def check_settings(model:str,              # as `run`
+                   pretrained,             # as `run`
+                   device:str='cpu',       # as `run`
+                   pairs='all',            # as `run`
+                   projection:str='linear',# as `run`
+                   precision:str|None=None,# as `run`
+                   feature_dtype:str='float16', # as `run`
+                  )->dict:                 # {'text': [...], 'image': [...]} the model's layer names
+    "Check a run's settings without downloading or building anything; a ValueError names the first one at fault"
+    try: dev = torch.device(device)
+    except RuntimeError as e: raise ValueError(f"device {device!r}: {e}") from None
+    if dev.type == 'cuda' and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r}: torch.cuda.is_available() is False here (torch {torch.__version__}); "
+                         f"use device 'cpu', or run on a machine with a GPU")
+    for what, value, valid in (('projection', projection, ('linear', 'mlp')), ('precision', precision, (None, 'fp32', 'bf16', 'fp16')),
+                               ('feature_dtype', feature_dtype, ('float16', 'float32'))):
+        if value not in valid: raise ValueError(f"{what} {value!r}: use one of {[v for v in valid if v]}")
+    resolved = _resolve_model(model, pretrained)    # an unknown model or tag: an error listing the valid ones
+    layers = {t: layer_names(n) for t, n in _config_blocks(resolved['config'], resolved['name']).items()}
+    if isinstance(pairs, str) and pairs == 'all': return layers
+    for p in ([s.strip() for s in pairs.split(',') if s.strip()] if isinstance(pairs, str) else pairs):
+        t, i = parse_pair(p) if isinstance(p, str) else tuple(p)
+        for tower, layer in (('text', t), ('image', i)):
+            if layer not in layers[tower]:
+                raise ValueError(f"pair {pair_name(t, i)}: the {tower} tower of {resolved['name']} has no layer {layer!r}; "
+                                 f"it has {', '.join(layers[tower])}")
+    return layers
+
+
 # %% ../nbs/06_pipeline.ipynb #3eaa641c
 def run(dataset:str='synthetic',          # 'synthetic', 'flickr30k', 'coco', or a Karpathy JSON / pairs table
         model:str='layeralign-tiny',      # an OpenCLIP model name, or the built-in 'layeralign-tiny'
@@ -90,6 +120,7 @@ def run(dataset:str='synthetic',          # 'synthetic', 'flickr30k', 'coco', or
         threads:int|None=None,            # torch CPU threads for the run (None: torch's own; 1 on a shared CPU)
        )->pd.DataFrame:                   # one row per pair: layers, projection, recalls, ranks
     "Run layeralign from data to the recall grid; stages whose outputs exist for the same settings are skipped"
+    check_settings(model, pretrained, device, pairs, projection, precision, feature_dtype)
     with torch_threads(threads):
         home = layeralign_home()
         name = Path(dataset).stem if Path(dataset).suffix else dataset
