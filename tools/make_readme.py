@@ -19,7 +19,7 @@ def render(index_nb):
     for cell in nb['cells']:
         src = ''.join(cell['source'])
         if cell['cell_type'] == 'markdown':
-            parts.append(src.strip())
+            parts.append(src.strip().replace('](images/', '](nbs/images/'))   # README.md sits one folder up
             continue
         if any(d.replace(' ', '') in ('#|hide', '#|exec_doc') for d in _directives(src)): continue
         code = '\n'.join(l for l in src.splitlines() if not l.startswith('#|')).strip()
