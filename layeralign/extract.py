@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_extract.ipynb #0d259f64
 from __future__ import annotations
-import difflib, hashlib, json, math, os, shutil, struct, time
+import difflib, hashlib, json, math, os, platform, shutil, struct, time
 from concurrent.futures import ThreadPoolExecutor
 import functools
 from pathlib import Path
@@ -21,8 +21,8 @@ from tqdm.auto import tqdm
 from .data import CaptionSet, atomic_path, layeralign_home, write_json
 
 # %% auto #0
-__all__ = ['TOWERS', 'IMAGE_POOLING', 'TEXT_POOLING', 'layer_names', 'FeatureStore', 'write_store', 'load_model', 'extract',
-           'store_dir']
+__all__ = ['TOWERS', 'IMAGE_POOLING', 'TEXT_POOLING', 'layer_names', 'FeatureStore', 'environment', 'write_store', 'load_model',
+           'extract', 'store_dir']
 
 # %% ../nbs/01_extract.ipynb #3ee579fc
 TOWERS = ('image', 'text')
@@ -116,6 +116,17 @@ def _rows(v):
     shape, chunks = v
     return shape[0], int(shape[1]), chunks
 
+def environment(device=None, # where the work ran: its name is recorded too
+               )->dict:       # versions of layeralign, Python, torch, open_clip, numpy (and the device)
+    "The software, and the device, a result was made with: for the record beside it"
+    env = dict(layeralign=layeralign.__version__, python=platform.python_version(), torch=torch.__version__,
+               open_clip=open_clip.__version__, numpy=np.__version__)
+    if device is not None:
+        dev = torch.device(device)
+        env['device'] = (torch.cuda.get_device_name(dev) if dev.type == 'cuda'
+                         else f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)")
+    return env
+
 def write_store(out:Path,        # the store directory to create; must not exist
                 image:dict,      # {'L1': [n_images, d], ..., 'final': ...} tensors, or ((n, d), chunks) pairs
                 text:dict,       # {'L1': [n_captions, d], ..., 'final': ...} tensors, or ((n, d), chunks) pairs
@@ -126,7 +137,6 @@ def write_store(out:Path,        # the store directory to create; must not exist
                 dtype:str='float16', # 'float16' or 'float32' on disk
                )->FeatureStore:
     "Write a FeatureStore atomically: the directory appears complete or not at all"
-    from layeralign import __version__
     out = Path(out)
     if out.exists(): raise FileExistsError(f"{out} exists already; remove it or choose another directory")
     if dtype not in ('float16', 'float32'): raise ValueError(f"dtype must be 'float16' or 'float32', not {dtype!r}")
@@ -142,7 +152,7 @@ def write_store(out:Path,        # the store directory to create; must not exist
                     layers={'image': list(image), 'text': list(text)},
                     dtype=dtype, dims={'image': {k: d for k, (_, d, _) in image.items()},
                                        'text': {k: d for k, (_, d, _) in text.items()}},
-                    version=__version__, created=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()))
+                    environment=meta.get('environment') or environment(), version=layeralign.__version__, created=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()))
     with atomic_path(out) as tmp:
         tmp.mkdir()
         _save_stream(tmp/'image.safetensors', {k: (tdt, (n, d), c) for k, (n, d, c) in image.items()})
@@ -736,7 +746,7 @@ def extract(data:CaptionSet,          # the images and captions of one split
               f"the other ranks' shards in {partial}")
     meta = dict(model=resolved['name'], pretrained=settings['pretrained'], dataset=data.name, split=data.split,
                 pooling=settings['pooling'], precision=precision, quick_gelu=settings['quick_gelu'], device=str(device),
-                speed=speed, settings=settings)
+                speed=speed, settings=settings, environment=environment(device))
     store = _assemble(partial, out, data, layers, n_shards, meta, dtype, overwrite)
     shutil.rmtree(partial, ignore_errors=True)
     if progress: print(f"{store}: " + ', '.join(f"{v:,.0f} {k.replace('_per_s', '')}/s" for k, v in speed.items()))

@@ -12,7 +12,7 @@ import torch
 from fastcore.script import call_parse, anno_parser
 from .data import (layeralign_home, load_dataset, synthetic, write_json, atomic_path, download_flickr30k,
                              download_coco, KARPATHY_SPLITS_URL, COCO_IMAGES_URL, KaggleCredentialsError)
-from .extract import extract, store_dir, FeatureStore, layer_names, _resolve_model, _config_blocks
+from .extract import extract, store_dir, FeatureStore, layer_names, environment, _resolve_model, _config_blocks
 from .projection import train_grid, grid_pairs, plot_histories, parse_pair, pair_name
 from .project_eval import project
 from .retrieval import evaluate_grid, recall_at_k, plot_heatmap, plot_depth_curves
@@ -180,7 +180,8 @@ def run(dataset:str='synthetic',          # 'synthetic', 'flickr30k', 'coco', or
             write_pictures(grid, out, proj_dir)
             write_report(grid, out, dict(dataset=dataset, model=model, pretrained=pretrained, projection=projection,
                                          layernorm=layernorm, eval_split=eval_split, epochs=epochs, seed=seed,
-                                         n_images=stores[eval_split].n_images, n_captions=stores[eval_split].n_captions))
+                                         n_images=stores[eval_split].n_images, n_captions=stores[eval_split].n_captions,
+                                         **environment(device)))
             stages.mark('evaluate', eval_settings, time.time()-t0)
             _say(f"evaluate: {len(grid)} pairs -> {out/'grid.csv'} ({time.time()-t0:.1f}s)", verbose)
         grid.attrs['stores'] = {split: str(st.path) for split, st in stores.items()}
