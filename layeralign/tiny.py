@@ -182,7 +182,7 @@ def _train(train, val, config, epochs, batch_size, lr, weight_decay, warmup, see
     torch.manual_seed(seed)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')    # "no pretrained weights loaded": from scratch is the point
-        model, preprocess, tokenizer = load_model(str(config or tiny_files()['config']))
+        model, preprocess, tokenizer = load_model(str(config or tiny_files()['config']), init_seed=seed)
     images = preload_images(train, preprocess, progress)    # [n_images, 3, s, s]
     tokens = tokenizer(train.captions)                       # [n_captions, context_length]
     table, counts = _caption_table(train.caption_image, train.n_images)
