@@ -337,8 +337,8 @@ def main(argv:list=None, # arguments after `layeralign` (default: sys.argv[1:])
     argv = sys.argv[1:] if argv is None else list(argv)
     usage = 'usage: layeralign {' + ','.join(_COMMANDS) + '} [options]\n' + '\n'.join(
         f'  {k:10s}{(f.__doc__ or "").splitlines()[0]}' for k, f in _COMMANDS.items())
-    if not argv or argv[0] in ('-h', '--help'):
-        print(usage); return 0
+    if not argv or argv[0] in ('-h', '--help'):   # asked for help: 0; no command at all: a usage error
+        print(usage, file=sys.stdout if argv else sys.stderr); return 0 if argv else 2
     cmd, rest = argv[0], argv[1:]
     if cmd not in _COMMANDS:
         print(f"layeralign: unknown command {cmd!r}\n{usage}", file=sys.stderr); return 2
