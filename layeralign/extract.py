@@ -116,15 +116,23 @@ def _rows(v):
     shape, chunks = v
     return shape[0], int(shape[1]), chunks
 
+def _cpu_name()->str:
+    "The processor's model name (from /proc/cpuinfo where there is one)"
+    try:
+        for line in Path('/proc/cpuinfo').read_text().splitlines():
+            if line.startswith('model name'): return line.split(':', 1)[1].strip()
+    except OSError: pass
+    return platform.processor() or platform.machine()
+
 def environment(device=None, # where the work ran: its name is recorded too
                )->dict:       # versions of layeralign, Python, torch, open_clip, numpy (and the device)
     "The software, and the device, a result was made with: for the record beside it"
     env = dict(layeralign=layeralign.__version__, python=platform.python_version(), torch=torch.__version__,
                open_clip=open_clip.__version__, numpy=np.__version__)
-    if device is not None:
+    if device is not None:   # a CPU's vector instructions (torch's CPU capability) decide its float rounding
         dev = torch.device(device)
-        env['device'] = (torch.cuda.get_device_name(dev) if dev.type == 'cuda'
-                         else f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)")
+        env['device'] = (torch.cuda.get_device_name(dev) if dev.type == 'cuda' else
+                         f"CPU ({_cpu_name()}, {torch.backends.cpu.get_cpu_capability()}, {os.cpu_count()} cores)")
     return env
 
 def write_store(out:Path,        # the store directory to create; must not exist

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from fastcore.script import call_parse
 import layeralign
 from .data import CaptionSet, atomic_path, write_json, layeralign_home, synthetic, SYNTHETIC_WORDS
-from .extract import load_model
+from .extract import load_model, environment
 
 # %% auto #0
 __all__ = ['TINY_MODEL', 'TINY_TAG', 'tiny_files', 'caption_words', 'build_bpe', 'tiny_config', 'preload_images', 'embed',
@@ -285,6 +285,7 @@ def regenerate_tiny(out:Path|None=None,        # folder laid out like the packag
                   weights_bytes=files['weights'].stat().st_size,
                   weights_sha256=hashlib.sha256(files['weights'].read_bytes()).hexdigest(),
                   seconds=round(time.time() - start, 1),
+                  machine=environment('cpu')['device'],   # bit-identical weights need the same kind of CPU
                   versions=dict(layeralign=layeralign.__version__, torch=torch.__version__,
                                 open_clip=open_clip.__version__, python=platform.python_version()),
                   history=history)
