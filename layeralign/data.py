@@ -698,7 +698,7 @@ def _get_coco_part(part:str, url:str, images_dir:Path, work:Path, n_images:int, 
             raise ValueError(f"{url} did not give a usable zip ({e}); {archive.name} was removed, run again to "
                              f"download it anew") from e
     _move_images(extracted, images_dir/part, n_images, url, progress,
-                 f"the zip is not the one expected; check the URL, then run again")
+                 "the zip is not the one expected; check the URL, then run again")
     archive.unlink(missing_ok=True)
 
 def download_coco(dest:Path|None=None, # the dataset folder; default layeralign_home()/'data'/'coco'

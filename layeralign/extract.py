@@ -21,8 +21,8 @@ from tqdm.auto import tqdm
 from .data import CaptionSet, atomic_path, layeralign_home, write_json
 
 # %% auto #0
-__all__ = ['TOWERS', 'IMAGE_POOLING', 'TEXT_POOLING', 'layer_names', 'FeatureStore', 'environment', 'write_store', 'load_model',
-           'extract', 'store_dir']
+__all__ = ['TOWERS', 'STORE_DTYPES', 'IMAGE_POOLING', 'TEXT_POOLING', 'layer_names', 'FeatureStore', 'environment', 'write_store',
+           'load_model', 'extract', 'store_dir']
 
 # %% ../nbs/01_extract.ipynb #3ee579fc
 TOWERS = ('image', 'text')
@@ -116,6 +116,8 @@ def _rows(v):
     shape, chunks = v
     return shape[0], int(shape[1]), chunks
 
+STORE_DTYPES = ('float16', 'float32')   # what a FeatureStore holds on disk
+
 def _cpu_name()->str:
     "The processor's model name (from /proc/cpuinfo where there is one)"
     try:
@@ -147,7 +149,7 @@ def write_store(out:Path,        # the store directory to create; must not exist
     "Write a FeatureStore atomically: the directory appears complete or not at all"
     out = Path(out)
     if out.exists(): raise FileExistsError(f"{out} exists already; remove it or choose another directory")
-    if dtype not in ('float16', 'float32'): raise ValueError(f"dtype must be 'float16' or 'float32', not {dtype!r}")
+    if dtype not in STORE_DTYPES: raise ValueError(f"dtype must be 'float16' or 'float32', not {dtype!r}")
     tdt = getattr(torch, dtype)
     caption_image = torch.as_tensor(np.asarray(caption_image), dtype=torch.int64)
     n_images, n_captions = len(image_files), len(captions)
@@ -160,7 +162,8 @@ def write_store(out:Path,        # the store directory to create; must not exist
                     layers={'image': list(image), 'text': list(text)},
                     dtype=dtype, dims={'image': {k: d for k, (_, d, _) in image.items()},
                                        'text': {k: d for k, (_, d, _) in text.items()}},
-                    environment=meta.get('environment') or environment(), version=layeralign.__version__, created=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()))
+                    environment=meta.get('environment') or environment(), version=layeralign.__version__,
+                    created=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()))
     with atomic_path(out) as tmp:
         tmp.mkdir()
         _save_stream(tmp/'image.safetensors', {k: (tdt, (n, d), c) for k, (n, d, c) in image.items()})
@@ -283,7 +286,6 @@ def load_model(model:str,         # open_clip model name, project model name, or
     tokenizer = (open_clip.get_tokenizer(r['name'], bpe_path=r['bpe_path']) if r['bpe_path']
                  else open_clip.get_tokenizer(r['name']))
     return m.eval(), preprocess, tokenizer
-
 
 # %% ../nbs/01_extract.ipynb #2272dc11
 IMAGE_POOLING, TEXT_POOLING = ('cls', 'mean'), ('eos', 'mean')
@@ -671,7 +673,7 @@ def extract(data:CaptionSet,          # the images and captions of one split
     out, device = Path(out), torch.device(device)
     if device.type == 'cuda' and not torch.cuda.is_available():
         raise ValueError(f"device={str(device)!r} but torch.cuda.is_available() is False; use device='cpu'")
-    if dtype not in ('float16', 'float32'): raise ValueError(f"dtype must be 'float16' or 'float32', not {dtype!r}")
+    if dtype not in STORE_DTYPES: raise ValueError(f"dtype must be 'float16' or 'float32', not {dtype!r}")
     if isinstance(pooling, str): pooling = ('mean', 'mean') if pooling == 'mean' else ('cls', 'eos') if pooling in ('cls', 'eos') else (pooling,)
     pooling = tuple(pooling)
     if len(pooling) != 2 or pooling[0] not in IMAGE_POOLING or pooling[1] not in TEXT_POOLING:

@@ -12,8 +12,9 @@ import torch
 from fastcore.script import call_parse, anno_parser
 from .data import (layeralign_home, load_dataset, synthetic, write_json, atomic_path, download_flickr30k,
                              download_coco, KARPATHY_SPLITS_URL, COCO_IMAGES_URL, KaggleCredentialsError)
-from .extract import extract, store_dir, FeatureStore, layer_names, environment, _resolve_model, _config_blocks
-from .projection import train_grid, grid_pairs, plot_histories, parse_pair, pair_name
+from .extract import (extract, store_dir, FeatureStore, layer_names, environment, STORE_DTYPES, _PRECISIONS,
+                               _resolve_model, _config_blocks)
+from .projection import train_grid, grid_pairs, check_pairs, plot_histories, PROJECTIONS
 from .project_eval import project
 from .retrieval import evaluate_grid, recall_at_k, plot_heatmap, plot_depth_curves
 
@@ -79,20 +80,13 @@ def check_settings(model:str,              # as `run`
     if dev.type == 'cuda' and not torch.cuda.is_available():
         raise ValueError(f"device {device!r}: torch.cuda.is_available() is False here (torch {torch.__version__}); "
                          f"use device 'cpu', or run on a machine with a GPU")
-    for what, value, valid in (('projection', projection, ('linear', 'mlp')), ('precision', precision, (None, 'fp32', 'bf16', 'fp16')),
-                               ('feature_dtype', feature_dtype, ('float16', 'float32'))):
+    for what, value, valid in (('projection', projection, PROJECTIONS), ('precision', precision, (None, *_PRECISIONS)),
+                               ('feature_dtype', feature_dtype, STORE_DTYPES)):
         if value not in valid: raise ValueError(f"{what} {value!r}: use one of {[v for v in valid if v]}")
     resolved = _resolve_model(model, pretrained)    # an unknown model or tag: an error listing the valid ones
     layers = {t: layer_names(n) for t, n in _config_blocks(resolved['config'], resolved['name']).items()}
-    if isinstance(pairs, str) and pairs == 'all': return layers
-    for p in ([s.strip() for s in pairs.split(',') if s.strip()] if isinstance(pairs, str) else pairs):
-        t, i = parse_pair(p) if isinstance(p, str) else tuple(p)
-        for tower, layer in (('text', t), ('image', i)):
-            if layer not in layers[tower]:
-                raise ValueError(f"pair {pair_name(t, i)}: the {tower} tower of {resolved['name']} has no layer {layer!r}; "
-                                 f"it has {', '.join(layers[tower])}")
+    check_pairs(layers, pairs, resolved['name'])
     return layers
-
 
 # %% ../nbs/06_pipeline.ipynb #3eaa641c
 def run(dataset:str='synthetic',          # 'synthetic', 'flickr30k', 'coco', or a Karpathy JSON / pairs table

@@ -15,8 +15,8 @@ from .data import atomic_path, write_json
 from .extract import FeatureStore, layer_names, write_store
 
 # %% auto #0
-__all__ = ['pair_name', 'parse_pair', 'toy_stores', 'grid_pairs', 'Projector', 'PairProjection', 'clip_loss', 'lr_at',
-           'init_pair', 'train_grid', 'load_projection', 'plot_histories']
+__all__ = ['PROJECTIONS', 'pair_name', 'parse_pair', 'toy_stores', 'check_pairs', 'grid_pairs', 'Projector', 'PairProjection',
+           'clip_loss', 'lr_at', 'init_pair', 'train_grid', 'load_projection', 'plot_histories']
 
 # %% ../nbs/02_projection.ipynb #a3edb70e
 def pair_name(text_layer:str,  # e.g. 'L6' or 'final'
@@ -82,26 +82,36 @@ def toy_stores(dest:Path,             # directory to create the stores in ('trai
     return tuple(stores)
 
 # %% ../nbs/02_projection.ipynb #8f88970c
-def grid_pairs(store:FeatureStore,  # the store whose layers the pairs name
-               pairs='all',         # 'all', pair names (a list, or one string, comma-separated), or (text_layer, image_layer) tuples
-              )->list:              # pair names, e.g. ['text_L1_image_L1', ...]
-    "The checked list of layer pairs to work on"
+def check_pairs(layers:dict,  # {'text': [...], 'image': [...]} the layer names each tower has
+                pairs='all',  # 'all', pair names (a list, or one string, comma-separated), or (text_layer, image_layer) tuples
+                where:str='', # what has those layers, for the error message: a store, a model
+               )->list:       # pair names, e.g. ['text_L1_image_L1', ...]
+    "The checked list of layer pairs among `layers`; an error names the pair and the layer it lacks"
     if isinstance(pairs, str) and pairs == 'all':
-        return [pair_name(t, i) for t in store.layers['text'] for i in store.layers['image']]
+        return [pair_name(t, i) for t in layers['text'] for i in layers['image']]
     if isinstance(pairs, str): pairs = [s.strip() for s in pairs.split(',') if s.strip()]  # 'a,b' from a command line
     elif isinstance(pairs, tuple): pairs = [pairs]
     out = []
     for p in pairs:
         t, i = parse_pair(p) if isinstance(p, str) else tuple(p)
         for tower, layer in (('text', t), ('image', i)):
-            if layer not in store.layers[tower]:
-                raise ValueError(f"pair {pair_name(t, i)}: the {tower} tower of the store {store.path} has no layer "
-                                 f"{layer!r}; it has {', '.join(store.layers[tower])}")
+            if layer not in layers[tower]:
+                raise ValueError(f"pair {pair_name(t, i)}: the {tower} tower of {where} has no layer "
+                                 f"{layer!r}; it has {', '.join(layers[tower])}")
         name = pair_name(t, i)
         if name not in out: out.append(name)
     return out
 
+def grid_pairs(store:FeatureStore,  # the store whose layers the pairs name
+               pairs='all',         # as `check_pairs`
+              )->list:              # pair names, e.g. ['text_L1_image_L1', ...]
+    "The checked list of layer pairs to work on"
+    return check_pairs(store.layers, pairs, f'the store {store.path}')
+
+
 # %% ../nbs/02_projection.ipynb #a514afe0
+PROJECTIONS = ('linear', 'mlp')   # what an intermediate side can get
+
 class Projector(nn.Module):
     "Map one tower's layer features into the shared space"
     def __init__(self, in_dim:int, out_dim:int, # feature width, shared-space width
@@ -109,7 +119,7 @@ class Projector(nn.Module):
                  layernorm:bool=False,          # LayerNorm the features first
                  hidden:int=1024):              # the mlp's hidden width
         super().__init__()
-        if kind not in ('linear', 'mlp'): raise ValueError(f"projection must be 'linear' or 'mlp', not {kind!r}")
+        if kind not in PROJECTIONS: raise ValueError(f"projection must be 'linear' or 'mlp', not {kind!r}")
         self.ln = nn.LayerNorm(in_dim) if layernorm else nn.Identity()
         self.proj = (nn.Linear(in_dim, out_dim, bias=False) if kind == 'linear' else
                      nn.Sequential(nn.Linear(in_dim, hidden), nn.GELU(), nn.Linear(hidden, out_dim)))
@@ -409,7 +419,7 @@ def train_grid(train_store,              # FeatureStore (or its path) of the tra
     train = train_store if isinstance(train_store, FeatureStore) else FeatureStore(train_store)
     val = val_store if isinstance(val_store, FeatureStore) else FeatureStore(val_store)
     _check_stores(train, val)
-    if projection not in ('linear', 'mlp'): raise ValueError(f"projection must be 'linear' or 'mlp', not {projection!r}")
+    if projection not in PROJECTIONS: raise ValueError(f"projection must be 'linear' or 'mlp', not {projection!r}")
     if precision not in ('fp32', 'bf16'): raise ValueError(f"precision must be 'fp32' or 'bf16', not {precision!r}")
     out, device = Path(out), torch.device(device)
     names = [p for p in grid_pairs(train, pairs) if p != pair_name('final', 'final')]  # the baseline needs no training

@@ -4,12 +4,11 @@
 
 # %% ../nbs/05_tiny.ipynb #3b339eea
 from __future__ import annotations
-import gzip, hashlib, inspect, json, math, platform, tempfile, time, warnings
+import gzip, hashlib, inspect, json, math, tempfile, time, warnings
 from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-import open_clip
 from open_clip.tokenizer import SimpleTokenizer
 from PIL import Image
 from safetensors.torch import save_file, load_file
@@ -275,6 +274,7 @@ def regenerate_tiny(out:Path|None=None,        # folder laid out like the packag
         warnings.simplefilter('ignore')
         model, preprocess, tokenizer = load_model(str(files['config']), str(files['weights']))   # what users will get
     test_r = recall_at_1(*embed(model, preload_images(test, preprocess, progress), tokenizer(test.captions)), test.caption_image)
+    env = environment('cpu')
     record = dict(model=TINY_MODEL, tag=TINY_TAG, command='python -m layeralign.tiny',
                   train=dict(world=f'synthetic-{n_images}-{seed}', split='train', n_images=train.n_images),
                   val=dict(world=f'synthetic-{eval_images}-{seed}', split='val', n_images=val.n_images),
@@ -285,9 +285,8 @@ def regenerate_tiny(out:Path|None=None,        # folder laid out like the packag
                   weights_bytes=files['weights'].stat().st_size,
                   weights_sha256=hashlib.sha256(files['weights'].read_bytes()).hexdigest(),
                   seconds=round(time.time() - start, 1),
-                  machine=environment('cpu')['device'],   # bit-identical weights need the same kind of CPU
-                  versions=dict(layeralign=layeralign.__version__, torch=torch.__version__,
-                                open_clip=open_clip.__version__, python=platform.python_version()),
+                  machine=env.pop('device'),   # bit-identical weights need the same kind of CPU
+                  versions=env,
                   history=history)
     write_json(files['record'], record)
     plot_history(history, files['curve'])
