@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_extract.ipynb #0d259f64
 from __future__ import annotations
-import difflib, hashlib, json, math, os, platform, shutil, struct, time
+import contextlib, difflib, hashlib, json, math, os, platform, shutil, struct, time
 from concurrent.futures import ThreadPoolExecutor
 import functools
 from pathlib import Path
@@ -12,17 +12,18 @@ import numpy as np
 import torch
 import open_clip
 import layeralign
+from fastcore.basics import patch
 from open_clip.transformer import text_global_pool
 from PIL import Image
 from torchvision.transforms import Compose, Normalize, ToTensor
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
-from .data import CaptionSet, atomic_path, layeralign_home, write_json
+from .data import CaptionSet, LockedError, atomic_path, layeralign_home, remove_stale_tmp, stage_lock, write_json
 
 # %% auto #0
-__all__ = ['TOWERS', 'STORE_DTYPES', 'IMAGE_POOLING', 'TEXT_POOLING', 'layer_names', 'FeatureStore', 'environment', 'write_store',
-           'load_model', 'extract', 'store_dir']
+__all__ = ['TOWERS', 'STORE_DTYPES', 'IMAGE_POOLING', 'TEXT_POOLING', 'layer_names', 'DamagedStoreError', 'FeatureStore',
+           'environment', 'write_store', 'load_model', 'lens', 'extract', 'store_dir']
 
 # %% ../nbs/01_extract.ipynb #3ee579fc
 TOWERS = ('image', 'text')
@@ -33,13 +34,53 @@ def layer_names(n_blocks:int, # transformer blocks in the tower
     return [f'L{i}' for i in range(1, n_blocks+1)] + ['final']
 
 # %% ../nbs/01_extract.ipynb #d7914967
+_REBUILD = "rebuild it with extract(..., overwrite=True), or `--overwrite` on the command line"
+
+class DamagedStoreError(ValueError):
+    "A feature store whose files are not what was written (missing, truncated, altered, unreadable)"
+
+def _read_tensor(path:Path,        # a safetensors file
+                 key:str,          # the tensor to read
+                 hint:str=_REBUILD,# what to do when it cannot be read
+                )->torch.Tensor:
+    "One tensor of a safetensors file; a file safetensors cannot read is named"
+    try:
+        with safe_open(path, framework='pt') as f: return f.get_tensor(key)
+    except SafetensorError as e: raise DamagedStoreError(f"{path} cannot be read ({e}); {hint}") from None
+
+def _st_size(path:Path)->int:
+    "The size a safetensors file must have, from its own header"
+    size = path.stat().st_size
+    with open(path, 'rb') as f:
+        raw = f.read(8)
+        n = struct.unpack('<Q', raw)[0] if len(raw) == 8 else size
+        try: header = json.loads(f.read(n)) if 8 + n <= size else None
+        except ValueError: header = None
+    if header is None: raise DamagedStoreError(f"{path} has no readable safetensors header ({size:,} bytes); {_REBUILD}")
+    return 8 + n + max((v['data_offsets'][1] for k, v in header.items() if k != '__metadata__'), default=0)
+
 class FeatureStore:
-    "A directory of per-layer features of one split, read lazily"
+    "A directory of per-layer features of one split, read lazily; its files' sizes are checked on open"
     def __init__(self, path:Path): # the store directory
         self.path = Path(path)
         mf = self.path/'manifest.json'
         if not mf.exists(): raise FileNotFoundError(f"{self.path} is not a feature store: no manifest.json")
-        self.manifest = json.loads(mf.read_text())
+        try: self.manifest = json.loads(mf.read_text(encoding='utf-8'))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise DamagedStoreError(f"{mf} is not valid JSON ({e}); {_REBUILD}") from None
+        self._check_sizes()
+
+    def _check_sizes(self):
+        "Each file at the size recorded when it was written (a store from before the record: as its header says)"
+        recorded = self.manifest.get('files') or {n: None for n in ('image.safetensors', 'text.safetensors', 'captions.json')}
+        for name, rec in recorded.items():
+            p = self.path/name
+            if not p.is_file(): raise DamagedStoreError(f"{p} is missing; {_REBUILD}")
+            size = p.stat().st_size
+            want = rec['bytes'] if rec else _st_size(p) if name.endswith('.safetensors') else size
+            if size != want:
+                raise DamagedStoreError(f"{p} is {size:,} bytes but {want:,} were written: the store is damaged "
+                                        f"(a copy or sync cut short?); {_REBUILD}")
 
     @property
     def layers(self)->dict: return self.manifest['layers']   # {'image': [...], 'text': [...]}
@@ -63,12 +104,11 @@ class FeatureStore:
             )->torch.Tensor:            # [n_images or n_captions, d]
         "One layer of one tower"
         self._check(tower, layer)
-        with safe_open(self.path/f'{tower}.safetensors', framework='pt') as f:
-            return f.get_tensor(layer).to(device=device, dtype=dtype)
+        return _read_tensor(self.path/f'{tower}.safetensors', layer).to(device=device, dtype=dtype)
 
     @property
     def caption_image(self)->torch.Tensor: # int64 [n_captions]
-        with safe_open(self.path/'text.safetensors', framework='pt') as f: return f.get_tensor('caption_image')
+        return _read_tensor(self.path/'text.safetensors', 'caption_image')
 
     def _captions_json(self): return json.loads((self.path/'captions.json').read_text(encoding='utf-8'))
     @property
@@ -109,6 +149,26 @@ def _save_stream(path:Path,     # the .safetensors file to write
                 written += c.numel()
             if written != math.prod(shape): raise RuntimeError(f"{path}: {k} got {written} values, expected {math.prod(shape)}")
 
+# %% ../nbs/01_extract.ipynb #feeb026d
+def _sha256(path:Path)->str:
+    with open(path, 'rb') as f: return hashlib.file_digest(f, 'sha256').hexdigest()
+
+def _file_record(path:Path)->dict: # {'bytes': size, 'sha256': checksum}
+    "What the manifest records of a file, to check it against later"
+    return {'bytes': Path(path).stat().st_size, 'sha256': _sha256(path)}
+
+def _write_head(path:Path,  # the head.safetensors to write
+                head:dict,  # {tower: {'ln.weight', 'ln.bias', 'proj', ..., 'eps'}, or a string: why it has no lens}
+               )->dict:     # the manifest's "head": {tower: {'eps': ...} or {'unavailable': why}}
+    "Write the towers' heads in float32, keys '<tower>.<name>'; return what the manifest records of them"
+    tensors, entry = {}, {}
+    for tower, h in head.items():
+        if isinstance(h, str): entry[tower] = {'unavailable': h}; continue
+        entry[tower] = {'eps': float(h['eps'])}
+        tensors.update({f'{tower}.{k}': v.detach().float().cpu().contiguous() for k, v in h.items() if k != 'eps'})
+    save_file(tensors, str(path), metadata={'eps': json.dumps({t: e['eps'] for t, e in entry.items() if 'eps' in e})})
+    return entry
+
 # %% ../nbs/01_extract.ipynb #34d316c8
 def _rows(v):
     "A (n_rows, n_cols, chunks) triple of a tensor or of a (shape, chunks) pair"
@@ -145,6 +205,7 @@ def write_store(out:Path,        # the store directory to create; must not exist
                 image_files:list,# [n_images] image file names
                 meta:dict,       # model, pretrained, dataset, split, pooling, ... for the manifest
                 dtype:str='float16', # 'float16' or 'float32' on disk
+                head:dict=None,  # {tower: its head (see `_tower_head`), or why it has none}, for head.safetensors
                )->FeatureStore:
     "Write a FeatureStore atomically: the directory appears complete or not at all"
     out = Path(out)
@@ -172,8 +233,24 @@ def write_store(out:Path,        # the store directory to create; must not exist
         _save_stream(tmp/'text.safetensors', tfeats)
         (tmp/'captions.json').write_text(json.dumps({'captions': list(captions), 'image_files': [str(o) for o in image_files]},
                                                     ensure_ascii=False), encoding='utf-8')
+        if head: manifest['head'] = _write_head(tmp/'head.safetensors', head)
+        manifest['files'] = {p.name: _file_record(p) for p in sorted(tmp.iterdir())}   # sizes and checksums, as written
         (tmp/'manifest.json').write_text(json.dumps(manifest, indent=2))
     return FeatureStore(out)
+
+# %% ../nbs/01_extract.ipynb #f473ab99
+@patch
+def verify(self:FeatureStore)->FeatureStore: # the store itself, when every file is as it was written
+    "Compare every file with the sha256 checksum recorded when it was written (reads the whole store)"
+    recorded = self.manifest.get('files') or {}
+    for name, rec in recorded.items():
+        if _sha256(self.path/name) != rec['sha256']:
+            raise DamagedStoreError(f"{self.path/name} is not the file that was written (its sha256 differs from the "
+                                    f"manifest's): the store is damaged; {_REBUILD}")
+    for t in TOWERS:   # files recorded before checksums were: every tensor must at least read
+        if f'{t}.safetensors' not in recorded:
+            for l in self.layers[t]: _read_tensor(self.path/f'{t}.safetensors', l)
+    return self
 
 # %% ../nbs/01_extract.ipynb #74c32f58
 _PKG = Path(layeralign.__file__).parent
@@ -373,6 +450,64 @@ def _text_layers(model,          # an open_clip CLIP model
         if proj is not None: x = proj(x) if isinstance(proj, torch.nn.Linear) else x @ proj
         feats['final'] = x                                                                           # [B, embed_dim]
     return {l: feats[l] for l in layers}
+
+# %% ../nbs/01_extract.ipynb #52b57079
+def _tower_head(model,      # an open_clip CLIP model
+                tower:str,  # 'image' or 'text'
+               ):           # {'ln.weight', 'ln.bias', 'proj' (, 'proj.bias'), 'eps'} in float32 on the CPU, or why there is no lens
+    "A tower's head: the final LayerNorm and projection its `final` goes through"
+    if tower == 'image':
+        v = model.visual
+        if getattr(v, 'attn_pool', None) is not None:
+            return f"{type(v).__name__} pools its tokens with attention (attentional_pool): no layer's class token goes through its head"
+        if getattr(v, 'pool_type', 'tok') != 'tok': return f"the image tower pools by {v.pool_type!r}, not by its class token"
+        ln, proj = v.ln_post, v.proj
+    else:
+        tw = _text_tower(model)
+        ln, proj = tw.ln_final, tw.text_projection
+    if not isinstance(ln, torch.nn.LayerNorm): return f"the {tower} tower's final norm is {type(ln).__name__}, not a LayerNorm"
+    head = {'ln.weight': ln.weight if ln.weight is not None else torch.ones(ln.normalized_shape),
+            'ln.bias': ln.bias if ln.bias is not None else torch.zeros(ln.normalized_shape)}
+    if isinstance(proj, torch.nn.Linear):
+        head['proj'] = proj.weight.T                           # [width, embed_dim]
+        if proj.bias is not None: head['proj.bias'] = proj.bias
+    elif proj is not None: head['proj'] = proj                 # [width, embed_dim]; None: no projection, the LayerNorm alone
+    return dict({k: v.detach().float().cpu().contiguous() for k, v in head.items()}, eps=float(ln.eps))
+
+# %% ../nbs/01_extract.ipynb #84a868a9
+@patch
+def head(self:FeatureStore,
+         tower:str,  # 'image' or 'text'
+        )->dict:     # {'ln.weight': [w], 'ln.bias': [w], 'proj': [w, embed_dim] (, 'proj.bias'), 'eps': float}
+    "The tower's final LayerNorm and projection, as `extract` stored them from the model"
+    if tower not in TOWERS: raise KeyError(f"Unknown tower {tower!r}: use one of {TOWERS}")
+    info, path = self.manifest.get('head', {}).get(tower), self.path/'head.safetensors'
+    if info is None or not path.is_file():
+        raise ValueError(f"{self.path} has no head.safetensors: it was made before layeralign stored the model's head. "
+                         "Run extract again with the same settings (or `layeralign run` again): it adds the head without "
+                         "extracting anew; or rebuild the store with overwrite=True (--overwrite)")
+    if 'unavailable' in info: raise ValueError(f"{self.path}: the lens is not available for the {tower} tower: {info['unavailable']}")
+    try:
+        with safe_open(path, framework='pt') as f:
+            out = {k[len(tower)+1:]: f.get_tensor(k) for k in f.keys() if k.startswith(tower + '.')}
+    except SafetensorError as e: raise DamagedStoreError(f"{path} cannot be read ({e}); {_REBUILD}") from None
+    return dict(out, eps=info['eps'])
+
+def lens(store:FeatureStore, # a store with its head
+         tower:str,          # 'image' or 'text'
+         layer:str,          # 'L1' ... 'LN' ('final' comes back as stored: it went through the head already)
+         rows=None,          # which rows: indices, a slice or a bool mask; None: all
+        )->torch.Tensor:     # [n, embed_dim] float32, in the space of `final`
+    "A layer read through its tower's own head (final LayerNorm, then projection), as if the tower ended there"
+    store._check(tower, layer)
+    h = store.head(tower) if layer != 'final' else None
+    x = store.load(tower, layer)                              # [n, width]
+    if rows is not None: x = x[rows]
+    if h is None: return x
+    x = torch.nn.functional.layer_norm(x, x.shape[-1:], h['ln.weight'], h['ln.bias'], h['eps'])
+    if 'proj' in h: x = x @ h['proj']                         # [n, embed_dim]
+    if 'proj.bias' in h: x = x + h['proj.bias']
+    return x
 
 # %% ../nbs/01_extract.ipynb #b0800198
 class _ImageFiles(torch.utils.data.Dataset):
