@@ -72,7 +72,8 @@ class FeatureStore:
 
     def _check_sizes(self):
         "Each file at the size recorded when it was written (a store from before the record: as its header says)"
-        recorded = self.manifest.get('files') or {n: None for n in ('image.safetensors', 'text.safetensors', 'captions.json')}
+        recorded = {n: None for n in ('image.safetensors', 'text.safetensors', 'captions.json')}
+        recorded.update(self.manifest.get('files') or {})
         for name, rec in recorded.items():
             p = self.path/name
             if not p.is_file(): raise DamagedStoreError(f"{p} is missing; {_REBUILD}")
@@ -375,10 +376,11 @@ def _fetch_error(name:str,   # the open_clip model
                 )->ConnectionError:
     "One line: which weights could not be fetched, from where, and how to provide them locally"
     pcfg = open_clip.get_pretrained_cfg(name, tag) or {}
-    hub = (pcfg.get('hf_hub') or '').strip('/')
-    src = f"the Hugging Face hub repo {hub}" if hub else pcfg.get('url') or "open_clip's source for it"
+    repo = '/'.join((pcfg.get('hf_hub') or '').strip('/').split('/')[:2])    # 'org/name' (a file name may follow)
+    src = f"the Hugging Face hub repo {repo}" if repo else pcfg.get('url') or "open_clip's source for it"
     how = (f"pass a local checkpoint file as pretrained (--pretrained /path/to/{name}.safetensors), or fill the Hugging Face "
-           f"cache ($HF_HOME, default ~/.cache/huggingface) where there is a network" + (f" (`huggingface-cli download {hub.rsplit('/', 1)[0] if hub.count('/') > 1 else hub}`)" if hub else ''))
+           "cache ($HF_HOME, default ~/.cache/huggingface) on a machine with a network" + (f" (`huggingface-cli download {repo}`)" if repo else '') +
+           " and copy it here")
     why = ' '.join(str(error).split())[:300]
     return ConnectionError(f"Could not fetch the weights of {name} pretrained={tag!r} from {src} ({why}). To use them offline, {how}")
 
