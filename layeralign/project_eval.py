@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 from tqdm.auto import tqdm
-from .data import atomic_path, write_json
+from .data import write_json
 from .extract import FeatureStore
 from .projection import (grid_pairs, load_projection, parse_pair, _pair_state, _complete_safetensors,
                                    _save_tensors)

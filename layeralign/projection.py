@@ -517,7 +517,7 @@ def _diverged(pair:str, state:dict, init_max:dict, best_loss:float, chance:float
         if k in init_max and float(v.abs().max()) > _GROWTH * max(init_max[k], 1e-12):
             return (f"pair {pair} diverged: its {k} grew from {init_max[k]:.3g} to {float(v.abs().max()):.3g} "
                     f"(largest value); {fix}")
-    if abs(best_loss - chance) <= _CHANCE_TOL * chance:
+    if chance > 0 and abs(best_loss - chance) <= _CHANCE_TOL * chance:  # (one image per batch: every loss is 0)
         return (f"pair {pair} diverged: its best validation loss {best_loss:.5f} is chance level ({chance:.5f}, "
                 f"the log of the batch size): all its logits are equal; {fix}")
     return None
