@@ -443,11 +443,9 @@ def _complete_safetensors(path:Path)->bool:
     except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError): return False
 
 def _save_tensors(tensors:dict, dest:Path, metadata:dict|None=None):
-    "Save `tensors` as safetensors atomically, with the mode every new file gets here (`save_file` alone makes it 0600)"
+    "Save `tensors` as safetensors atomically (`atomic_path` gives the file the mode every new file gets here)"
     with atomic_path(dest) as tmp:
         save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
-        umask = os.umask(0); os.umask(umask)
-        tmp.chmod(0o666 & ~umask)
 
 def _pair_state(out:Path, pair:str)->tuple:
     "(state, config) of one pair in a train_grid directory; see `train_status`"
