@@ -59,6 +59,7 @@ def _st_size(path:Path)->int:
     if header is None: raise DamagedStoreError(f"{path} has no readable safetensors header ({size:,} bytes); {_REBUILD}")
     return 8 + n + max((v['data_offsets'][1] for k, v in header.items() if k != '__metadata__'), default=0)
 
+# %% ../nbs/01_extract.ipynb #be98fd5c
 class FeatureStore:
     "A directory of per-layer features of one split, read lazily; its files' sizes are checked on open"
     def __init__(self, path:Path): # the store directory
