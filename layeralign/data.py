@@ -9,17 +9,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import json, shutil
 from contextlib import contextmanager, redirect_stdout, redirect_stderr
-import copy, csv, http.client, io, re, stat, tarfile, urllib.error, urllib.parse, urllib.request, zipfile, zlib
+import copy, csv, http.client, io, re, stat, tarfile, urllib.error, urllib.parse, urllib.request, warnings, zipfile, zlib
 import numpy as np
 from PIL import Image, ImageDraw
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['SHAPES', 'COLOURS', 'SIZES', 'RELATIONS', 'REGIONS', 'SYNTHETIC_WORDS', 'DATASETS', 'FLICKR30K_IMAGES',
-           'KARPATHY_SPLITS_URL', 'KAGGLE_CREDENTIALS_HELP', 'COCO_IMAGES_URL', 'COCO_IMAGES', 'layeralign_home',
-           'CaptionSet', 'atomic_path', 'write_json', 'load_karpathy', 'image_error', 'check_images', 'make_synthetic',
-           'synthetic', 'load_pairs', 'load_dataset', 'safe_extract', 'KaggleCredentialsError', 'kaggle_api',
-           'download_flickr30k', 'download_coco']
+__all__ = ['SHAPES', 'COLOURS', 'SIZES', 'RELATIONS', 'REGIONS', 'SYNTHETIC_WORDS', 'SPLIT_FRACTIONS', 'DATASETS',
+           'FLICKR30K_IMAGES', 'KARPATHY_SPLITS_URL', 'KAGGLE_CREDENTIALS_HELP', 'COCO_IMAGES_URL', 'COCO_IMAGES',
+           'layeralign_home', 'CaptionSet', 'atomic_path', 'write_json', 'read_json', 'load_karpathy', 'image_error',
+           'check_images', 'make_synthetic', 'synthetic', 'split_assignment', 'write_split_assignment', 'load_pairs',
+           'load_dataset', 'safe_extract', 'KaggleCredentialsError', 'kaggle_api', 'download_flickr30k',
+           'download_coco']
 
 # %% ../nbs/00_data.ipynb #b373e6a7
 def layeralign_home()->Path: # the storage root
@@ -35,6 +36,7 @@ class CaptionSet:
     caption_image:np.ndarray # [n_captions] int64 index into `image_paths`
     name:str='custom'     # dataset name, e.g. 'flickr30k'
     split:str='test'      # split name, e.g. 'train'
+    split_source:str='given' # 'given': the data named each image's split; 'seeded': layeralign drew it; 'none': no split
 
     def __post_init__(self):
         self.image_paths = [Path(p) for p in self.image_paths]
@@ -80,8 +82,10 @@ def write_json(path:Path, # destination file
     return Path(path)
 
 # %% ../nbs/00_data.ipynb #4f119963
-def _read_json(path:Path, what:str='JSON file'):
-    "Parse `path`, naming it when it is missing or not JSON"
+def read_json(path:Path, # a JSON file (a manifest, a split file, ...)
+              what:str='JSON file', # what it is, for the message when it is missing
+             ): # the parsed JSON
+    "Parse `path`, naming it when it is missing, not UTF-8 or not JSON"
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"{what} not found: {path}")
     try: return json.loads(path.read_text(encoding='utf-8'))
@@ -118,7 +122,7 @@ def load_karpathy(json_path:Path, # a Karpathy split file, e.g. `dataset_flickr3
                  )->CaptionSet: # in the file's order, captions grouped by image
     "Load one split of a Karpathy-format caption file"
     json_path, image_dir = Path(json_path), Path(image_dir)
-    data = _read_json(json_path, 'Karpathy split file')
+    data = read_json(json_path, 'Karpathy split file')
     images = _karpathy_images(data, json_path)
     def split_of(img): return restval if (img['split'] == 'restval' and restval) else img['split']
     valid = sorted({split_of(img) for img in images})
@@ -330,11 +334,11 @@ def _synthetic_plan(n_images:int, seed:int)->list:
 
 def _complete_world(json_path:Path, settings:dict)->bool:
     "True when `json_path` is a complete world made with `settings`; raise if it is a different one"
-    have = _read_json(json_path).get('settings')
+    have = read_json(json_path).get('settings')
     if have != settings:
         raise FileExistsError(f"{json_path.parent} already holds a different synthetic world ({have}, not {settings}); "
                               "choose another folder or remove it")
-    _missing_images([json_path.parent/'images'/img['filename'] for img in _read_json(json_path)['images']],
+    _missing_images([json_path.parent/'images'/img['filename'] for img in read_json(json_path)['images']],
                     f"{json_path} (an incomplete synthetic world: remove {json_path.parent} and make it again)")
     return True
 
@@ -383,57 +387,137 @@ _IMAGE_COLUMNS = ('image', 'filename', 'file', 'image_path', 'path')
 _CAPTION_COLUMNS = ('caption', 'text', 'raw', 'sentence')
 _TABLE_SUFFIXES = ('.csv', '.tsv', '.jsonl', '.ndjson')
 
-def _read_table(table:Path)->list:
-    "The rows of a CSV/TSV/JSONL table as dicts"
+def _read_table(table:Path)->tuple:
+    "(rows as dicts, the file line each row ends on) of a CSV/TSV/JSONL table"
     if table.suffix.lower() not in _TABLE_SUFFIXES:
         raise ValueError(f"{table}: unknown table type {table.suffix!r}; valid: {', '.join(_TABLE_SUFFIXES)}")
     if not table.exists(): raise FileNotFoundError(f"pairs table not found: {table}")
-    text = table.read_text(encoding='utf-8-sig')
+    try: text = table.read_text(encoding='utf-8-sig')
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{table} is not UTF-8 text (byte {e.start}: {e.reason}); save it as UTF-8") from e
     if table.suffix.lower() in ('.csv', '.tsv'):
-        return list(csv.DictReader(io.StringIO(text), delimiter='\t' if table.suffix.lower() == '.tsv' else ','))
-    rows = []
+        reader = csv.DictReader(io.StringIO(text), delimiter='\t' if table.suffix.lower() == '.tsv' else ',')
+        rows, lines = [], []
+        for row in reader: rows.append(row); lines.append(reader.line_num)   # line numbers count the header
+        return rows, lines
+    rows, lines = [], []
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip(): continue
         try: row = json.loads(line)
         except json.JSONDecodeError as e: raise ValueError(f"{table}, line {n}: not JSON ({e})") from e
         if not isinstance(row, dict): raise ValueError(f"{table}, line {n}: not a JSON object")
-        rows.append(row)
-    return rows
+        rows.append(row); lines.append(n)
+    return rows, lines
 
 def _column(table:Path, columns:list, names:tuple, what:str)->str:
     for c in names:
         if c in columns: return c
     raise ValueError(f"{table} has no {what} column; found {', '.join(map(str, columns)) or 'none'}, valid names: {', '.join(names)}")
 
-# %% ../nbs/00_data.ipynb #48d9bb2a
-def load_pairs(table:Path, # a .csv/.tsv/.jsonl of (image, caption[, split]) rows
-               image_dir:Path|None=None, # the folder image names are relative to (default: the table's folder)
-               split:str|None=None, # the rows of this split (None: all rows)
-               name:str|None=None, # dataset name (default: the table's file name)
-              )->CaptionSet:
-    "Load images and captions from a table of (image, caption) pairs"
-    table = Path(table)
-    image_dir = Path(image_dir) if image_dir is not None else table.parent
-    rows = _read_table(table)
+def _table_rows(table:Path)->tuple:
+    "([(line, image, caption, split or None)], has a split column): checked, repeated rows dropped with a warning"
+    rows, lines = _read_table(table)
     if not rows: raise ValueError(f"{table} holds no rows")
     columns = list(dict.fromkeys(k for row in rows for k in row))
     image_col = _column(table, columns, _IMAGE_COLUMNS, 'image')
     caption_col = _column(table, columns, _CAPTION_COLUMNS, 'caption')
-    if 'split' in columns and split is not None:
-        valid = sorted({str(row.get('split')) for row in rows})
-        if split not in valid: raise ValueError(f"{table} has no split {split!r}; valid splits: {', '.join(valid)}")
-        rows = [row for row in rows if row.get('split') == split]
-    by_image = {}   # image name -> its captions, in first-appearance order
-    for n, row in enumerate(rows, 1):
-        image, caption = row.get(image_col), row.get(caption_col)
+    has_split = 'split' in columns
+    out, seen = [], set()
+    for line, row in zip(lines, rows):
+        image, caption, split = row.get(image_col), row.get(caption_col), row.get('split')
         if not image or not isinstance(caption, str) or not caption.strip():
-            raise ValueError(f"{table}: row {n} of the {split or 'whole'} table lacks an image or a caption: {row}")
-        by_image.setdefault(str(image), []).append(caption)
+            raise ValueError(f"{table}, line {line}: no image or an empty caption: {row}")
+        if has_split and not split: raise ValueError(f"{table}, line {line}: no split value (the table has a split column): {row}")
+        if (str(image), caption.strip()) in seen: continue
+        seen.add((str(image), caption.strip()))
+        out.append((line, str(image), caption, str(split) if has_split else None))
+    if len(out) < len(rows):
+        warnings.warn(f"{table}: {len(rows) - len(out)} repeated row(s) (same image, same caption) dropped; {len(out)} rows kept")
+    return out, has_split
+
+# %% ../nbs/00_data.ipynb #698bd6b6
+SPLIT_FRACTIONS = (0.8, 0.1, 0.1)   # train, val, test shares of the images when a table names no splits
+_KNOWN_SPLITS = ('train', 'val', 'test', 'restval')
+
+def _seeded_split(images:list, split_fractions, split_seed:int, table)->dict:
+    "image -> 'train'/'val'/'test': the sorted image names shuffled by the seed, cut by the fractions"
+    f = tuple(float(x) for x in split_fractions)
+    if len(f) != 3 or min(f) < 0 or abs(sum(f) - 1) > 1e-6:
+        raise ValueError(f"split_fractions={tuple(split_fractions)}: need three shares (train, val, test), each >= 0, summing to 1")
+    names = sorted(set(images))
+    n = len(names)
+    n_val, n_test = [max(int(round(n*x)), 1 if x > 0 else 0) for x in f[1:]]
+    if n - n_val - n_test < (1 if f[0] > 0 else 0) or n_val + n_test > n:
+        raise ValueError(f"{table}: {n} image(s) are too few to split into train/val/test by {f}; "
+                         "add a split column to the table, or give more images")
+    splits = ['train']*(n - n_val - n_test) + ['val']*n_val + ['test']*n_test
+    drawn = dict(zip((names[i] for i in np.random.default_rng(split_seed).permutation(n)), splits))
+    return {image: drawn[image] for image in dict.fromkeys(images)}       # in the table's order
+
+def _assign(table:Path, rows:list, has_split:bool, split_fractions, split_seed:int)->dict:
+    "image -> split, from the split column (checked: one split per image) or drawn by the seed"
+    if not has_split: return _seeded_split([r[1] for r in rows], split_fractions, split_seed, table)
+    assignment = {}
+    for line, image, _, split in rows:
+        if assignment.setdefault(image, split) != split:
+            raise ValueError(f"{table}, line {line}: image {image} is in split {split!r} here but in {assignment[image]!r} "
+                             "on an earlier line; all captions of an image must be in one split")
+    other = sorted(set(assignment.values()) - set(_KNOWN_SPLITS))
+    if other:
+        counts = ', '.join(f"{s!r} ({sum(v == s for v in assignment.values())} images)" for s in other)
+        warnings.warn(f"{table}: split values other than {'/'.join(_KNOWN_SPLITS)}: {counts}; their images are in no "
+                      "standard split (load them by that name)")
+    return assignment
+
+def split_assignment(table:Path, # a .csv/.tsv/.jsonl of (image, caption[, split]) rows
+                     split_fractions:tuple=SPLIT_FRACTIONS, # (train, val, test) shares, when the table has no split column
+                     split_seed:int=0, # the seed of the drawn split
+                    )->dict: # image name -> split name, in the table's order
+    "Which split each image of a pairs table is in: its `split` column, else drawn by `split_seed`"
+    table = Path(table)
+    rows, has_split = _table_rows(table)
+    return _assign(table, rows, has_split, split_fractions, split_seed)
+
+def write_split_assignment(table:Path, # the pairs table
+                           dest:Path, # the CSV to write (`image,split`)
+                           split_fractions:tuple=SPLIT_FRACTIONS, # as for `split_assignment`
+                           split_seed:int=0, # as for `split_assignment`
+                          )->Path: # dest
+    "Write `split_assignment(table, ...)` as a CSV of `image,split` rows, atomically"
+    assignment = split_assignment(table, split_fractions, split_seed)
+    with atomic_path(dest) as tmp, open(tmp, 'w', newline='', encoding='utf-8') as f:
+        w = csv.writer(f); w.writerow(['image', 'split']); w.writerows(assignment.items())
+    return Path(dest)
+
+# %% ../nbs/00_data.ipynb #48d9bb2a
+def load_pairs(table:Path, # a .csv/.tsv/.jsonl of (image, caption[, split]) rows
+               image_dir:Path|None=None, # the folder image names are relative to (default: the table's folder)
+               split:str|None=None, # the images of this split (None: the whole table, unsplit)
+               name:str|None=None, # dataset name (default: the table's file name)
+               split_fractions:tuple=SPLIT_FRACTIONS, # (train, val, test) shares of the images, when the table has no split column
+               split_seed:int=0, # the seed of that drawn split (see `split_assignment`)
+              )->CaptionSet:
+    "Load images and captions from a table of (image, caption) pairs"
+    table = Path(table)
+    image_dir = Path(image_dir) if image_dir is not None else table.parent
+    rows, has_split = _table_rows(table)
+    source = 'none'
+    if has_split or split is not None:
+        assignment = _assign(table, rows, has_split, split_fractions, split_seed)
+    if split is not None:
+        valid = sorted(set(assignment.values()))
+        if split not in valid: raise ValueError(f"{table} has no split {split!r}; valid splits: {', '.join(valid)}")
+        rows = [r for r in rows if assignment[r[1]] == split]
+        source = 'given' if has_split else 'seeded'
+    by_image = {}   # image name -> its captions, in first-appearance order
+    for _, image, caption, _ in rows: by_image.setdefault(image, []).append(caption)
+    if split is not None and len(by_image) < 100:
+        warnings.warn(f"{table}: the {split} split has only {len(by_image)} images (fewer than 100): its recall is coarse and noisy")
     image_paths = [image_dir/image for image in by_image]
     _missing_images(image_paths, f"{table} (images in {image_dir})")
     captions = [c for caps in by_image.values() for c in caps]
     caption_image = np.repeat(np.arange(len(by_image)), [len(caps) for caps in by_image.values()])
-    return CaptionSet(image_paths, captions, caption_image, name=name or table.stem, split=split or 'all')
+    return CaptionSet(image_paths, captions, caption_image, name=name or table.stem, split=split or 'all', split_source=source)
 
 # %% ../nbs/00_data.ipynb #f7978100
 DATASETS = ('synthetic', 'flickr30k', 'coco')
@@ -443,6 +527,8 @@ def _image_root(folder:Path)->Path: return folder/'images' if (folder/'images').
 def load_dataset(name:str, # 'synthetic', 'flickr30k', 'coco', or a path to a Karpathy .json or a pairs table
                  split:str='test', # which split
                  root:Path|None=None, # where the data lives (for a path: the image folder)
+                 split_fractions:tuple=SPLIT_FRACTIONS, # a pairs table without a split column: (train, val, test) shares
+                 split_seed:int=0, # ... and the seed of that split
                 )->CaptionSet:
     "Load one split of a dataset by name or path"
     if name == 'synthetic': return synthetic(split, root=root)
@@ -457,7 +543,7 @@ def load_dataset(name:str, # 'synthetic', 'flickr30k', 'coco', or a path to a Ka
     path = Path(name)
     if path.suffix.lower() == '.json':
         return load_karpathy(path, Path(root) if root is not None else _image_root(path.parent), split)
-    if path.suffix.lower() in _TABLE_SUFFIXES: return load_pairs(path, root, split)
+    if path.suffix.lower() in _TABLE_SUFFIXES: return load_pairs(path, root, split, split_fractions=split_fractions, split_seed=split_seed)
     raise ValueError(f"unknown dataset {name!r}; valid: {', '.join(DATASETS)}, or a path to a Karpathy .json "
                      f"or a pairs table ({', '.join(_TABLE_SUFFIXES)})")
 
@@ -600,7 +686,7 @@ def _fetch_url(url:str, dest:Path, progress:bool=True, timeout:float=60)->Path:
 def _annotations_complete(json_path:Path)->bool:
     "True when the split file is there and parses; raise if it is there but broken (it is not ours to overwrite)"
     if not json_path.exists(): return False
-    _karpathy_images(_read_json(json_path), json_path)
+    _karpathy_images(read_json(json_path), json_path)
     return True
 
 def _get_annotations(url:str, json_path:Path, work:Path, progress:bool)->None:
@@ -615,7 +701,7 @@ def _get_annotations(url:str, json_path:Path, work:Path, progress:bool)->None:
             have = ', '.join(sorted(p.name for p in unpacked.rglob('*.json'))) or 'no JSON'
             raise FileNotFoundError(f"{url} holds no {json_path.name} (it holds {have})")
         raw = found[0]
-    _karpathy_images(_read_json(raw, 'annotation file'), raw)   # check before it becomes the dataset's file
+    _karpathy_images(read_json(raw, 'annotation file'), raw)   # check before it becomes the dataset's file
     with atomic_path(json_path) as tmp: shutil.copyfile(raw, tmp)
 
 def _count_images(images_dir:Path)->int:
@@ -659,7 +745,7 @@ def _write_zip(dest:Path, zip_path:Path, json_path:Path, progress:bool)->None:
 def _finish_download(dest:Path, json_path:Path, make_zip:bool, progress:bool)->Path:
     "Check that every image the split file lists is in dest/images, clear dest/download, write <dest>.zip if asked"
     images_dir = dest/'images'
-    listed = [images_dir/img.get('filepath', '')/img['filename'] for img in _read_json(json_path)['images']]
+    listed = [images_dir/img.get('filepath', '')/img['filename'] for img in read_json(json_path)['images']]
     _missing_images(listed, f"{json_path} (images in {images_dir})")
     shutil.rmtree(dest/'download', ignore_errors=True)
     if make_zip:
