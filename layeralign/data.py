@@ -17,10 +17,10 @@ from tqdm.auto import tqdm
 # %% auto #0
 __all__ = ['SHAPES', 'COLOURS', 'SIZES', 'RELATIONS', 'REGIONS', 'SYNTHETIC_WORDS', 'SPLIT_FRACTIONS', 'DATASETS',
            'FLICKR30K_IMAGES', 'KARPATHY_SPLITS_URL', 'KAGGLE_CREDENTIALS_HELP', 'COCO_IMAGES_URL', 'COCO_IMAGES',
-           'layeralign_home', 'CaptionSet', 'atomic_path', 'write_json', 'read_json', 'load_karpathy', 'image_error',
-           'check_images', 'make_synthetic', 'synthetic', 'split_assignment', 'write_split_assignment', 'load_pairs',
-           'load_dataset', 'safe_extract', 'KaggleCredentialsError', 'kaggle_api', 'download_flickr30k',
-           'download_coco']
+           'layeralign_home', 'CaptionSet', 'atomic_path', 'write_json', 'read_json', 'load_karpathy', 'load_image',
+           'image_error', 'skip_bad_hint', 'check_images', 'make_synthetic', 'synthetic', 'split_assignment',
+           'write_split_assignment', 'load_pairs', 'load_dataset', 'safe_extract', 'KaggleCredentialsError',
+           'kaggle_api', 'download_flickr30k', 'download_coco']
 
 # %% ../nbs/00_data.ipynb #b373e6a7
 def layeralign_home()->Path: # the storage root
@@ -136,14 +136,42 @@ def load_karpathy(json_path:Path, # a Karpathy split file, e.g. `dataset_flickr3
     name = data.get('dataset') or json_path.stem.removeprefix('dataset_')
     return CaptionSet(image_paths, captions, caption_image, name=name, split=split)
 
+# %% ../nbs/00_data.ipynb #a3f34586
+_16BIT_MODES = ('I;16', 'I;16L', 'I;16B', 'I;16N')
+
+def _to_8bit(img:Image.Image)->Image.Image:
+    "An 'I;16'/'I'/'F' image as 8-bit greyscale, scaled by its bit depth (16-bit) or by its own range"
+    a = np.asarray(img).astype(np.float64)                      # [height, width]
+    if img.mode in _16BIT_MODES or (img.mode == 'I' and a.size and a.min() >= 0 and a.max() <= 65535): a = a/257
+    elif img.mode == 'F' and a.size and a.min() >= 0 and a.max() <= 1: a = a*255
+    elif a.size and a.max() > a.min(): a = (a - a.min())/(a.max() - a.min())*255
+    else: a = np.zeros_like(a)
+    return Image.fromarray(np.clip(np.round(a), 0, 255).astype(np.uint8), 'L')
+
+def load_image(path:Path, # an image file
+              )->Image.Image: # an 8-bit RGB image, fully read (the file is closed)
+    "Read an image as 8-bit RGB: 16-bit scaled by its bit depth, transparency laid over white"
+    with Image.open(path) as img:
+        img.load()
+        if img.mode in _16BIT_MODES + ('I', 'F'): return _to_8bit(img).convert('RGB')
+        if img.mode in ('RGBA', 'LA', 'PA', 'RGBa', 'La') or 'transparency' in img.info:
+            rgba = img.convert('RGBA')
+            white = Image.new('RGBA', rgba.size, (255, 255, 255, 255))
+            return Image.alpha_composite(white, rgba).convert('RGB')
+        return img.convert('RGB')
+
 # %% ../nbs/00_data.ipynb #bb7f1299
 def image_error(path:Path, # an image file
                )->str|None: # None when the image decodes, else why not
     "Why the image at `path` cannot be decoded, or None"
-    try:
-        with Image.open(path) as img: img.load()
+    try: load_image(path)
     except Exception as e: return f"{type(e).__name__}: {e}"
     return None
+
+def skip_bad_hint()->str: # how to leave unreadable images out, for the message of an error
+    "`--skip_bad` under the `layeralign` command (`$LAYERALIGN_CLI` set), else `skip_bad=True` (CLI: `--skip_bad`)"
+    if os.environ.get('LAYERALIGN_CLI'): return 'run again with --skip_bad to leave it (and its captions) out'
+    return 'pass skip_bad=True (on the command line: --skip_bad) to leave it (and its captions) out'
 
 def check_images(data:CaptionSet|list, # a CaptionSet or a list of image paths
                  raise_error:bool=True, # raise when any image is broken (else just return them)
