@@ -591,6 +591,44 @@ def _link_problem(name:str, target:str, hard:bool)->str|None:
     if resolved == '..' or resolved.startswith('..' + os.sep): return f"a {kind} pointing outside ({target})"
     return None
 
+def _parts(path:str)->list: return [p for p in re.split(r'[\\/]+', path) if p not in ('', '.')]
+
+def _resolve(path:str, links:dict)->list|None:
+    "The parts of archive path `path` once the symlinks in `links` (place -> root-relative target) are followed; None outside"
+    todo, out, hops = _parts(path), [], 0
+    while todo:
+        p = todo.pop(0)
+        if p == '..':
+            if not out: return None
+            out.pop(); continue
+        out.append(p)
+        target = links.get('/'.join(out))
+        if target is not None:
+            hops += 1
+            if hops > 64: return None           # a loop of links
+            todo, out = _parts(target) + todo, []
+    return out
+
+def _chained_links(members:list)->list:
+    "[(member, why)]: members that land, or links that point, outside once earlier symlinks of the archive are followed"
+    links, bad = {}, []
+    for m in members:
+        *folder, last = _parts(m.name) or ['']
+        parent = _resolve('/'.join(folder), links)
+        if m.issym():
+            if parent is None: bad.append((m.name, 'a symlink placed outside through earlier symlinks')); continue
+            target = '/'.join(parent + [m.linkname])
+            if _resolve(target, links) is None:
+                bad.append((m.name, f"a symlink pointing outside through earlier symlinks ({m.linkname})")); continue
+            links['/'.join(parent + [last])] = target
+        elif _resolve(m.name, links) is None: bad.append((m.name, 'a member that lands outside through earlier symlinks'))
+        elif m.islnk() and _resolve(m.linkname, links) is None:
+            bad.append((m.name, f"a hard link pointing outside through earlier symlinks ({m.linkname})"))
+    for place, target in links.items():            # a later link can move where an earlier one points
+        if _resolve(target, links) is None and place not in {n for n, _ in bad}:
+            bad.append((place, 'a symlink pointing outside through later symlinks'))
+    return bad
+
 def _unsafe_members(archive:Path)->tuple:
     "(kind, [(member, why)]) for a zip or tar archive"
     bad = []
@@ -610,13 +648,16 @@ def _unsafe_members(archive:Path)->tuple:
                 if not why and (m.ischr() or m.isblk()): why = 'a device file'
                 if not why and not (m.isfile() or m.isdir() or m.issym() or m.islnk()): why = 'a special file (fifo or other)'
                 if why: bad.append((m.name, why))
+            if not bad: bad = _chained_links(tf.getmembers())
         return 'tar', bad
     raise ValueError(f"{archive} is neither a zip nor a tar archive (valid: .zip, .tar, .tar.gz, .tgz, .tar.bz2, .tar.xz)")
 
 # %% ../nbs/00_data.ipynb #56507733
+_TAR_DATA_FILTER = hasattr(tarfile, 'data_filter')   # Python 3.11.4+, 3.10.12+; False: the fallback below
+
 def _extract_tar(tf:tarfile.TarFile, dest:Path):
-    "Extract checked members; with Python's 'data' filter where this Python has it (3.11.4+, 3.10.12+)"
-    if hasattr(tarfile, 'data_filter'): return tf.extractall(dest, filter='data')
+    "Extract checked members; with Python's 'data' filter where this Python has it"
+    if _TAR_DATA_FILTER: return tf.extractall(dest, filter='data')
     members = tf.getmembers()
     for m in members: m.mode &= 0o777 & ~0o6000   # no setuid/setgid bits: what the data filter would also drop
     tf.extractall(dest, members=members)
@@ -634,7 +675,7 @@ def safe_extract(archive:Path, # a zip or tar archive (gz/bz2/xz)
         kind, bad = _unsafe_members(archive)
         if bad:
             shown = '; '.join(f"{name!r} is {why}" for name, why in bad[:5]) + ('; ...' if len(bad) > 5 else '')
-            raise ValueError(f"{archive}: refusing to extract {len(bad)} member(s) that would land outside {dest}: "
+            raise ValueError(f"{archive} is unsafe: refusing to extract {len(bad)} member(s) that would land outside {dest}: "
                              f"{shown}. Nothing was written.")
         with atomic_path(dest) as tmp:
             tmp.mkdir()
@@ -642,6 +683,8 @@ def safe_extract(archive:Path, # a zip or tar archive (gz/bz2/xz)
                 with zipfile.ZipFile(archive) as zf: zf.extractall(tmp)
             else:
                 with tarfile.open(archive) as tf: _extract_tar(tf, tmp)
+    except getattr(tarfile, 'FilterError', ()) as e:    # the data filter's second guard refused a member
+        raise ValueError(f"{archive} is unsafe: {e}; nothing was extracted") from e
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error) as e:
         raise ValueError(f"{archive} is damaged ({type(e).__name__}: {e}); nothing was extracted — download it again") from e
     return dest
