@@ -18,8 +18,8 @@ from tqdm.auto import tqdm
 
 # %% auto #0
 __all__ = ['SHAPES', 'COLOURS', 'SIZES', 'RELATIONS', 'REGIONS', 'SYNTHETIC_WORDS', 'SPLIT_FRACTIONS', 'DATASETS',
-           'FLICKR30K_IMAGES', 'KARPATHY_SPLITS_URL', 'KAGGLE_CREDENTIALS_HELP', 'COCO_IMAGES_URL', 'COCO_IMAGES',
-           'layeralign_home', 'CaptionSet', 'atomic_path', 'write_json', 'LockedError', 'stage_lock',
+           'FLICKR30K_IMAGES', 'HF_FLICKR30K', 'KARPATHY_SPLITS_URL', 'KAGGLE_CREDENTIALS_HELP', 'COCO_IMAGES_URL',
+           'COCO_IMAGES', 'layeralign_home', 'CaptionSet', 'atomic_path', 'write_json', 'LockedError', 'stage_lock',
            'remove_stale_tmp', 'read_json', 'load_karpathy', 'load_image', 'image_error', 'skip_bad_hint',
            'check_images', 'make_synthetic', 'synthetic', 'split_assignment', 'write_split_assignment', 'load_pairs',
            'load_dataset', 'safe_extract', 'KaggleCredentialsError', 'kaggle_api', 'download_flickr30k',
@@ -765,6 +765,8 @@ def safe_extract(archive:Path, # a zip or tar archive (gz/bz2/xz)
 
 # %% ../nbs/00_data.ipynb #3ac8c115
 FLICKR30K_IMAGES = 31783   # JPEGs in the Kaggle dataset (Karpathy's file lists 31,014 of them: 29,000/1,014/1,000)
+HF_FLICKR30K = 'nlphuji/flickr30k'   # Hub dataset repo: flickr30k-images.zip + flickr_annotations_30k.csv (Karpathy splits)
+_SOURCES = ('kaggle', 'hf')          # where download_flickr30k takes the files from
 KARPATHY_SPLITS_URL = 'https://cs.stanford.edu/people/karpathy/deepimagesent/caption_datasets.zip'
 KAGGLE_CREDENTIALS_HELP = (
     "Kaggle credentials not found (or not accepted). Create an API token at https://www.kaggle.com/settings/api, "
@@ -776,10 +778,22 @@ KAGGLE_CREDENTIALS_HELP = (
 class KaggleCredentialsError(RuntimeError):
     "No usable Kaggle credentials"
 
+_NETWORK_MODULES = ('requests', 'urllib3', 'httpx', 'httpx2', 'httpcore', 'huggingface_hub')
+
+def _network_error(e:BaseException)->bool:
+    "True for a failure to reach a server: requests'/urllib3's/httpx's/the Hub's errors, or an OSError about no file"
+    if any(c.__module__.split('.')[0] in _NETWORK_MODULES for c in type(e).__mro__): return True
+    return isinstance(e, (OSError, http.client.HTTPException)) and getattr(e, 'filename', None) is None
+
+def _one_line(e:BaseException, limit:int=300)->str:
+    "`Type: message` of an exception on one line, cut at `limit` characters"
+    text = ' '.join(f"{type(e).__name__}: {e}".split())
+    return text if len(text) <= limit else text[:limit] + ' ...'
+
 _KAGGLE_AUTH_STEPS = ('_authenticate_with_access_token', '_authenticate_with_legacy_apikey', '_authenticate_with_oauth_creds')
 
 def kaggle_api():
-    "An authenticated `kaggle.KaggleApi`, without kaggle's printed help or `exit(1)` when credentials are missing"
+    "An authenticated `kaggle.KaggleApi`: no printed help, no `exit(1)`; a clear error for each way it can fail"
     printed = io.StringIO()
     try:
         with redirect_stdout(printed), redirect_stderr(printed):
@@ -794,7 +808,18 @@ def kaggle_api():
                 try: api.authenticate()
                 except (SystemExit, NameError, TypeError): raise KaggleCredentialsError(KAGGLE_CREDENTIALS_HELP) from None
                 if getattr(api, '_authenticated', True) is False: raise KaggleCredentialsError(KAGGLE_CREDENTIALS_HELP)
-    except ImportError as e: raise ImportError(f"the Kaggle client is missing ({e}): pip install kaggle") from e
+    except ImportError as e:
+        if (e.name or '').split('.')[0] == 'kaggle':
+            raise ImportError(f"the Kaggle client is not installed ({e}): pip install kaggle, or use source='hf'") from e
+        raise ImportError(f"the Kaggle client is installed but cannot be imported: {_one_line(e)}"
+                          + (f"; pip install {e.name}" if e.name else '')) from e
+    except KaggleCredentialsError: raise
+    except Exception as e:
+        if not _network_error(e): raise
+        raise ConnectionError(f"could not reach Kaggle (api.kaggle.com) to check the API token: {_one_line(e)}") from None
+    finally:
+        for line in printed.getvalue().splitlines():      # kaggle's own warnings, e.g. a key readable by other users
+            if 'warning' in line.lower(): warnings.warn(f"kaggle: {line.strip()}")
     return api
 
 # %% ../nbs/00_data.ipynb #c1c0fa93
@@ -853,17 +878,25 @@ def _count_images(images_dir:Path)->int:
     return sum(1 for p in images_dir.glob('*.jpg') if p.stat().st_size > 0) if images_dir.is_dir() else 0
 
 # %% ../nbs/00_data.ipynb #ff5521d0
+def _offline_hint(dest:Path, name:str)->str:
+    "How to provide a dataset without the network"
+    return (f"to work offline, put the images in {dest/'images'} and the Karpathy split file at {dest/f'dataset_{name}.json'} "
+            f"yourself (the default folder is $LAYERALIGN_HOME/data/{name}; for another one pass root=... / --root)")
+
 def _get_images(api, dataset:str, images_dir:Path, work:Path, n_images:int, progress:bool)->None:
     "Download the Kaggle dataset's zip (Kaggle resumes it), extract it safely, move its JPEGs into `images_dir`"
     archive = work/(dataset.split('/')[-1] + '.zip')
     extracted = work/'extracted'
     if not extracted.exists():
-        api = api if api is not None else kaggle_api()
-        try: api.dataset_download_files(dataset, path=str(work), force=False, quiet=not progress, unzip=False)
+        try:
+            api = api if api is not None else kaggle_api()
+            api.dataset_download_files(dataset, path=str(work), force=False, quiet=not progress, unzip=False)
         except SystemExit as e: raise RuntimeError(f"the Kaggle client gave up downloading {dataset!r} (exit {e.code})") from None
-        except OSError as e:   # requests' errors are OSErrors too
-            raise ConnectionError(f"Kaggle download of {dataset!r} failed ({type(e).__name__}: {e}); check the network, "
-                                  f"the dataset id and your credentials. What is downloaded is kept: run again to resume.") from e
+        except Exception as e:
+            if not _network_error(e): raise
+            raise ConnectionError(f"could not download the Kaggle dataset {dataset!r} from kaggle.com ({_one_line(e)}); "
+                                  f"what is downloaded is kept, run again to resume; {_offline_hint(images_dir.parent, 'flickr30k')}, "
+                                  "or use source='hf' (no Kaggle account needed)") from None
         if not archive.exists(): raise FileNotFoundError(f"the Kaggle client wrote no {archive.name} into {work}")
         safe_extract(archive, extracted)
     _move_images(extracted, images_dir, n_images, dataset, progress,
@@ -903,16 +936,73 @@ def download_flickr30k(dest:Path|None=None, # the dataset folder; default layera
                        annotations_url:str=KARPATHY_SPLITS_URL, # Karpathy split file: the bare JSON or a zip holding it
                        make_zip:bool=False, # also write <dest>.zip beside the folder (for Colab/Drive)
                        api=None, # a `KaggleApi` (default: `kaggle_api()`, created only if images are needed)
-                       n_images:int=FLICKR30K_IMAGES, # how many JPEGs a complete download holds
+                       n_images:int=FLICKR30K_IMAGES, # how many JPEGs a complete Kaggle download holds
                        progress:bool=True, # show progress
+                       source:str='kaggle', # 'kaggle' (Kaggle images + Karpathy's file) or 'hf' (the Hugging Face Hub, no account)
+                       hf_repo:str=HF_FLICKR30K, # source='hf': the Hub dataset repo
+                       hub_download=None, # source='hf': an `hf_hub_download`-like callable (default: huggingface_hub's)
                       )->Path: # dest/dataset_flickr30k.json
-    "Download Flickr30k (Kaggle images + Karpathy splits), resuming whatever is already complete"
+    "Download Flickr30k (images + Karpathy splits) from Kaggle or the Hugging Face Hub, resuming whatever is already complete"
+    if source not in _SOURCES: raise ValueError(f"download_flickr30k: unknown source {source!r}; valid: {', '.join(_SOURCES)}")
     dest = Path(dest) if dest is not None else layeralign_home()/'data'/'flickr30k'
     json_path, images_dir, work = dest/'dataset_flickr30k.json', dest/'images', dest/'download'
     work.mkdir(parents=True, exist_ok=True)
+    if source == 'hf':
+        _get_hf_flickr30k(hf_repo, hub_download, json_path, images_dir, work, progress)
+        return _finish_download(dest, json_path, make_zip, progress)
     if not _annotations_complete(json_path): _get_annotations(annotations_url, json_path, work, progress)
     if _count_images(images_dir) < n_images: _get_images(api, dataset, images_dir, work, n_images, progress)
     return _finish_download(dest, json_path, make_zip, progress)
+
+# %% ../nbs/00_data.ipynb #eea430fd
+_HF_FLICKR30K_FILES = ('flickr_annotations_30k.csv', 'flickr30k-images.zip')
+
+def _hub_download(hub_download=None):
+    "`hub_download`, else huggingface_hub's `hf_hub_download`, naming the extra to install when it is missing"
+    if hub_download is not None: return hub_download
+    try: from huggingface_hub import hf_hub_download
+    except ImportError as e:
+        raise ImportError(f"source='hf' needs huggingface_hub ({e}): pip install 'layeralign[hf]'") from e
+    return hf_hub_download
+
+def _hf_file(hub_download, repo:str, filename:str, work:Path, hint:str)->Path:
+    "One file of a Hub dataset repo, fetched into `work` (huggingface_hub resumes it and honours HF_HUB_OFFLINE)"
+    try: return Path(hub_download(repo_id=repo, filename=filename, repo_type='dataset', local_dir=str(work)))
+    except Exception as e:
+        if not _network_error(e): raise
+        raise ConnectionError(f"could not fetch {filename} from the Hugging Face dataset {repo} ({_one_line(e)}); {hint}") from None
+
+def _karpathy_from_hf_csv(csv_path:Path)->dict:
+    "nlphuji/flickr30k's annotation CSV (raw, sentids, split, filename, img_id: one row per image) as a Karpathy split file"
+    rows, lines = _read_table(csv_path)
+    images = []
+    for line, row in zip(lines, rows):
+        try:
+            raws, sentids, imgid = json.loads(row['raw']), json.loads(row['sentids']), int(row['img_id'])
+            sentences = [dict(tokens=re.findall(r"[a-z0-9]+", r.lower()), raw=r, imgid=imgid, sentid=s) for r, s in zip(raws, sentids)]
+            images.append(dict(filename=row['filename'], imgid=imgid, split=row['split'], sentids=sentids, sentences=sentences))
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{csv_path}, line {line}: not a row of {HF_FLICKR30K}'s annotation CSV "
+                             f"(raw, sentids, split, filename, img_id): {_one_line(e)}") from e
+    return dict(images=images, dataset='flickr30k')
+
+def _get_hf_flickr30k(repo:str, hub_download, json_path:Path, images_dir:Path, work:Path, progress:bool)->None:
+    "The split file and the images from the Hub, for what is not complete yet"
+    hint = _offline_hint(json_path.parent, 'flickr30k')
+    if not _annotations_complete(json_path):
+        csv_path = _hf_file(_hub_download(hub_download), repo, _HF_FLICKR30K_FILES[0], work, hint)
+        karpathy = _karpathy_from_hf_csv(csv_path)
+        _karpathy_images(karpathy, csv_path)
+        write_json(json_path, karpathy)
+    listed = [img['filename'] for img in read_json(json_path)['images']]
+    if all((images_dir/f).exists() for f in listed): return
+    extracted = work/'extracted'
+    if not extracted.exists():
+        archive = _hf_file(_hub_download(hub_download), repo, _HF_FLICKR30K_FILES[1], work, hint)
+        safe_extract(archive, extracted)
+        archive.unlink()
+    _move_images(extracted, images_dir, len(listed), f"the Hugging Face dataset {repo}", progress,
+                 "the zip does not hold every image the CSV lists; run again to retry")
 
 # %% ../nbs/00_data.ipynb #83e45cd9
 COCO_IMAGES_URL = 'http://images.cocodataset.org/zips/{part}.zip'
