@@ -773,7 +773,7 @@ KAGGLE_CREDENTIALS_HELP = (
     "then either set the environment variable KAGGLE_API_TOKEN=<token>, or save the token in ~/.kaggle/access_token, "
     "or put the legacy kaggle.json ({\"username\": ..., \"key\": ...}) in ~/.kaggle/kaggle.json (chmod 600). "
     "On Colab: add KAGGLE_API_TOKEN as a secret and copy it into os.environ before calling. "
-    "(A token that cannot be checked because there is no network is reported the same way.)")
+    "Or use source='hf' (the Hugging Face Hub), which needs no Kaggle account.")
 
 class KaggleCredentialsError(RuntimeError):
     "No usable Kaggle credentials"
