@@ -19,7 +19,8 @@ from torchvision.transforms import Compose, Normalize, ToTensor
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
-from .data import CaptionSet, LockedError, atomic_path, layeralign_home, remove_stale_tmp, stage_lock, write_json
+from .data import (CaptionSet, LockedError, atomic_path, layeralign_home, load_image, remove_stale_tmp, stage_lock,
+                             write_json)
 
 # %% auto #0
 __all__ = ['TOWERS', 'STORE_DTYPES', 'IMAGE_POOLING', 'TEXT_POOLING', 'layer_names', 'DamagedStoreError', 'FeatureStore',
@@ -536,8 +537,7 @@ class _ImageFiles(torch.utils.data.Dataset):
     def __init__(self, paths, preprocess): self.paths, self.preprocess = [str(p) for p in paths], preprocess
     def __len__(self): return len(self.paths)
     def __getitem__(self, i):
-        try:
-            with Image.open(self.paths[i]) as im: return i, self.preprocess(im), None
+        try: return i, self.preprocess(load_image(self.paths[i])), None   # 8-bit RGB, 16-bit files scaled by their depth
         except Exception as e: return i, None, f"{type(e).__name__}: {e}"
 
 class _Captions(torch.utils.data.Dataset):
