@@ -19,8 +19,8 @@ from torchvision.transforms import Compose, Normalize, ToTensor
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
-from .data import (CaptionSet, LockedError, atomic_path, layeralign_home, load_image, remove_stale_tmp, stage_lock,
-                             write_json)
+from .data import (CaptionSet, LockedError, atomic_path, layeralign_home, load_image, remove_stale_tmp, skip_bad_hint,
+                             stage_lock, write_json)
 
 # %% auto #0
 __all__ = ['TOWERS', 'STORE_DTYPES', 'IMAGE_POOLING', 'TEXT_POOLING', 'layer_names', 'DamagedStoreError', 'FeatureStore',
@@ -717,8 +717,8 @@ def _run_tower(tower:str,          # 'image' or 'text'
         for idx, ok, x, errs in loader:
             if errs and not skip_bad:
                 i, e = next(iter(errs.items()))
-                raise ValueError(f"Cannot read image {dataset.paths[i]} ({e}). Fix or remove the file, or pass skip_bad=True "
-                                 f"to leave it (and its captions) out; finished shards are kept in {partial}")
+                raise ValueError(f"Cannot read image {dataset.paths[i]} ({e}). Fix or remove the file, or {skip_bad_hint()}; "
+                                 f"finished shards are kept in {partial}")
             s = int(idx[0]) // shard_size
             if x is not None:
                 if tower == 'text': x = _cut_tokens(model, x)     # on the CPU: no GPU sync per batch
