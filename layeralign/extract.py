@@ -753,6 +753,11 @@ def _assemble(partial:Path,   # the folder of finished shards
              )->FeatureStore:
     "Write the store from the finished shards, atomically; returns the FeatureStore"
     files = {t: [_shard_file(partial, t, s) for s in range(n_shards[t])] for t in TOWERS}
+    for f in files['image'] + files['text']:   # a shard damaged on disk is named, not left to safetensors
+        try: ok = _st_size(f) == f.stat().st_size
+        except DamagedStoreError: ok = False
+        if not ok: raise DamagedStoreError(f"{f} is damaged (not the length its header gives); delete it and run again: "
+                                           "that shard alone is extracted anew")
     index, skipped = [], {}
     for f in files['image']:
         with safe_open(f, framework='pt') as h:
