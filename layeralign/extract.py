@@ -19,7 +19,7 @@ from torchvision.transforms import Compose, Normalize, ToTensor
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
-from .towers import HFTextTower, TimmTower, Tower, parse_spec
+from .towers import HFClip, HFTextTower, TimmTower, Tower, parse_spec
 from .data import (CaptionSet, LockedError, atomic_path, layeralign_home, load_image, remove_stale_tmp, skip_bad_hint,
                              stage_lock, write_json)
 
@@ -960,11 +960,13 @@ class _OpenClipTower(Tower):
         if self.tower == 'image': return _image_layers(self.model, x, layers, pooling)
         return _text_layers(self.model, x, layers, pooling, truncate=False)
 
-_SOURCES = {'image': {'timm': TimmTower, 'open_clip': _OpenClipTower}, 'text': {'hf': HFTextTower, 'open_clip': _OpenClipTower}}
+_SOURCES = {'image': {'timm': TimmTower, 'open_clip': _OpenClipTower, 'hf': HFClip}, 'text': {'hf': HFTextTower, 'open_clip': _OpenClipTower}}
 
 def _tower_specs(model, pretrained, image_model, text_model): # None, (model, pretrained) of one open_clip model, or {tower: spec}
     "Which towers a request names; a tower not given comes from `model`"
-    if image_model is None and text_model is None: return None
+    if image_model is None and text_model is None:
+        if not str(model).startswith('hf:'): return None
+        image_model = text_model = model      # a transformers CLIP model: both towers, and their final
     if model is None and (image_model is None or text_model is None):
         raise ValueError("give both image_model and text_model, or model (whose tower fills the one not given)")
     mine = f"open_clip:{model}" + (f"/{pretrained}" if pretrained is not None else '')
@@ -974,6 +976,9 @@ def _tower_specs(model, pretrained, image_model, text_model): # None, (model, pr
         if p[t]['source'] not in _SOURCES[t]:
             raise ValueError(f"{t}_model {specs[t]!r}: {p[t]['source']}: gives no {t} tower here; use one of "
                              f"{', '.join(s + ':' for s in _SOURCES[t])}")
+    if p['image']['source'] == 'hf' and specs['text'] != specs['image']:
+        raise ValueError(f"image_model {specs['image']!r}: an hf: image tower is a CLIP model's, used with its own text tower: "
+                         "give the same spec as text_model (or as model); for a vision model alone use timm:")
     if all(p[t]['source'] == 'open_clip' for t in TOWERS) and (p['image']['name'], p['image']['pretrained']) == (p['text']['name'], p['text']['pretrained']):
         return p['image']['name'], p['image']['pretrained']
     return specs
@@ -981,13 +986,14 @@ def _tower_specs(model, pretrained, image_model, text_model): # None, (model, pr
 def _load_towers(specs:dict, init_seed:int, text_dtype:str, text_pooling)->dict: # {tower: Tower} on the CPU
     "Build each tower from its spec"
     out = {}
-    for t in TOWERS:
+    if parse_spec(specs['image'])['source'] == 'hf': out = HFClip(specs['image'], init_seed).towers()   # both towers of one model
+    for t in [t for t in TOWERS if t not in out]:
         src = parse_spec(specs[t])['source']
         if src == 'open_clip': out[t] = _OpenClipTower(specs[t], t, init_seed)
         elif t == 'text': out[t] = HFTextTower(specs[t], init_seed, text_dtype, text_pooling)
         else: out[t] = TimmTower(specs[t], init_seed)
     if text_pooling is not None and out['text'].pooling != text_pooling:
-        if text_pooling not in ('eos', 'mean'): raise ValueError(f"text_pooling {text_pooling!r}: an open_clip text tower pools by 'eos' or 'mean'")
+        if text_pooling not in ('eos', 'mean'): raise ValueError(f"text_pooling {text_pooling!r}: a CLIP text tower pools by 'eos' or 'mean'")
         out['text'].pooling = text_pooling
     return out
 
@@ -1006,7 +1012,7 @@ def _truncated(text, data)->dict: # {'captions': n, 'context_length': tokens}
 
 # %% ../nbs/01_extract.ipynb #8d7ab829
 def extract(data:CaptionSet,          # the images and captions of one split
-            model:str,                 # open_clip model name, project model name, or path of a config JSON (None: image_model and text_model)
+            model:str,                 # open_clip model name, project model name, path of a config JSON, or 'hf:NAME' (a transformers CLIP); None: image_model and text_model
             pretrained,                # None (random init), a tag ('openai', 'synthetic', ...), or a checkpoint file
             out:Path,                  # the store directory to write (see `store_dir`)
             layers='all',              # 'all', a list of names ('L1'...'LN', 'final') or {'image': ..., 'text': ...}
@@ -1049,7 +1055,7 @@ def extract(data:CaptionSet,          # the images and captions of one split
         head_of = lambda: _model_head(model, pretrained, init_seed)
     else:   # towers of two models: built here (on the CPU), as their number of blocks and provenance come from them
         towers = _load_towers(specs, init_seed, text_dtype, text_pooling)
-        layers = _select_layers(layers, {t: towers[t].n_blocks for t in TOWERS}, {t: False for t in TOWERS})
+        layers = _select_layers(layers, {t: towers[t].n_blocks for t in TOWERS}, {t: towers[t].dims['final'] is not None for t in TOWERS})
         settings = _jsonable(dict(model=towers_name(specs['image'], specs['text']), pretrained=None, image_model=specs['image'],
                                   text_model=specs['text'], towers={t: towers[t].record for t in TOWERS},
                                   dataset=data.name, split=data.split, n_images=data.n_images, n_captions=data.n_captions,
