@@ -4,23 +4,25 @@
 
 # %% ../nbs/06_pipeline.ipynb #8ca8140a
 from __future__ import annotations
-import hashlib, json, os, sys, time
-from contextlib import contextmanager
+import hashlib, inspect, io, json, math, os, shutil, sys, time, warnings
+from contextlib import contextmanager, redirect_stdout, nullcontext
 from pathlib import Path
 import pandas as pd
 import torch
 from fastcore.script import call_parse, anno_parser
+from . import __version__
 from .data import (layeralign_home, load_dataset, synthetic, write_json, atomic_path, download_flickr30k,
-                             download_coco, KARPATHY_SPLITS_URL, COCO_IMAGES_URL, KaggleCredentialsError)
+                             download_coco, KARPATHY_SPLITS_URL, COCO_IMAGES_URL, KaggleCredentialsError, DATASETS,
+                             stage_lock, remove_stale_tmp, LockedError)
 from .extract import (extract, store_dir, FeatureStore, layer_names, environment, STORE_DTYPES, _PRECISIONS,
-                               _resolve_model, _config_blocks)
+                               _resolve_model, _config_blocks, _weights_id, _settings_diff)
 from .projection import train_grid, grid_pairs, check_pairs, plot_histories, PROJECTIONS
-from .project_eval import project
+from .project_eval import project, BASELINE
 from .retrieval import evaluate_grid, recall_at_k, plot_heatmap, plot_depth_curves
 
 # %% auto #0
-__all__ = ['torch_threads', 'check_settings', 'run', 'write_pictures', 'emergence', 'write_report', 'run_cli', 'download_cli',
-           'main', 'nbs_path', 'run_notebooks']
+__all__ = ['SPLITS', 'torch_threads', 'check_settings', 'run_settings', 'run_dir', 'run', 'write_pictures', 'emergence',
+           'plot_control', 'write_report', 'run_cli', 'download_cli', 'main', 'nbs_path', 'run_notebooks']
 
 # %% ../nbs/06_pipeline.ipynb #73816f2a
 def _fingerprint(paths)->list:
@@ -34,20 +36,32 @@ def _fingerprint(paths)->list:
 def _digest(obj)->str: return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 class _Stages:
-    "The record of which stages of a run are done, and with which settings (`run.json` in the run folder)"
-    def __init__(self, out:Path):
+    "The record of a run (`run.json` in the run folder): its settings, and which stages are done with which inputs"
+    def __init__(self, out:Path, settings:dict|None=None):
         self.path = Path(out)/'run.json'
         self.rec = json.loads(self.path.read_text()) if self.path.exists() else {'stages': {}}
+        if settings is not None and self.rec.get('settings') != settings:   # a new run: no stage of the old one counts
+            self.rec = {'settings': settings, 'stages': {}}
+            write_json(self.path, self.rec)
 
-    def done(self, stage, settings)->bool:
-        "Whether `stage` finished with exactly these settings"
+    def done(self, stage, settings, outputs=())->bool:
+        "Whether `stage` finished with exactly these settings, and each of `outputs` exists"
         r = self.rec['stages'].get(stage)
-        return r is not None and r['digest'] == _digest(settings)
+        return r is not None and r['digest'] == _digest(settings) and all(Path(o).exists() for o in outputs)
 
     def mark(self, stage, settings, seconds):
         self.rec['stages'][stage] = dict(digest=_digest(settings), settings=settings, seconds=round(seconds, 2),
                                          finished=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()))
         write_json(self.path, self.rec)
+
+    def run(self, stage:str, settings:dict, outputs:list, work, verbose:bool=True)->bool:
+        "Do `work()` unless `stage` is done with `settings` and every one of `outputs` exists; whether it ran"
+        if self.done(stage, settings, outputs): _say(f"{stage}: up to date", verbose); return False
+        t0 = time.time()
+        work()   # outputs it could not make (a pair that failed) are missing, so the next run tries them again
+        self.mark(stage, settings, time.time() - t0)
+        _say(f"{stage}: done ({time.time() - t0:.1f}s)", verbose)
+        return True
 
 # %% ../nbs/06_pipeline.ipynb #53d22540
 _DOWNLOADS = {'flickr30k': download_flickr30k, 'coco': download_coco}   # datasets `run` fetches by itself
@@ -65,36 +79,256 @@ def torch_threads(n:int|None=None, # torch's CPU threads inside the block; None 
     try: yield
     finally: torch.set_num_threads(old)
 
+# %% ../nbs/06_pipeline.ipynb #3225c246
+def _flag(name:str, # a setting of `run` / an option of `layeralign run`
+          value=True, # its value in the suggestion
+         )->str:
+    "How the reader spells a setting: `--name value` on the command line, `name=value` in Python"
+    if os.environ.get('LAYERALIGN_CLI') == '1': return f'--{name}' if value is True else f'--{name} {value}'
+    return f'{name}={value!r}'
+
+def _device(device:str)->str:
+    "'auto' is 'cuda' where torch sees a GPU, else 'cpu'; any other device as it is"
+    return ('cuda' if torch.cuda.is_available() else 'cpu') if device == 'auto' else device
+
+def _given(fn, name:str, value)->dict:
+    "`{name: value}` for `fn`'s keyword arguments when `value` was given; an error when `fn` does not take it"
+    if value is None: return {}
+    if name not in inspect.signature(fn).parameters:
+        raise ValueError(f"{_flag(name, value)}: {fn.__name__} of this layeralign {__version__} does not take {name!r}")
+    return {name: value}
+
+@contextmanager
+def _quiet(on:bool):
+    "Nothing on stdout inside the block when `on` (errors and warnings still reach stderr)"
+    with (redirect_stdout(io.StringIO()) if on else nullcontext()): yield
+
 # %% ../nbs/06_pipeline.ipynb #4cd2f268
+SPLITS = ('train', 'val', 'test')   # the splits a run reads; any of them can be the one scored
+
 def check_settings(model:str,              # as `run`
                    pretrained,             # as `run`
-                   device:str='cpu',       # as `run`
+                   device:str='cpu',       # as `run` ('auto' too)
                    pairs='all',            # as `run`
                    projection:str='linear',# as `run`
                    precision:str|None=None,# as `run`
                    feature_dtype:str='float16', # as `run`
+                   epochs:int=50,          # as `run`
+                   lr:float=1e-4,          # as `run`
+                   train_batch_size:int=256, # as `run`
+                   batch_size:int|None=None, # as `run`
+                   num_workers:int|None=None,# as `run`
+                   threads:int|None=None,  # as `run`
+                   eval_split:str='test',  # as `run`
+                   synthetic_images:int=6000, # as `run`
+                   dataset:str='synthetic',# as `run`
                   )->dict:                 # {'text': [...], 'image': [...]} the model's layer names
     "Check a run's settings without downloading or building anything; a ValueError names the first one at fault"
-    try: dev = torch.device(device)
+    try: dev = torch.device(_device(device))
     except RuntimeError as e: raise ValueError(f"device {device!r}: {e}") from None
     if dev.type == 'cuda' and not torch.cuda.is_available():
         raise ValueError(f"device {device!r}: torch.cuda.is_available() is False here (torch {torch.__version__}); "
-                         f"use device 'cpu', or run on a machine with a GPU")
+                         f"use device 'cpu' or 'auto', or run on a machine with a GPU")
     for what, value, valid in (('projection', projection, PROJECTIONS), ('precision', precision, (None, *_PRECISIONS)),
-                               ('feature_dtype', feature_dtype, STORE_DTYPES)):
+                               ('feature_dtype', feature_dtype, STORE_DTYPES), ('eval_split', eval_split, SPLITS)):
         if value not in valid: raise ValueError(f"{what} {value!r}: use one of {[v for v in valid if v]}")
+    for what, value, least in (('epochs', epochs, 1), ('train_batch_size', train_batch_size, 1), ('batch_size', batch_size, 1),
+                               ('num_workers', num_workers, 0), ('threads', threads, 1), ('synthetic_images', synthetic_images, 1)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
+            raise ValueError(f"{_flag(what, value)}: {what} must be a whole number of at least {least}")
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+        raise ValueError(f"{_flag('lr', lr)}: the learning rate must be a positive finite number")
+    if dataset not in DATASETS and not Path(dataset).is_file():
+        raise ValueError(f"{_flag('dataset', dataset)}: not one of {list(DATASETS)}, and no such file "
+                         "(a Karpathy JSON, or a CSV/JSONL of image, caption rows)")
     resolved = _resolve_model(model, pretrained)    # an unknown model or tag: an error listing the valid ones
     layers = {t: layer_names(n) for t, n in _config_blocks(resolved['config'], resolved['name']).items()}
-    check_pairs(layers, pairs, resolved['name'])
+    if not check_pairs(layers, pairs, resolved['name']):
+        raise ValueError(f"{_flag('pairs', pairs)}: no pair given; name pairs like text_L1_image_final, or 'all'")
     return layers
+
+# %% ../nbs/06_pipeline.ipynb #266d097b
+def _file_id(path:Path)->dict:
+    "A data file by its place and content"
+    return {'path': str(Path(path).resolve()), 'sha256': hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]}
+
+def _dataset_id(dataset:str, synthetic_images:int, seed:int)->dict:
+    "What a dataset's content depends on: the synthetic world's size and seed, a named dataset, or a file's content"
+    if dataset == 'synthetic': return {'name': 'synthetic', 'n_images': synthetic_images, 'seed': seed}
+    if dataset in DATASETS: return {'name': dataset}
+    return {'name': Path(dataset).stem, **_file_id(dataset)}
+
+def _dataset_tag(d:dict)->str:
+    "A dataset's name in folder names"
+    if d['name'] == 'synthetic': return f"synthetic-{d['n_images']}-{d['seed']}"
+    return f"{d['name']}-{d['sha256'][:8]}" if 'sha256' in d else d['name']
+
+def run_settings(dataset:str='synthetic', model:str='layeralign-tiny', pretrained='synthetic', # as `run`
+                 device:str='cpu', pairs='all', projection:str='linear', layernorm:bool=False, epochs:int=50, # as `run`
+                 train_batch_size:int=256, lr:float=1e-4, seed:int=0, eval_split:str='test', # as `run`
+                 synthetic_images:int=6000, feature_dtype:str='float16', precision:str|None=None, # as `run`
+                 control:bool|None=None, skip_bad:bool=False, split_seed:int|None=None, # as `run`
+                 **speed,  # settings that change only the speed (batch_size, num_workers, threads): checked, not kept
+                )->dict:   # the settings a run's outputs depend on (`run.json`'s 'settings')
+    "Check a run's settings and return those its outputs depend on"
+    layers = check_settings(model, pretrained, device, pairs, projection, precision, feature_dtype, epochs, lr,
+                            train_batch_size, eval_split=eval_split, synthetic_images=synthetic_images, dataset=dataset, **speed)
+    resolved, cuda = _resolve_model(model, pretrained), torch.device(_device(device)).type == 'cuda'
+    if control is None: control = dataset == 'synthetic'   # on by default for the built-in world, where it is cheap
+    order = check_pairs(layers, 'all')                     # pairs in grid order: the same pairs are the same run
+    names = sorted(check_pairs(layers, pairs, resolved['name']), key=order.index)
+    return json.loads(json.dumps(dict(
+        dataset=_dataset_id(dataset, synthetic_images, seed), split_seed=split_seed, model=resolved['name'],
+        model_config=_digest(resolved['config']), pretrained=None if pretrained is None else str(pretrained),
+        weights=_weights_id(resolved), feature_dtype=feature_dtype, precision=precision or ('bf16' if cuda else 'fp32'),
+        skip_bad=skip_bad, pairs=names, projection=projection, layernorm=layernorm,
+        epochs=epochs, train_batch_size=train_batch_size, lr=float(lr), seed=seed, eval_split=eval_split,
+        control=bool(control) and pretrained is not None)))   # random weights need no random-weights control
+
+def _weights_tag(pretrained)->str:
+    return 'random' if pretrained is None else Path(pretrained).stem if Path(pretrained).suffix else str(pretrained)
+
+def run_dir(settings:dict,       # `run_settings`' result
+            home:Path|None=None, # default: `layeralign_home()`
+           )->Path:              # home/runs/<dataset>--<model>--<pretrained>--<8 hex digits>
+    "The default run folder of `settings`: readable, and keyed by their digest"
+    name = f"{_dataset_tag(settings['dataset'])}--{settings['model']}--{_weights_tag(settings['pretrained'])}"
+    return Path(home or layeralign_home())/'runs'/f"{name}--{_digest(settings)[:8]}"
+
+def _store_path(settings:dict, split:str, pretrained, feature_root=None)->Path:
+    "The feature store of one split, keyed by what its content depends on"
+    key = {k: settings[k] for k in ('dataset', 'split_seed', 'model_config', 'feature_dtype', 'precision', 'skip_bad')}
+    key.update(weights=settings['weights'] if pretrained is not None else None,
+               init_seed=settings['seed'] if pretrained is None else None)
+    base = store_dir(_dataset_tag(settings['dataset']), split, settings['model'], pretrained, root=feature_root)
+    return base.with_name(f"{base.name}--{_digest(key)[:8]}")
+
+# %% ../nbs/06_pipeline.ipynb #bec9dbf9
+_RESULTS = ('grid.csv', 'grid_control.csv', 'report.md', 'heatmap_r1.png', 'heatmap_control.png', 'depth_curves.png',
+            'loss_curves.png')   # files a run writes at the top of its folder
+
+def _pair_of(fname:str)->str:
+    "'text_L1_image_L2' from any of its files: .safetensors, .json, _history.json"
+    for suffix in ('_history.json', '.safetensors', '.json'):
+        if fname.endswith(suffix): return fname[:-len(suffix)]
+    return fname
+
+def _prune(out:Path, settings:dict):
+    "Remove from a run folder what `settings` do not ask for, and the results they remake"
+    for folder in (out, out/'control'):
+        for sub in ('projections', 'projected'):
+            for f in sorted((folder/sub).glob('text_*_image_*')) if (folder/sub).is_dir() else []:
+                if _pair_of(f.name) not in settings['pairs']: f.unlink()
+    if not settings['control']: shutil.rmtree(out/'control', ignore_errors=True)
+    for f in _RESULTS: (out/f).unlink(missing_ok=True)
+
+def _claim(out:Path,        # the run folder (locked by the caller)
+           settings:dict,   # `run_settings`' result
+           overwrite:bool,  # replace a run with other settings
+          )->_Stages:       # the folder's stage records, for these settings
+    "Take a run folder for `settings`: refused when it holds another run, unless `overwrite`"
+    old = json.loads((out/'run.json').read_text()).get('settings') if (out/'run.json').exists() else None
+    ours = [p for p in ('projections', 'projected', 'control', *_RESULTS) if (out/p).exists()]
+    if old != settings and (old is not None or ours):
+        if not overwrite:
+            why = _settings_diff(old, settings) if old is not None else f"no run.json beside {', '.join(ours)}"
+            raise FileExistsError(f"{out} holds a run with other settings ({why}); pass {_flag('overwrite')} to replace "
+                                  "it, or choose another run folder")
+        _prune(out, settings)
+    for folder in (out, out/'projections', out/'projected', out/'control'/'projections', out/'control'/'projected'):
+        remove_stale_tmp(folder)      # what killed writers left behind
+    return _Stages(out, settings)
+
+def _drop_if_empty(out:Path):
+    "Remove a run folder that holds no result (nothing but run.json and empty folders)"
+    if out.is_dir() and not [p for p in out.rglob('*') if p.is_file() and p.name != 'run.json']: shutil.rmtree(out)
+
+# %% ../nbs/06_pipeline.ipynb #ac10bbac
+def _features(data:dict,          # {split: CaptionSet}
+              pretrained,         # the weights: the run's, or None for the random-weights control
+              settings:dict,      # `run_settings`' result
+              extract_kw:dict,    # model, device, batch_size, num_workers, overwrite for `extract`
+              feature_root=None,  # where the stores live
+              wait:bool=True,     # wait for another process extracting the same store
+              verbose:bool=True,
+              label:str='',       # before each message
+             )->dict:             # {split: FeatureStore}
+    "One feature store per split, each extracted under its own lock unless it exists for these settings"
+    stores = {}
+    for split, data_split in data.items():
+        sdir, t0 = _store_path(settings, split, pretrained, feature_root), time.time()
+        with stage_lock(sdir, f'the feature store {sdir}', wait=wait, verbose=verbose):
+            remove_stale_tmp(sdir.parent)
+            stores[split] = extract(data_split, pretrained=pretrained, out=sdir, precision=settings['precision'],
+                                    dtype=settings['feature_dtype'], skip_bad=settings['skip_bad'], progress=verbose,
+                                    init_seed=settings['seed'], **extract_kw)
+        _say(f"{label}extract {split}: {stores[split]} ({time.time() - t0:.1f}s)", verbose)
+    return stores
+
+def _failed_pairs(proj_dir:Path, pairs:list)->dict:
+    "{pair: why} for the requested pairs without finished weights (`status` in `<pair>.json` other than 'done')"
+    failed = {}
+    for p in pairs:
+        cfg_path = proj_dir/f'{p}.json'
+        cfg = json.loads(cfg_path.read_text()) if cfg_path.exists() else {'status': 'not trained'}
+        if cfg.get('status') != 'done' or not (proj_dir/f'{p}.safetensors').exists():
+            failed[p] = f"{cfg.get('status')}" + (f": {cfg['error']}" if cfg.get('error') else '')
+    return failed
+
+def _project(store, proj_dir, projected, pairs, device, overwrite, verbose):
+    "`project` the trained pairs; the failed ones are reported by the run, not warned about here"
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='.*; not projected')
+        project(store, proj_dir, projected, pairs=pairs, device=device, overwrite=overwrite, progress=verbose)
+
+def _grid_pass(stages:_Stages, label:str, stores:dict, folder:Path, grid_csv:Path, settings:dict, device:str,
+               overwrite:bool, verbose:bool, train_kw:dict)->pd.DataFrame: # the grid; attrs['failed']: {pair: why}
+    "Train, project and score one grid from `stores` into `folder` (projections/, projected/) and `grid_csv`"
+    proj_dir, projected, scored = folder/'projections', folder/'projected', stores[settings['eval_split']]
+    names = [p for p in settings['pairs'] if p != BASELINE]
+    hp = dict(projection=settings['projection'], layernorm=settings['layernorm'], epochs=settings['epochs'],
+              batch_size=settings['train_batch_size'], lr=settings['lr'], seed=settings['seed'])
+    stages.run(f'{label}train', dict(hp, pairs=names, train=str(stores['train'].path), val=str(stores['val'].path)),
+               [proj_dir/f'{p}.safetensors' for p in names],
+               lambda: train_grid(stores['train'], stores['val'], proj_dir, pairs=names, device=device, progress=verbose,
+                                  overwrite=overwrite, **hp, **train_kw), verbose)
+    failed = _failed_pairs(proj_dir, names)
+    keep = [BASELINE] + [p for p in names if p not in failed]
+    stages.run(f'{label}project', dict(store=str(scored.path), projections=_fingerprint(proj_dir/f'{p}.safetensors' for p in keep[1:])),
+               [projected/f'{p}.safetensors' for p in keep],
+               lambda: _project(scored, proj_dir, projected, keep[1:], device, overwrite, verbose), verbose)
+    def evaluate():
+        grid = evaluate_grid(projected, device=device, progress=verbose)
+        with atomic_path(grid_csv) as tmp: grid[grid.pair.isin(keep)].to_csv(tmp, index=False)
+    stages.run(f'{label}evaluate', dict(projected=_fingerprint(projected/f'{p}.safetensors' for p in keep), pairs=keep),
+               [grid_csv], evaluate, verbose)
+    grid = pd.read_csv(grid_csv)
+    grid.attrs['failed'] = failed
+    return grid
+
+# %% ../nbs/06_pipeline.ipynb #c3ab1397
+def _skipped(stores:dict)->dict:
+    "{split: [image files]} that extraction left out as unreadable (`skip_bad`)"
+    found = {split: sorted(st.manifest.get('skipped', {}).get('images', {})) for split, st in stores.items()}
+    return {split: files for split, files in found.items() if files}
+
+def _report_stage(stages:_Stages, out:Path, grid, control, info:dict, failed:dict, skipped:dict, verbose:bool):
+    "Pictures and report.md, unless they exist for these grids"
+    grids = [out/f for f in ('grid.csv', 'grid_control.csv') if (out/f).exists()]
+    pictures = ['heatmap_r1.png', 'depth_curves.png'] + (['heatmap_control.png'] if control is not None else [])
+    def work():
+        write_pictures(grid, out, out/'projections', control=control)
+        write_report(grid, out, info, control=control, failed=failed, skipped=skipped)
+    stages.run('report', dict(grids=_fingerprint(grids), failed=failed, skipped=skipped),
+               [out/'report.md'] + [out/f for f in pictures], work, verbose)
 
 # %% ../nbs/06_pipeline.ipynb #3eaa641c
 def run(dataset:str='synthetic',          # 'synthetic', 'flickr30k', 'coco', or a Karpathy JSON / pairs table
         model:str='layeralign-tiny',      # an OpenCLIP model name, or the built-in 'layeralign-tiny'
         pretrained:str|None='synthetic',  # an OpenCLIP tag, a local checkpoint, or None (random init)
-        out:str|None=None,                # the run folder (default: $LAYERALIGN_HOME/runs/<dataset>--<model>--<pretrained>)
+        out:str|None=None,                # the run folder (default: `run_dir` of the settings)
         root:str|None=None,               # where the dataset lives (default: $LAYERALIGN_HOME/data)
-        device:str='cpu',                 # 'cpu' or 'cuda'
+        device:str='auto',                # 'auto' (CUDA when there is a GPU), 'cpu' or 'cuda'
         precision:str|None=None,          # extraction's 'fp32' or 'bf16' autocast (default: bf16 on CUDA, fp32 on CPU)
         batch_size:int|None=None,         # extraction batch size (default: by device)
         num_workers:int|None=None,        # JPEG-decoding workers for extraction (default: by device)
@@ -104,82 +338,56 @@ def run(dataset:str='synthetic',          # 'synthetic', 'flickr30k', 'coco', or
         epochs:int=50,                    # most epochs per pair (early stopping on validation loss)
         train_batch_size:int=256,         # projection training batch size
         lr:float=1e-4,                    # AdamW learning rate
-        seed:int=0,                       # seed for projections (and the synthetic world)
+        seed:int=0,                       # seed for projections, the synthetic world and random weights
         eval_split:str='test',            # the split that is scored
         synthetic_images:int=6000,        # size of the synthetic world
         feature_dtype:str='float16',      # 'float16' or 'float32' in the feature stores
         feature_root:str|None=None,       # where feature stores live (default: $LAYERALIGN_HOME/features)
-        overwrite:bool=False,             # retrain / re-project pairs whose earlier results used other settings
-        verbose:bool=True,                # print what each stage does
+        overwrite:bool=False,             # replace a run (and stores) made with other settings in the same folders
+        verbose:bool=True,                # print what each stage does; False: nothing but errors and warnings
         threads:int|None=None,            # torch CPU threads for the run (None: torch's own; 1 on a shared CPU)
+        control:bool|None=None,           # also the random-weights control grid (None: for the synthetic world only)
+        skip_bad:bool=False,              # leave out unreadable images (listed in the report) instead of stopping
+        source:str|None=None,             # where a download comes from (e.g. 'hf' or 'kaggle'); None: the default
+        log:str|None=None,                # training log, e.g. 'tensorboard'; None: none
+        split_seed:int|None=None,         # seed of the splits of a pairs table without a split column
+        wait:bool=True,                   # wait for another run holding the run folder (False: fail at once)
        )->pd.DataFrame:                   # one row per pair: layers, projection, recalls, ranks
     "Run layeralign from data to the recall grid; stages whose outputs exist for the same settings are skipped"
-    check_settings(model, pretrained, device, pairs, projection, precision, feature_dtype)
-    with torch_threads(threads):
-        home = layeralign_home()
-        name = Path(dataset).stem if Path(dataset).suffix else dataset
-        out = Path(out) if out else home/'runs'/f"{name}--{model}--{pretrained}"
-        out.mkdir(parents=True, exist_ok=True)
-        stages, t_all = _Stages(out), time.time()
-
-        # 1-2. data and features, per split
-        if dataset in _DOWNLOADS:    # the data stage: download (or verify, and resume) before the first use
-            _DOWNLOADS[dataset](Path(root) if root else None, progress=verbose)
-        stores = {}
-        for split in ('train', 'val', eval_split):
-            if split in stores: continue
-            t0 = time.time()
-            data = (synthetic(split, synthetic_images, seed, root) if dataset == 'synthetic'
-                    else load_dataset(dataset, split, root=root))
-            sdir = store_dir(name if dataset != 'synthetic' else f'synthetic-{synthetic_images}-{seed}',
-                             split, model, pretrained, root=feature_root)
-            stores[split] = extract(data, model, pretrained, sdir, device=device, precision=precision,
-                                    batch_size=batch_size, num_workers=num_workers, dtype=feature_dtype,
-                                    progress=verbose)
-            _say(f"extract {split}: {stores[split]} ({time.time()-t0:.1f}s)", verbose)
-
-        # 3. train every pair together (train_grid itself resumes pair by pair)
-        t0 = time.time()
-        train_settings = dict(pairs=pairs if isinstance(pairs, str) else sorted(map(str, pairs)), projection=projection,
-                              layernorm=layernorm, epochs=epochs, batch_size=train_batch_size, lr=lr, seed=seed,
-                              train=str(stores['train'].path), val=str(stores['val'].path))
-        proj_dir = out/'projections'
-        if stages.done('train', train_settings): _say("train: up to date", verbose)
-        else:
-            train_grid(stores['train'], stores['val'], proj_dir, pairs=pairs, projection=projection, layernorm=layernorm,
-                       epochs=epochs, batch_size=train_batch_size, lr=lr, seed=seed, device=device, progress=verbose,
-                       overwrite=overwrite)
-            stages.mark('train', train_settings, time.time()-t0)
-            _say(f"train: done ({time.time()-t0:.1f}s)", verbose)
-
-        # 4. project the eval split
-        t0 = time.time()
-        proj_settings = dict(store=str(stores[eval_split].path), projections=_fingerprint(proj_dir.glob('*.safetensors')))
-        projected = out/'projected'
-        if stages.done('project', proj_settings): _say("project: up to date", verbose)
-        else:
-            project(stores[eval_split], proj_dir, projected, pairs=pairs, device=device, overwrite=overwrite,
-                    progress=verbose)
-            stages.mark('project', proj_settings, time.time()-t0)
-            _say(f"project: done ({time.time()-t0:.1f}s)", verbose)
-
-        # 5. evaluate, draw, report
-        t0 = time.time()
-        eval_settings = dict(projected=_fingerprint(projected.glob('*.safetensors')))
-        if stages.done('evaluate', eval_settings) and (out/'grid.csv').exists():
-            _say("evaluate: up to date", verbose)
-            grid = pd.read_csv(out/'grid.csv')
-        else:
-            grid = evaluate_grid(projected, out=out, device=device, overwrite=True, progress=verbose)
-            write_pictures(grid, out, proj_dir)
-            write_report(grid, out, dict(dataset=dataset, model=model, pretrained=pretrained, projection=projection,
-                                         layernorm=layernorm, eval_split=eval_split, epochs=epochs, seed=seed,
-                                         n_images=stores[eval_split].n_images, n_captions=stores[eval_split].n_captions,
-                                         **environment(device)))
-            stages.mark('evaluate', eval_settings, time.time()-t0)
-            _say(f"evaluate: {len(grid)} pairs -> {out/'grid.csv'} ({time.time()-t0:.1f}s)", verbose)
-        grid.attrs['stores'] = {split: str(st.path) for split, st in stores.items()}
-        grid.attrs['out'] = str(out)
+    device = _device(device)
+    settings = run_settings(dataset, model, pretrained, device, pairs, projection, layernorm, epochs, train_batch_size, lr,
+                            seed, eval_split, synthetic_images, feature_dtype, precision, control, skip_bad, split_seed,
+                            batch_size=batch_size, num_workers=num_workers, threads=threads)
+    if source is not None and dataset not in _DOWNLOADS:
+        raise ValueError(f"{_flag('source', source)}: only {', '.join(_DOWNLOADS)} are downloaded, not {dataset!r}")
+    fetch_kw = _given(_DOWNLOADS[dataset], 'source', source) if dataset in _DOWNLOADS else {}
+    train_kw, split_kw = _given(train_grid, 'log', log), _given(load_dataset, 'split_seed', split_seed)
+    out = Path(out) if out else run_dir(settings)
+    with torch_threads(threads), _quiet(not verbose), stage_lock(out, f'the run folder {out}', wait=wait, verbose=verbose):
+        created, t_all = not out.exists(), time.time()
+        try:
+            stages = _claim(out, settings, overwrite)
+            if dataset in _DOWNLOADS: _DOWNLOADS[dataset](Path(root) if root else None, progress=verbose, **fetch_kw)
+            data = {s: synthetic(s, synthetic_images, seed, root) if dataset == 'synthetic' else
+                       load_dataset(dataset, s, root=root, **split_kw) for s in dict.fromkeys(('train', 'val', eval_split))}
+            extract_kw = dict(model=model, device=device, batch_size=batch_size, num_workers=num_workers, overwrite=overwrite)
+            common = dict(settings=settings, device=device, overwrite=overwrite, verbose=verbose, train_kw=train_kw)
+            stores = _features(data, pretrained, settings, extract_kw, feature_root, wait, verbose)
+            grid = _grid_pass(stages, '', stores, out, out/'grid.csv', **common)
+            ctrl = None
+            if settings['control']:
+                ctrl = _grid_pass(stages, 'control ', _features(data, None, settings, extract_kw, feature_root, wait, verbose,
+                                  'control '), out/'control', out/'grid_control.csv', **common)
+            failed = {**grid.attrs['failed'], **{f'control {p}': why for p, why in (ctrl.attrs['failed'] if ctrl is not None else {}).items()}}
+            info = dict(dataset=dataset, model=model, pretrained=pretrained, projection=projection, layernorm=layernorm,
+                        eval_split=eval_split, epochs=epochs, seed=seed, n_images=stores[eval_split].n_images,
+                        n_captions=stores[eval_split].n_captions, **environment(device))
+            _report_stage(stages, out, grid, ctrl, info, failed, _skipped(stores), verbose)
+        except BaseException:
+            if created: _drop_if_empty(out)
+            raise
+        grid.attrs.update(stores={split: str(st.path) for split, st in stores.items()}, out=str(out), failed=failed,
+                          control=None if ctrl is None else str(out/'grid_control.csv'))
         _say(f"done in {time.time()-t_all:.1f}s: {out}", verbose)
         return grid
 
@@ -187,9 +395,9 @@ def run(dataset:str='synthetic',          # 'synthetic', 'flickr30k', 'coco', or
 def write_pictures(grid:pd.DataFrame, # evaluate_grid's result
                    out:Path,          # the run folder
                    proj_dir:Path=None,# trained projections (for the loss curves)
+                   control:pd.DataFrame|None=None, # the random-weights control grid, if any
                   )->list:            # the PNG files written
-    "The R@1 heatmaps, depth curves and loss curves of a run, as PNG files"
-    import matplotlib
+    "The R@1 heatmaps, depth curves, loss curves and control comparison of a run, as PNG files"
     import matplotlib.pyplot as plt
     out, files = Path(out), []
     def _save(fig, fname):
@@ -202,14 +410,15 @@ def write_pictures(grid:pd.DataFrame, # evaluate_grid's result
     _save(plot_depth_curves(grid, k=1), 'depth_curves.png')
     if proj_dir is not None and any(Path(proj_dir).glob('*_history.json')):
         _save(plot_histories(proj_dir), 'loss_curves.png')
+    if control is not None: _save(plot_control(grid, control), 'heatmap_control.png')
     return files
 
 # %% ../nbs/06_pipeline.ipynb #2e9312ce
 def _depth_key(layer:str)->tuple: return (layer == 'final', int(layer[1:]) if layer != 'final' else 0)
 
-def _r1_table(grid, direction)->pd.DataFrame:
-    "R@1 of one direction as text layer x image layer"
-    t = grid.pivot(index='text_layer', columns='image_layer', values=f'{direction}_recall@1')
+def _r1_table(grid, direction, k:int=1)->pd.DataFrame:
+    "R@k of one direction as text layer x image layer"
+    t = grid.pivot(index='text_layer', columns='image_layer', values=f'{direction}_recall@{k}')
     return t.loc[sorted(t.index, key=_depth_key), sorted(t.columns, key=_depth_key)]
 
 def _md_table(t:pd.DataFrame)->str:
@@ -234,12 +443,68 @@ def emergence(grid:pd.DataFrame,             # evaluate_grid's result
         found[tower] = next((layer for layer, v in rows if v >= share*base), None)
     return found
 
+# %% ../nbs/06_pipeline.ipynb #c5f584a1
+def _emergence_line(grid:pd.DataFrame, direction:str, tower:str, layer, k:int=1)->str:
+    "One tower's emergence layer in words: its R@k, and with interval columns its interval and indistinct neighbours"
+    if layer is None: return f"{tower} tower not reached"
+    col, other = f'{direction}_recall@{k}', 'image' if tower == 'text' else 'text'
+    rows = grid[grid[f'{other}_layer'] == 'final'].set_index(f'{tower}_layer')
+    rows = rows.loc[sorted(rows.index, key=_depth_key)]
+    said = f"{tower} tower {layer} (R@{k} {rows.loc[layer, col]:.3f}"
+    lo, hi = f'{col}_ci_low', f'{col}_ci_high'
+    if lo not in rows or hi not in rows: return said + ')'
+    said += f", interval {rows.loc[layer, lo]:.3f}-{rows.loc[layer, hi]:.3f})"
+    at = list(rows.index).index(layer)
+    near = [n for n in rows.index[max(0, at - 1):at + 2] if n != layer
+            and rows.loc[n, lo] <= rows.loc[layer, hi] and rows.loc[layer, lo] <= rows.loc[n, hi]]
+    return said + (f", not told apart from {' or '.join(near)} (overlapping intervals)" if near else '')
+
+# %% ../nbs/06_pipeline.ipynb #33bf2b93
+def plot_control(grid:pd.DataFrame,    # the trained model's grid
+                 control:pd.DataFrame, # the random-weights control grid (same pairs)
+                 k:int=1,              # which Recall@K
+                ):                     # the Figure
+    "Trained | random weights | difference, R@k of every pair, one row per direction; the first two on one scale"
+    import matplotlib.pyplot as plt
+    directions = ('image_retrieval', 'text_retrieval')
+    fig, axs = plt.subplots(2, 3, figsize=(15, 8.5), layout='constrained')
+    for row, d in zip(axs, directions):
+        t, r = (_r1_table(g, d, k) for g in (grid, control))
+        r = r.reindex(index=t.index, columns=t.columns)
+        top = max(float(pd.concat([t, r]).max().max()), 1e-9)
+        diff = t - r
+        span = max(float(diff.abs().max().max()), 1e-9)
+        for ax, table, title, kw in ((row[0], t, 'trained', dict(cmap='viridis', vmin=0, vmax=top)),
+                                     (row[1], r, 'random weights', dict(cmap='viridis', vmin=0, vmax=top)),
+                                     (row[2], diff, 'trained - random', dict(cmap='RdBu_r', vmin=-span, vmax=span))):
+            im = ax.imshow(table.to_numpy(dtype=float), aspect='auto', **kw)
+            fig.colorbar(im, ax=ax, label=f'R@{k}')
+            ax.set_xticks(range(len(table.columns)), table.columns); ax.set_yticks(range(len(table.index)), table.index)
+            ax.set_xlabel('image layer'); ax.set_ylabel('text layer'); ax.set_title(f"{d.replace('_', ' ')} R@{k}: {title}")
+    return fig
+
 # %% ../nbs/06_pipeline.ipynb #093f12c1
+def _control_lines(grid:pd.DataFrame, control:pd.DataFrame)->list:
+    "What the random-weights control shows, per direction: its best pair against the trained model's"
+    lines = ['', '## Random-weights control', '',
+             'The same architecture with random weights, the same data and training (`grid_control.csv`, '
+             '`heatmap_control.png`): what a probe finds in features that learned nothing.', '']
+    for d in ('image_retrieval', 'text_retrieval'):
+        col = f'{d}_recall@1'
+        both = grid.set_index('pair')[[col]].join(control.set_index('pair')[[col]], rsuffix='_random').dropna()
+        gain = both[col] - both[f'{col}_random']
+        lines.append(f"- {d}: best pair R@1 {grid[col].max():.3f} trained vs {control[col].max():.3f} random; "
+                     f"trained - random over the grid: mean {gain.mean():+.3f}, largest {gain.max():+.3f} ({gain.idxmax()})")
+    return lines
+
 def write_report(grid:pd.DataFrame, # evaluate_grid's result
                  out:Path,          # the run folder
                  settings:dict,     # what was run, for the header
+                 control:pd.DataFrame|None=None, # the random-weights control grid, if any
+                 failed:dict|None=None,  # {pair: why} of pairs whose training failed or diverged
+                 skipped:dict|None=None, # {split: [image files]} left out as unreadable
                 )->Path:            # report.md
-    "A short markdown report: settings, the baseline, where alignment emerges, the best pairs, R@1 grids, pictures"
+    "A short markdown report: settings, the baseline, where alignment emerges, the control, the best pairs, R@1 grids"
     directions = ('image_retrieval', 'text_retrieval')
     base = grid[(grid.text_layer == 'final') & (grid.image_layer == 'final')].iloc[0]
     lines = ['# layeralign report', '', '| setting | value |', '|---|---|']
@@ -252,7 +517,10 @@ def write_report(grid:pd.DataFrame, # evaluate_grid's result
               'baseline R@1:', '']
     for d in directions:
         e = emergence(grid, d)
-        lines.append(f"- {d}: text tower {e['text'] or 'not reached'}, image tower {e['image'] or 'not reached'}")
+        lines.append(f"- {d}: " + '; '.join(_emergence_line(grid, d, t, e[t]) for t in ('text', 'image')))
+    if control is not None: lines += _control_lines(grid, control)
+    if failed: lines += ['', '## Pairs that failed', ''] + [f'- {p}: {why}' for p, why in failed.items()]
+    if skipped: lines += ['', '## Images left out (unreadable)', ''] + [f'- {s}: {", ".join(f)}' for s, f in skipped.items()]
     lines += ['', '## Best trained pairs', '']
     trained = grid[grid.projection != 'none']
     for d in directions:
@@ -263,6 +531,7 @@ def write_report(grid:pd.DataFrame, # evaluate_grid's result
         lines += ['', f'## {d} R@1 (rows: text layer, columns: image layer)', '', _md_table(_r1_table(grid, d))]
     lines += ['', '## Pictures', '', '![R@1 heatmaps](heatmap_r1.png)', '', '![Depth curves](depth_curves.png)', '']
     if (Path(out)/'loss_curves.png').exists(): lines += ['![Loss curves](loss_curves.png)', '']
+    if control is not None: lines += ['![Trained vs random weights](heatmap_control.png)', '']
     with atomic_path(Path(out)/'report.md') as tmp: tmp.write_text('\n'.join(lines), encoding='utf-8')
     return Path(out)/'report.md'
 
@@ -271,9 +540,9 @@ def write_report(grid:pd.DataFrame, # evaluate_grid's result
 def run_cli(dataset:str='synthetic',          # 'synthetic', 'flickr30k', 'coco', or a Karpathy JSON / pairs table
             model:str='layeralign-tiny',      # an OpenCLIP model name, or the built-in 'layeralign-tiny'
             pretrained:str='synthetic',       # an OpenCLIP tag, a local checkpoint, or 'none' (random init)
-            out:str=None,                     # the run folder
+            out:str=None,                     # the run folder (default: $LAYERALIGN_HOME/runs/<dataset>--<model>--<pretrained>--<digest>)
             root:str=None,                    # where the dataset lives
-            device:str='cpu',                 # 'cpu' or 'cuda'
+            device:str='auto',                # 'auto' (cuda when there is a GPU, else cpu), 'cpu' or 'cuda'
             precision:str=None,               # 'fp32' or 'bf16'
             batch_size:int=None,              # extraction batch size
             num_workers:int=None,             # JPEG-decoding workers
@@ -284,24 +553,41 @@ def run_cli(dataset:str='synthetic',          # 'synthetic', 'flickr30k', 'coco'
             train_batch_size:int=256,         # projection training batch size
             lr:float=1e-4,                    # AdamW learning rate
             seed:int=0,                       # seed
-            eval_split:str='test',            # the split that is scored
+            eval_split:str='test',            # the split that is scored: train, val or test
             synthetic_images:int=6000,        # size of the synthetic world
             feature_dtype:str='float16',      # 'float16' or 'float32' in the feature stores
             feature_root:str=None,            # where feature stores live (default: $LAYERALIGN_HOME/features)
-            overwrite:bool=False,             # retrain / re-project pairs whose earlier results used other settings
+            overwrite:bool=False,             # replace a run (and stores) made with other settings in the same folders
             threads:int=None,                 # torch CPU threads (default: torch's own; 1 on a shared CPU)
-            quiet:bool=False,                 # no progress bars or stage messages, only the final table
-           ):
+            quiet:bool=False,                 # print nothing but errors
+            control:bool=False,               # add the random-weights control grid for any dataset
+            no_control:bool=False,            # leave out the control grid (the synthetic world has it by default)
+            skip_bad:bool=False,              # leave out unreadable images (listed in the report) instead of stopping
+            source:str=None,                  # flickr30k/coco download source, e.g. 'hf' or 'kaggle' (default: the downloader's)
+            log:str=None,                     # training log, e.g. 'tensorboard'
+            split_seed:int=None,              # seed of the splits of a pairs table without a split column
+            no_wait:bool=False,               # fail at once when another run holds the run folder, instead of waiting
+           )->int:                            # exit status: 0, or 3 when some pairs failed (their results left out)
     "Run layeralign from data to the recall grid (grid.csv, heatmaps, depth curves, report.md in --out)"
+    if control and no_control: raise ValueError("--control and --no_control: choose one")
     pairs = pairs if pairs == 'all' else [p.strip() for p in pairs.split(',') if p.strip()]
     pretrained = None if pretrained in ('none', 'None', '') else pretrained
     grid = run(dataset=dataset, model=model, pretrained=pretrained, out=out, root=root, device=device,
                precision=precision, batch_size=batch_size, num_workers=num_workers, pairs=pairs,
                projection=projection, layernorm=layernorm, epochs=epochs, train_batch_size=train_batch_size, lr=lr,
                seed=seed, eval_split=eval_split, synthetic_images=synthetic_images, feature_dtype=feature_dtype,
-               feature_root=feature_root, overwrite=overwrite, verbose=not quiet, threads=threads)
-    cols = ['pair', 'image_retrieval_recall@1', 'text_retrieval_recall@1']
-    print(grid[cols].to_string(index=False, float_format=lambda v: f'{v:.3f}'))
+               feature_root=feature_root, overwrite=overwrite, verbose=not quiet, threads=threads,
+               control=True if control else False if no_control else None, skip_bad=skip_bad, source=source, log=log,
+               split_seed=split_seed, wait=not no_wait)
+    if not quiet:
+        cols = ['pair', 'image_retrieval_recall@1', 'text_retrieval_recall@1']
+        print(grid[cols].to_string(index=False, float_format=lambda v: f'{v:.3f}'))
+    failed = grid.attrs.get('failed', {})
+    if failed:
+        print(f"layeralign run: error: {len(failed)} pair(s) failed, left out of the results in {grid.attrs['out']}: " +
+              '; '.join(f'{p} ({why})' for p, why in failed.items()), file=sys.stderr)
+        return 3
+    return 0
 
 # %% ../nbs/06_pipeline.ipynb #d3ef0e24
 @call_parse
@@ -325,12 +611,19 @@ def download_cli(dataset:str,               # the dataset to download: 'flickr30
 # %% ../nbs/06_pipeline.ipynb #8ffd7483
 _COMMANDS = {'run': run_cli, 'download': download_cli}
 
+def _user_error(e:BaseException)->bool:
+    "Is `e` the user's to fix (bad input, no network, no credentials, weights or data that could not be fetched, a busy folder)?"
+    if isinstance(e, (ValueError, KeyError, OSError, KaggleCredentialsError, LockedError)): return True
+    if any(c.__name__ == 'EntryNotFoundError' for c in type(e).__mro__): return True    # huggingface_hub: no such file
+    return isinstance(e, RuntimeError) and str(e).startswith(('Failed to download weights', 'Pretrained value'))  # open_clip
+
 def main(argv:list=None, # arguments after `layeralign` (default: sys.argv[1:])
-        ):
+        )->int:          # exit status: 0 done, 1 an error (one line on stderr), 2 a usage error, 3 some pairs failed
     "The `layeralign` command: `layeralign <command> [options]`; `layeralign <command> --help` for its options"
     argv = sys.argv[1:] if argv is None else list(argv)
     usage = 'usage: layeralign {' + ','.join(_COMMANDS) + '} [options]\n' + '\n'.join(
         f'  {k:10s}{(f.__doc__ or "").splitlines()[0]}' for k, f in _COMMANDS.items())
+    if argv[:1] in (['--version'], ['-V']): print(f'layeralign {__version__}'); return 0
     if not argv or argv[0] in ('-h', '--help'):   # asked for help: 0; no command at all: a usage error
         print(usage, file=sys.stdout if argv else sys.stderr); return 0 if argv else 2
     cmd, rest = argv[0], argv[1:]
@@ -339,12 +632,16 @@ def main(argv:list=None, # arguments after `layeralign` (default: sys.argv[1:])
     f = _COMMANDS[cmd]
     args = vars(anno_parser(f, prog=f'layeralign {cmd}').parse_args(rest))
     args.pop('pdb', None); args.pop('xtra', None)
-    try: f(**args)
-    except (ValueError, KeyError, FileNotFoundError, FileExistsError, ConnectionError, KaggleCredentialsError) as e:
-        # bad input, no network, no credentials: the message, not a traceback
-        print(f"layeralign {cmd}: error: {e}", file=sys.stderr)
+    cli, os.environ['LAYERALIGN_CLI'] = os.environ.get('LAYERALIGN_CLI'), '1'   # messages name flags: --overwrite
+    try: return f(**args) or 0
+    except Exception as e:
+        if not _user_error(e): raise                 # a bug: its traceback
+        msg = str(e).replace('overwrite=True', '--overwrite')   # stages' own messages speak Python
+        print(f"layeralign {cmd}: error: {msg}", file=sys.stderr)
         return 1
-    return 0
+    finally:
+        if cli is None: os.environ.pop('LAYERALIGN_CLI', None)
+        else: os.environ['LAYERALIGN_CLI'] = cli
 
 # %% ../nbs/06_pipeline.ipynb #16a65521
 def nbs_path()->Path: # the folder of layeralign's notebooks
