@@ -58,6 +58,13 @@ class CaptionSet:
         return f"CaptionSet({self.name}/{self.split}: {self.n_images} images, {self.n_captions} captions)"
 
 # %% ../nbs/00_data.ipynb #2f8d879a
+_UMASK = os.umask(0); os.umask(_UMASK)   # the process's umask, read once (setting it is the only way to read it)
+
+def _output_mode(path:Path):
+    "Give `path` (a file, or every file under a folder) the mode a new file gets here: some writers (safetensors) make 0600"
+    for f in ([path] if not path.is_dir() else [p for p in path.rglob('*') if p.is_file()]):
+        if not f.is_symlink(): f.chmod(0o666 & ~_UMASK)
+
 @contextmanager
 def atomic_path(dest:Path, # the final file or directory
                ):
@@ -67,6 +74,7 @@ def atomic_path(dest:Path, # the final file or directory
     tmp = dest.with_name(f'.{dest.name}.tmp-{os.getpid()}')
     try:
         yield tmp
+        _output_mode(tmp)
         os.replace(tmp, dest)
     finally:
         if tmp.is_dir() and not tmp.is_symlink(): shutil.rmtree(tmp, ignore_errors=True)
