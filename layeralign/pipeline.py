@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_pipeline.ipynb #8ca8140a
 from __future__ import annotations
-import hashlib, inspect, io, json, math, os, shutil, sys, time, warnings
+import hashlib, inspect, io, json, logging, math, os, shutil, sys, time, warnings
 from contextlib import contextmanager, redirect_stdout, nullcontext
 from pathlib import Path
 import pandas as pd
@@ -16,8 +16,9 @@ from .data import (layeralign_home, load_dataset, synthetic, write_json, atomic_
                              stage_lock, remove_stale_tmp, LockedError)
 from .extract import (extract, store_dir, FeatureStore, layer_names, environment, STORE_DTYPES, _PRECISIONS,
                                _resolve_model, _config_blocks, _weights_id, _settings_diff)
-from .projection import train_grid, grid_pairs, check_pairs, plot_histories, PROJECTIONS
-from .project_eval import project, BASELINE
+from .projection import (train_grid, grid_pairs, check_pairs, plot_histories, PROJECTIONS, check_train_settings,
+                                   train_status, train_pending)
+from .project_eval import project, project_pending, BASELINE
 from .retrieval import evaluate_grid, recall_at_k, plot_heatmap, plot_depth_curves
 
 # %% auto #0
@@ -45,17 +46,18 @@ class _Stages:
             write_json(self.path, self.rec)
 
     def done(self, stage, settings, outputs=())->bool:
-        "Whether `stage` finished with exactly these settings, and each of `outputs` exists"
+        "Whether `stage` finished with exactly these settings and its outputs are whole: each file of `outputs` exists, or `outputs()` lists nothing pending"
         r = self.rec['stages'].get(stage)
-        return r is not None and r['digest'] == _digest(settings) and all(Path(o).exists() for o in outputs)
+        if r is None or r['digest'] != _digest(settings): return False
+        return not outputs() if callable(outputs) else all(Path(o).exists() for o in outputs)
 
     def mark(self, stage, settings, seconds):
         self.rec['stages'][stage] = dict(digest=_digest(settings), settings=settings, seconds=round(seconds, 2),
                                          finished=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()))
         write_json(self.path, self.rec)
 
-    def run(self, stage:str, settings:dict, outputs:list, work, verbose:bool=True)->bool:
-        "Do `work()` unless `stage` is done with `settings` and every one of `outputs` exists; whether it ran"
+    def run(self, stage:str, settings:dict, outputs, work, verbose:bool=True)->bool:
+        "Do `work()` unless `stage` is done with `settings` and its `outputs` are whole (as `done`); whether it ran"
         if self.done(stage, settings, outputs): _say(f"{stage}: up to date", verbose); return False
         t0 = time.time()
         work()   # outputs it could not make (a pair that failed) are missing, so the next run tries them again
@@ -79,7 +81,7 @@ def torch_threads(n:int|None=None, # torch's CPU threads inside the block; None 
     try: yield
     finally: torch.set_num_threads(old)
 
-# %% ../nbs/06_pipeline.ipynb #3225c246
+# %% ../nbs/06_pipeline.ipynb #ba7b241c
 def _flag(name:str, # a setting of `run` / an option of `layeralign run`
           value=True, # its value in the suggestion
          )->str:
@@ -100,8 +102,13 @@ def _given(fn, name:str, value)->dict:
 
 @contextmanager
 def _quiet(on:bool):
-    "Nothing on stdout inside the block when `on` (errors and warnings still reach stderr)"
-    with (redirect_stdout(io.StringIO()) if on else nullcontext()): yield
+    "Nothing on stdout and no logged warnings (open_clip's 'No pretrained weights loaded') inside the block when `on`"
+    if not on: yield; return
+    level = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        with redirect_stdout(io.StringIO()): yield
+    finally: logging.disable(level)
 
 # %% ../nbs/06_pipeline.ipynb #4cd2f268
 SPLITS = ('train', 'val', 'test')   # the splits a run reads; any of them can be the one scored
@@ -122,6 +129,8 @@ def check_settings(model:str,              # as `run`
                    eval_split:str='test',  # as `run`
                    synthetic_images:int=6000, # as `run`
                    dataset:str='synthetic',# as `run`
+                   seed:int=0,             # as `run`
+                   log:str|None=None,      # as `run`
                   )->dict:                 # {'text': [...], 'image': [...]} the model's layer names
     "Check a run's settings without downloading or building anything; a ValueError names the first one at fault"
     try: dev = torch.device(_device(device))
@@ -132,22 +141,20 @@ def check_settings(model:str,              # as `run`
     for what, value, valid in (('projection', projection, PROJECTIONS), ('precision', precision, (None, *_PRECISIONS)),
                                ('feature_dtype', feature_dtype, STORE_DTYPES), ('eval_split', eval_split, SPLITS)):
         if value not in valid: raise ValueError(f"{what} {value!r}: use one of {[v for v in valid if v]}")
-    for what, value, least in (('epochs', epochs, 1), ('train_batch_size', train_batch_size, 1), ('batch_size', batch_size, 1),
-                               ('num_workers', num_workers, 0), ('threads', threads, 1), ('synthetic_images', synthetic_images, 1)):
+    check_train_settings(epochs=epochs, lr=lr, batch_size=train_batch_size, projection=projection, seed=seed, log=log)
+    for what, value, least in (('batch_size', batch_size, 1), ('num_workers', num_workers, 0), ('threads', threads, 1),
+                               ('synthetic_images', synthetic_images, 1)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
             raise ValueError(f"{_flag(what, value)}: {what} must be a whole number of at least {least}")
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
-        raise ValueError(f"{_flag('lr', lr)}: the learning rate must be a positive finite number")
     if dataset not in DATASETS and not Path(dataset).is_file():
         raise ValueError(f"{_flag('dataset', dataset)}: not one of {list(DATASETS)}, and no such file "
                          "(a Karpathy JSON, or a CSV/JSONL of image, caption rows)")
     resolved = _resolve_model(model, pretrained)    # an unknown model or tag: an error listing the valid ones
     layers = {t: layer_names(n) for t, n in _config_blocks(resolved['config'], resolved['name']).items()}
-    if not check_pairs(layers, pairs, resolved['name']):
-        raise ValueError(f"{_flag('pairs', pairs)}: no pair given; name pairs like text_L1_image_final, or 'all'")
+    check_pairs(layers, pairs, resolved['name'])    # an unknown layer, or no pair at all: an error naming it
     return layers
 
-# %% ../nbs/06_pipeline.ipynb #266d097b
+# %% ../nbs/06_pipeline.ipynb #ad40365d
 def _file_id(path:Path)->dict:
     "A data file by its place and content"
     return {'path': str(Path(path).resolve()), 'sha256': hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]}
@@ -168,11 +175,12 @@ def run_settings(dataset:str='synthetic', model:str='layeralign-tiny', pretraine
                  train_batch_size:int=256, lr:float=1e-4, seed:int=0, eval_split:str='test', # as `run`
                  synthetic_images:int=6000, feature_dtype:str='float16', precision:str|None=None, # as `run`
                  control:bool|None=None, skip_bad:bool=False, split_seed:int|None=None, # as `run`
-                 **speed,  # settings that change only the speed (batch_size, num_workers, threads): checked, not kept
+                 **speed,  # settings that change neither outputs nor folders (batch_size, num_workers, threads, log): checked only
                 )->dict:   # the settings a run's outputs depend on (`run.json`'s 'settings')
     "Check a run's settings and return those its outputs depend on"
     layers = check_settings(model, pretrained, device, pairs, projection, precision, feature_dtype, epochs, lr,
-                            train_batch_size, eval_split=eval_split, synthetic_images=synthetic_images, dataset=dataset, **speed)
+                            train_batch_size, eval_split=eval_split, synthetic_images=synthetic_images, dataset=dataset,
+                            seed=seed, **speed)
     resolved, cuda = _resolve_model(model, pretrained), torch.device(_device(device)).type == 'cuda'
     if control is None: control = dataset == 'synthetic'   # on by default for the built-in world, where it is cheap
     order = check_pairs(layers, 'all')                     # pairs in grid order: the same pairs are the same run
@@ -203,7 +211,7 @@ def _store_path(settings:dict, split:str, pretrained, feature_root=None)->Path:
     base = store_dir(_dataset_tag(settings['dataset']), split, settings['model'], pretrained, root=feature_root)
     return base.with_name(f"{base.name}--{_digest(key)[:8]}")
 
-# %% ../nbs/06_pipeline.ipynb #bec9dbf9
+# %% ../nbs/06_pipeline.ipynb #3fa11b05
 _RESULTS = ('grid.csv', 'grid_control.csv', 'report.md', 'heatmap_r1.png', 'heatmap_control.png', 'depth_curves.png',
             'loss_curves.png')   # files a run writes at the top of its folder
 
@@ -231,7 +239,8 @@ def _claim(out:Path,        # the run folder (locked by the caller)
     ours = [p for p in ('projections', 'projected', 'control', *_RESULTS) if (out/p).exists()]
     if old != settings and (old is not None or ours):
         if not overwrite:
-            why = _settings_diff(old, settings) if old is not None else f"no run.json beside {', '.join(ours)}"
+            why = (_settings_diff(old, settings) if old is not None else f"no settings in its run.json, an older layeralign's"
+                   if (out/'run.json').exists() else f"no run.json beside {', '.join(ours)}")
             raise FileExistsError(f"{out} holds a run with other settings ({why}); pass {_flag('overwrite')} to replace "
                                   "it, or choose another run folder")
         _prune(out, settings)
@@ -243,7 +252,7 @@ def _drop_if_empty(out:Path):
     "Remove a run folder that holds no result (nothing but run.json and empty folders)"
     if out.is_dir() and not [p for p in out.rglob('*') if p.is_file() and p.name != 'run.json']: shutil.rmtree(out)
 
-# %% ../nbs/06_pipeline.ipynb #ac10bbac
+# %% ../nbs/06_pipeline.ipynb #6f8bb43a
 def _features(data:dict,          # {split: CaptionSet}
               pretrained,         # the weights: the run's, or None for the random-weights control
               settings:dict,      # `run_settings`' result
@@ -266,13 +275,12 @@ def _features(data:dict,          # {split: CaptionSet}
     return stores
 
 def _failed_pairs(proj_dir:Path, pairs:list)->dict:
-    "{pair: why} for the requested pairs without finished weights (`status` in `<pair>.json` other than 'done')"
+    "{pair: why} for the requested pairs without finished weights: failed, diverged (`<pair>.json` says why), or not there"
     failed = {}
-    for p in pairs:
-        cfg_path = proj_dir/f'{p}.json'
-        cfg = json.loads(cfg_path.read_text()) if cfg_path.exists() else {'status': 'not trained'}
-        if cfg.get('status') != 'done' or not (proj_dir/f'{p}.safetensors').exists():
-            failed[p] = f"{cfg.get('status')}" + (f": {cfg['error']}" if cfg.get('error') else '')
+    for p, state in train_status(proj_dir, pairs).items():
+        if state == 'done': continue
+        cfg = json.loads((proj_dir/f'{p}.json').read_text()) if state in ('failed', 'diverged') else {}
+        failed[p] = state + (f": {cfg['error']}" if cfg.get('error') else '')
     return failed
 
 def _project(store, proj_dir, projected, pairs, device, overwrite, verbose):
@@ -289,13 +297,13 @@ def _grid_pass(stages:_Stages, label:str, stores:dict, folder:Path, grid_csv:Pat
     hp = dict(projection=settings['projection'], layernorm=settings['layernorm'], epochs=settings['epochs'],
               batch_size=settings['train_batch_size'], lr=settings['lr'], seed=settings['seed'])
     stages.run(f'{label}train', dict(hp, pairs=names, train=str(stores['train'].path), val=str(stores['val'].path)),
-               [proj_dir/f'{p}.safetensors' for p in names],
+               lambda: train_pending(proj_dir, names),
                lambda: train_grid(stores['train'], stores['val'], proj_dir, pairs=names, device=device, progress=verbose,
                                   overwrite=overwrite, **hp, **train_kw), verbose)
     failed = _failed_pairs(proj_dir, names)
     keep = [BASELINE] + [p for p in names if p not in failed]
     stages.run(f'{label}project', dict(store=str(scored.path), projections=_fingerprint(proj_dir/f'{p}.safetensors' for p in keep[1:])),
-               [projected/f'{p}.safetensors' for p in keep],
+               lambda: project_pending(scored, proj_dir, projected, keep[1:]),
                lambda: _project(scored, proj_dir, projected, keep[1:], device, overwrite, verbose), verbose)
     def evaluate():
         grid = evaluate_grid(projected, device=device, progress=verbose)
@@ -306,7 +314,7 @@ def _grid_pass(stages:_Stages, label:str, stores:dict, folder:Path, grid_csv:Pat
     grid.attrs['failed'] = failed
     return grid
 
-# %% ../nbs/06_pipeline.ipynb #c3ab1397
+# %% ../nbs/06_pipeline.ipynb #2f703bfb
 def _skipped(stores:dict)->dict:
     "{split: [image files]} that extraction left out as unreadable (`skip_bad`)"
     found = {split: sorted(st.manifest.get('skipped', {}).get('images', {})) for split, st in stores.items()}
@@ -357,7 +365,7 @@ def run(dataset:str='synthetic',          # 'synthetic', 'flickr30k', 'coco', or
     device = _device(device)
     settings = run_settings(dataset, model, pretrained, device, pairs, projection, layernorm, epochs, train_batch_size, lr,
                             seed, eval_split, synthetic_images, feature_dtype, precision, control, skip_bad, split_seed,
-                            batch_size=batch_size, num_workers=num_workers, threads=threads)
+                            batch_size=batch_size, num_workers=num_workers, threads=threads, log=log)
     if source is not None and dataset not in _DOWNLOADS:
         raise ValueError(f"{_flag('source', source)}: only {', '.join(_DOWNLOADS)} are downloaded, not {dataset!r}")
     fetch_kw = _given(_DOWNLOADS[dataset], 'source', source) if dataset in _DOWNLOADS else {}
@@ -443,7 +451,7 @@ def emergence(grid:pd.DataFrame,             # evaluate_grid's result
         found[tower] = next((layer for layer, v in rows if v >= share*base), None)
     return found
 
-# %% ../nbs/06_pipeline.ipynb #c5f584a1
+# %% ../nbs/06_pipeline.ipynb #396c2095
 def _emergence_line(grid:pd.DataFrame, direction:str, tower:str, layer, k:int=1)->str:
     "One tower's emergence layer in words: its R@k, and with interval columns its interval and indistinct neighbours"
     if layer is None: return f"{tower} tower not reached"
@@ -459,7 +467,7 @@ def _emergence_line(grid:pd.DataFrame, direction:str, tower:str, layer, k:int=1)
             and rows.loc[n, lo] <= rows.loc[layer, hi] and rows.loc[layer, lo] <= rows.loc[n, hi]]
     return said + (f", not told apart from {' or '.join(near)} (overlapping intervals)" if near else '')
 
-# %% ../nbs/06_pipeline.ipynb #33bf2b93
+# %% ../nbs/06_pipeline.ipynb #f35b2a40
 def plot_control(grid:pd.DataFrame,    # the trained model's grid
                  control:pd.DataFrame, # the random-weights control grid (same pairs)
                  k:int=1,              # which Recall@K
@@ -613,7 +621,7 @@ _COMMANDS = {'run': run_cli, 'download': download_cli}
 
 def _user_error(e:BaseException)->bool:
     "Is `e` the user's to fix (bad input, no network, no credentials, weights or data that could not be fetched, a busy folder)?"
-    if isinstance(e, (ValueError, KeyError, OSError, KaggleCredentialsError, LockedError)): return True
+    if isinstance(e, (ValueError, KeyError, OSError, ImportError, KaggleCredentialsError, LockedError)): return True
     if any(c.__name__ == 'EntryNotFoundError' for c in type(e).__mro__): return True    # huggingface_hub: no such file
     return isinstance(e, RuntimeError) and str(e).startswith(('Failed to download weights', 'Pretrained value'))  # open_clip
 
@@ -685,13 +693,13 @@ def run_notebooks(train_store,            # FeatureStore (or path) of the traini
     train = FeatureStore(store(train_store))
     names = [p for p in grid_pairs(train, pairs) if p != 'text_final_image_final']
     runs, proj_dir, projected = out/'_runs', out/'projections', out/'projected'
-    common = dict(train_store_path=store(train_store), val_store_path=store(val_store), out_dir=str(proj_dir),
+    common = dict(train_store=store(train_store), val_store=store(val_store), projections=str(proj_dir),
                   projection=projection, layernorm=layernorm, epochs=epochs, lr=lr, batch_size=batch_size, device=device)
     for group in ([[p] for p in names] if per_pair else [names]):
         tag = group[0] if per_pair else 'grid'
         _papermill(nbs/'02_projection.ipynb', runs/f'02_projection-{tag}.ipynb', dict(common, pairs=group), nbs, progress)
     _papermill(nbs/'03_project_eval.ipynb', runs/'03_project_eval.ipynb',
-               dict(store_path=store(eval_store), projections_dir=str(proj_dir), out_dir=str(projected),
+               dict(eval_store=store(eval_store), projections=str(proj_dir), projected=str(projected),
                     pairs=names, device=device), nbs, progress)
     _papermill(nbs/'04_retrieval.ipynb', runs/'04_retrieval.ipynb',
                dict(projected_dir=str(projected), out=str(out), device=device, store=None), nbs, progress)
