@@ -81,7 +81,7 @@ def torch_threads(n:int|None=None, # torch's CPU threads inside the block; None 
     try: yield
     finally: torch.set_num_threads(old)
 
-# %% ../nbs/06_pipeline.ipynb #ba7b241c
+# %% ../nbs/06_pipeline.ipynb #cbca9871
 def _flag(name:str, # a setting of `run` / an option of `layeralign run`
           value=True, # its value in the suggestion
          )->str:
@@ -154,7 +154,7 @@ def check_settings(model:str,              # as `run`
     check_pairs(layers, pairs, resolved['name'])    # an unknown layer, or no pair at all: an error naming it
     return layers
 
-# %% ../nbs/06_pipeline.ipynb #ad40365d
+# %% ../nbs/06_pipeline.ipynb #d25b7fbf
 def _file_id(path:Path)->dict:
     "A data file by its place and content"
     return {'path': str(Path(path).resolve()), 'sha256': hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]}
@@ -211,7 +211,7 @@ def _store_path(settings:dict, split:str, pretrained, feature_root=None)->Path:
     base = store_dir(_dataset_tag(settings['dataset']), split, settings['model'], pretrained, root=feature_root)
     return base.with_name(f"{base.name}--{_digest(key)[:8]}")
 
-# %% ../nbs/06_pipeline.ipynb #3fa11b05
+# %% ../nbs/06_pipeline.ipynb #bf9fe42f
 _RESULTS = ('grid.csv', 'grid_control.csv', 'report.md', 'heatmap_r1.png', 'heatmap_control.png', 'depth_curves.png',
             'loss_curves.png')   # files a run writes at the top of its folder
 
@@ -252,7 +252,7 @@ def _drop_if_empty(out:Path):
     "Remove a run folder that holds no result (nothing but run.json and empty folders)"
     if out.is_dir() and not [p for p in out.rglob('*') if p.is_file() and p.name != 'run.json']: shutil.rmtree(out)
 
-# %% ../nbs/06_pipeline.ipynb #6f8bb43a
+# %% ../nbs/06_pipeline.ipynb #2c15e703
 def _features(data:dict,          # {split: CaptionSet}
               pretrained,         # the weights: the run's, or None for the random-weights control
               settings:dict,      # `run_settings`' result
@@ -314,7 +314,7 @@ def _grid_pass(stages:_Stages, label:str, stores:dict, folder:Path, grid_csv:Pat
     grid.attrs['failed'] = failed
     return grid
 
-# %% ../nbs/06_pipeline.ipynb #2f703bfb
+# %% ../nbs/06_pipeline.ipynb #b959ad0a
 def _skipped(stores:dict)->dict:
     "{split: [image files]} that extraction left out as unreadable (`skip_bad`)"
     found = {split: sorted(st.manifest.get('skipped', {}).get('images', {})) for split, st in stores.items()}
@@ -451,7 +451,7 @@ def emergence(grid:pd.DataFrame,             # evaluate_grid's result
         found[tower] = next((layer for layer, v in rows if v >= share*base), None)
     return found
 
-# %% ../nbs/06_pipeline.ipynb #396c2095
+# %% ../nbs/06_pipeline.ipynb #bddee5ad
 def _emergence_line(grid:pd.DataFrame, direction:str, tower:str, layer, k:int=1)->str:
     "One tower's emergence layer in words: its R@k, and with interval columns its interval and indistinct neighbours"
     if layer is None: return f"{tower} tower not reached"
@@ -467,7 +467,7 @@ def _emergence_line(grid:pd.DataFrame, direction:str, tower:str, layer, k:int=1)
             and rows.loc[n, lo] <= rows.loc[layer, hi] and rows.loc[layer, lo] <= rows.loc[n, hi]]
     return said + (f", not told apart from {' or '.join(near)} (overlapping intervals)" if near else '')
 
-# %% ../nbs/06_pipeline.ipynb #f35b2a40
+# %% ../nbs/06_pipeline.ipynb #a209ff2a
 def plot_control(grid:pd.DataFrame,    # the trained model's grid
                  control:pd.DataFrame, # the random-weights control grid (same pairs)
                  k:int=1,              # which Recall@K
@@ -605,12 +605,15 @@ def download_cli(dataset:str,               # the dataset to download: 'flickr30
                  images_url:str=COCO_IMAGES_URL, # COCO: URL of each image zip, {part} standing for train2014 / val2014
                  annotations_url:str=KARPATHY_SPLITS_URL, # the Karpathy split file (JSON, or a zip holding it)
                  make_zip:bool=False,        # also write <dest>.zip, one file to keep on Drive for Colab
+                 source:str=None,            # where the files come from, e.g. 'hf' or 'kaggle' (default: the downloader's)
                 ):
     "Download a dataset (Flickr30k: Kaggle images; COCO: the 2014 image zips; both with Karpathy splits), resuming"
     if dataset == 'flickr30k':
-        path = download_flickr30k(dest, dataset=kaggle_dataset, annotations_url=annotations_url, make_zip=make_zip)
+        path = download_flickr30k(dest, dataset=kaggle_dataset, annotations_url=annotations_url, make_zip=make_zip,
+                                  **_given(download_flickr30k, 'source', source))
     elif dataset == 'coco':
-        path = download_coco(dest, images_url=images_url, annotations_url=annotations_url, make_zip=make_zip)
+        path = download_coco(dest, images_url=images_url, annotations_url=annotations_url, make_zip=make_zip,
+                             **_given(download_coco, 'source', source))
     else:
         raise ValueError(f"{dataset!r} cannot be downloaded; valid: flickr30k, coco. For data of your own, pass a "
                          "Karpathy JSON or a CSV/JSONL of image, caption rows to `layeralign run --dataset`")
