@@ -60,6 +60,23 @@ def check_clean():
     return '' if before == after else f'nbdev_clean changed nbs/:\n{after}'
 
 
+def check_kernelspec():
+    "Every notebook names its kernel and language (papermill needs them) and exports only from a dev install, never under papermill"
+    bad = []
+    for nb in sorted((ROOT/'nbs').glob('*.ipynb')):
+        raw = json.loads(nb.read_text(encoding='utf-8'))
+        meta = raw['metadata']
+        if meta.get('kernelspec', {}).get('name') != 'python3' or meta.get('kernelspec', {}).get('language') != 'python':
+            bad.append(f'{nb.name}: metadata.kernelspec is {meta.get("kernelspec")}, not python3 / python')
+        if meta.get('language_info', {}).get('name') != 'python':
+            bad.append(f'{nb.name}: metadata.language_info is {meta.get("language_info")}, not python')
+        for cell in raw['cells']:
+            src = ''.join(cell['source'])
+            if cell['cell_type'] == 'code' and 'nbdev_export(' in src and ('except ImportError' not in src or "'# Parameters'" not in src):
+                bad.append(f'{nb.name}: its nbdev_export() cell must not fail without nbdev nor run under papermill')
+    return '\n'.join(bad)
+
+
 def check_readme():
     "README.md is nbs/index.ipynb rendered to markdown"
     from make_readme import render
@@ -202,6 +219,7 @@ def main():
     if not a.notebooks:
         checks = [('sync: nbdev_export', check_export), ('sync: nbdev_clean', check_clean),
                   ('sync: README.md', check_readme), ('ci: README test command', check_ci_command),
+                  ('notebooks: kernelspec and guarded export cell', check_kernelspec),
                   ('bench: gpu.sh at the CI size (extract.py, grid.py --quick)', _bench_quick)]
         if not a.no_plain: checks.append(('plain install: README papermill commands, 02 -> 03 -> 04', check_plain_papermill))
         for name, fn in checks:
