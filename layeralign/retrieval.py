@@ -180,7 +180,8 @@ def bootstrap_recall(ranks,                # [n_queries] 1-based rank of each qu
     n, n_resamples = len(ranks), int(n_resamples)
     if n == 0: intervals = [(math.nan, math.nan)] * len(ks)
     else:
-        ranks = np.where(ranks >= 1, ranks, np.iinfo(np.int64).max)   # no correct item: a miss at every K
+        cap = max(ks) + 1                                               # a miss at every K; so is rank 0 (no correct item)
+        ranks = np.where((ranks >= 1) & (ranks < cap), ranks, cap).astype(np.uint16 if cap < 2**16 else np.int64)  # small: fast to gather
         recalls = np.empty((n_resamples, len(ks)))                      # [n_resamples, n_ks]
         rng, step = np.random.default_rng(seed), max(1, 2**22 // n)     # blocks of resamples: at most 2**22 ranks held
         for s in range(0, n_resamples, step):
