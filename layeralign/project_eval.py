@@ -7,14 +7,15 @@ from __future__ import annotations
 import hashlib, json, time, warnings
 from pathlib import Path
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from tqdm.auto import tqdm
-from .data import atomic_path, write_json
+from .data import write_json
 from .extract import FeatureStore
-from .projection import grid_pairs, load_projection, parse_pair
+from .projection import (grid_pairs, load_projection, parse_pair, _pair_state, _complete_safetensors,
+                                   _save_tensors)
 
 # %% auto #0
-__all__ = ['BASELINE', 'project', 'load_projected']
+__all__ = ['BASELINE', 'project_pending', 'project', 'load_projected']
 
 # %% ../nbs/03_project_eval.ipynb #bfd2c19c
 def _check_store(store:FeatureStore, cfg:dict, source:Path):
@@ -43,17 +44,63 @@ def _embed(fn, x:torch.Tensor, chunk_size:int, device)->torch.Tensor:
         return torch.cat([fn(x[i:i + chunk_size].to(device)).float().cpu() for i in range(0, len(x), chunk_size)])
 
 def _trained_pairs(projections_dir:Path)->dict:
-    "{pair: config} of every finished pair in a train_grid directory"
+    "{pair: config} of every finished pair (config, history and whole weights) in a train_grid directory"
     found = {}
     for f in sorted(Path(projections_dir).glob('text_*_image_*.json')):
         if f.name.endswith('_history.json'): continue
-        cfg = json.loads(f.read_text())
-        if cfg.get('status') == 'done': found[cfg['pair']] = cfg
-        else: warnings.warn(f"{f}: pair {cfg.get('pair')} is {cfg.get('status')!r} ({cfg.get('error')}); not projected")
+        pair = f.name[:-len('.json')]
+        state, cfg = _pair_state(f.parent, pair)
+        if state == 'done': found[pair] = cfg
+        else: warnings.warn(f"{f}: pair {pair} is {state}{' (' + cfg['error'] + ')' if cfg and cfg.get('error') else ''}; "
+                            f"not projected")
     return found
 
 # %% ../nbs/03_project_eval.ipynb #fd8a726d
 BASELINE = 'text_final_image_final'
+
+def _plan(store:FeatureStore, projections_dir:Path, out:Path, pairs)->list:
+    "[(pair, record, up to date)] for the baseline and every pair asked for; raises for pairs not trained or not fitting"
+    trained = _trained_pairs(projections_dir) if projections_dir.exists() else {}
+    if isinstance(pairs, str) and pairs == 'all': names = list(trained)
+    else:
+        names = [p for p in grid_pairs(store, pairs) if p != BASELINE]
+        missing = [p for p in names if p not in trained]
+        if missing: raise FileNotFoundError(f"{projections_dir} has no finished projection for {', '.join(missing)}; "
+                                            f"it has {', '.join(trained) or 'none'}")
+    store_id = {k: store.manifest.get(k) for k in ('model', 'pretrained', 'dataset', 'split', 'pooling', 'created')} | {'path': str(store.path)}
+    plan = []
+    for p in [BASELINE] + names:
+        t, i = parse_pair(p)
+        src = projections_dir/f'{p}.safetensors'
+        if p == BASELINE: source, sha, cfg = None, None, {}
+        else:
+            cfg = trained[p]
+            _check_store(store, cfg, src)
+            source, sha = str(src), _sha256(src)
+        record = dict(pair=p, text_layer=t, image_layer=i, projection='none' if p == BASELINE else cfg['projection'],
+                      layernorm=bool(cfg.get('layernorm', False)), text_projection=cfg.get('text_projection', 'none'),
+                      image_projection=cfg.get('image_projection', 'none'), store=store_id, source=source,
+                      source_sha256=sha, n_images=store.n_images, n_captions=store.n_captions)
+        plan.append((p, record, _output_state(out, p, record)))
+    return plan
+
+def _output_state(out:Path, pair:str, record:dict)->str:
+    "'done' (whole, from this checkpoint and store), 'other' (whole, from another), or 'missing' (absent or damaged)"
+    dest, dest_cfg = out/f'{pair}.safetensors', out/f'{pair}.json'
+    try: old = json.loads(dest_cfg.read_text())
+    except (OSError, ValueError): return 'missing'
+    if not isinstance(old, dict) or not _complete_safetensors(dest): return 'missing'
+    same = all(old.get(k) == record[k] for k in ('source_sha256', 'store', 'projection', 'layernorm'))
+    return 'done' if same else 'other'
+
+def project_pending(store,                 # FeatureStore (or its path) of the evaluation split
+                    projections_dir:Path,  # a train_grid output directory
+                    out:Path,              # `project`'s output directory
+                    pairs='all',           # as `project`
+                   )->list:                # the pairs (baseline included) that `project` would write
+    "The pairs whose projected embeddings are missing, damaged, or made from another checkpoint or store"
+    store = store if isinstance(store, FeatureStore) else FeatureStore(store)
+    return [p for p, _, state in _plan(store, Path(projections_dir), Path(out), pairs) if state != 'done']
 
 def project(store,                   # FeatureStore (or its path) of the evaluation split
             projections_dir:Path,    # a train_grid output directory
@@ -67,48 +114,29 @@ def project(store,                   # FeatureStore (or its path) of the evaluat
     "Embed the evaluation split through every trained pair, plus the untrained final x final baseline"
     store = store if isinstance(store, FeatureStore) else FeatureStore(store)
     projections_dir, out = Path(projections_dir), Path(out)
-    trained = _trained_pairs(projections_dir) if projections_dir.exists() else {}
-    if isinstance(pairs, str) and pairs == 'all': names = list(trained)
-    else:
-        names = [p for p in grid_pairs(store, pairs) if p != BASELINE]
-        missing = [p for p in names if p not in trained]
-        if missing: raise FileNotFoundError(f"{projections_dir} has no finished projection for {', '.join(missing)}; "
-                                            f"it has {', '.join(trained) or 'none'}")
+    plan = _plan(store, projections_dir, out, pairs)
+    if not overwrite:
+        other = [p for p, _, state in plan if state == 'other']
+        if other: raise FileExistsError(f"{out}: {', '.join(other)} were made from another checkpoint or store; pass "
+                                        f"overwrite=True (--overwrite on the command line) to replace them")
     features = {}
     def feats(tower, layer):
         if (tower, layer) not in features: features[(tower, layer)] = store.load(tower, layer)  # [n, d] float32
         return features[(tower, layer)]
-    store_id = {k: store.manifest.get(k) for k in ('model', 'pretrained', 'dataset', 'split', 'pooling', 'created')} | {'path': str(store.path)}
     written = []
-    for p in tqdm([BASELINE] + names, desc='project', disable=not progress):
+    for p, record, state in tqdm(plan, desc='project', disable=not progress):
+        dest = out/f'{p}.safetensors'
+        if state == 'done': written.append(dest); continue
         t, i = parse_pair(p)
-        src = projections_dir/f'{p}.safetensors'
-        if p == BASELINE: source, sha, cfg = None, None, {}
-        else:
-            cfg = trained[p]
-            _check_store(store, cfg, src)
-            source, sha = str(src), _sha256(src)
-        record = dict(pair=p, text_layer=t, image_layer=i, projection='none' if p == BASELINE else cfg['projection'],
-                      layernorm=bool(cfg.get('layernorm', False)), text_projection=cfg.get('text_projection', 'none'),
-                      image_projection=cfg.get('image_projection', 'none'), store=store_id, source=source,
-                      source_sha256=sha, n_images=store.n_images, n_captions=store.n_captions)
-        dest, dest_cfg = out/f'{p}.safetensors', out/f'{p}.json'
-        if dest_cfg.exists() and dest.exists():
-            old = json.loads(dest_cfg.read_text())
-            same = all(old.get(k) == record[k] for k in ('source_sha256', 'store', 'projection', 'layernorm'))
-            if same: written.append(dest); continue
-            if not overwrite:
-                raise FileExistsError(f"{dest} was made from another checkpoint or store; pass overwrite=True to replace it")
         if p == BASELINE: text_emb, image_emb = feats('text', 'final'), feats('image', 'final')
         else:
-            model = load_projection(src, device=device)
+            model = load_projection(projections_dir/f'{p}.safetensors', device=device)
             text_emb = _embed(model.encode_text, feats('text', t), chunk_size, device)    # [n_captions, e]
             image_emb = _embed(model.encode_image, feats('image', i), chunk_size, device) # [n_images, e]
-        with atomic_path(dest) as tmp:
-            save_file({'text_embeddings': text_emb.contiguous(), 'image_embeddings': image_emb.contiguous(),
-                       'caption_image': store.caption_image.contiguous()}, str(tmp), metadata={'pair': p})
-        write_json(dest_cfg, dict(record, embed_dim=int(text_emb.shape[1]),
-                                  created=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())))
+        _save_tensors({'text_embeddings': text_emb, 'image_embeddings': image_emb, 'caption_image': store.caption_image},
+                      dest, {'pair': p})
+        write_json(out/f'{p}.json', dict(record, embed_dim=int(text_emb.shape[1]),
+                                         created=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())))
         written.append(dest)
     return written
 

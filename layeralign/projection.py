@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_projection.ipynb #a27863dd
 from __future__ import annotations
-import hashlib, json, math, re, time, warnings
+import hashlib, json, math, numbers, os, re, time, warnings
 from pathlib import Path
 import torch
 import torch.nn.functional as F
@@ -15,8 +15,9 @@ from .data import atomic_path, write_json
 from .extract import FeatureStore, layer_names, write_store
 
 # %% auto #0
-__all__ = ['PROJECTIONS', 'pair_name', 'parse_pair', 'toy_stores', 'check_pairs', 'grid_pairs', 'Projector', 'PairProjection',
-           'clip_loss', 'lr_at', 'init_pair', 'train_grid', 'load_projection', 'plot_histories']
+__all__ = ['PROJECTIONS', 'TRAIN_LOGS', 'pair_name', 'parse_pair', 'toy_stores', 'check_pairs', 'grid_pairs', 'Projector',
+           'PairProjection', 'clip_loss', 'lr_at', 'init_pair', 'check_train_settings', 'train_status', 'train_pending',
+           'Histories', 'train_grid', 'load_projection', 'plot_histories']
 
 # %% ../nbs/02_projection.ipynb #a3edb70e
 def pair_name(text_layer:str,  # e.g. 'L6' or 'final'
@@ -89,6 +90,7 @@ def check_pairs(layers:dict,  # {'text': [...], 'image': [...]} the layer names 
     "The checked list of layer pairs among `layers`; an error names the pair and the layer it lacks"
     if isinstance(pairs, str) and pairs == 'all':
         return [pair_name(t, i) for t in layers['text'] for i in layers['image']]
+    asked = pairs
     if isinstance(pairs, str): pairs = [s.strip() for s in pairs.split(',') if s.strip()]  # 'a,b' from a command line
     elif isinstance(pairs, tuple): pairs = [pairs]
     out = []
@@ -100,6 +102,8 @@ def check_pairs(layers:dict,  # {'text': [...], 'image': [...]} the layer names 
                                  f"{layer!r}; it has {', '.join(layers[tower])}")
         name = pair_name(t, i)
         if name not in out: out.append(name)
+    if not out: raise ValueError(f"pairs {asked!r} names no pair: give 'all', or pair names such as 'text_L6_image_final' "
+                                 f"(on the command line --pairs text_L6_image_final,text_final_image_L9)")
     return out
 
 def grid_pairs(store:FeatureStore,  # the store whose layers the pairs name
@@ -107,7 +111,6 @@ def grid_pairs(store:FeatureStore,  # the store whose layers the pairs name
               )->list:              # pair names, e.g. ['text_L1_image_L1', ...]
     "The checked list of layer pairs to work on"
     return check_pairs(store.layers, pairs, f'the store {store.path}')
-
 
 # %% ../nbs/02_projection.ipynb #a514afe0
 PROJECTIONS = ('linear', 'mlp')   # what an intermediate side can get
@@ -370,6 +373,117 @@ class _Grid:
         for t, st in carried: self.opt.state[t] = st
         self._order()
 
+# %% ../nbs/02_projection.ipynb #fa7e72c3
+_FLAGS = {'epochs': '--epochs', 'lr': '--lr', 'batch_size': '--train_batch_size', 'projection': '--projection',
+          'seed': '--seed', 'pairs': '--pairs'}  # the `layeralign run` flag of a train_grid setting
+
+def _bad_setting(name, value, rule):
+    flag = f" ({_FLAGS[name]} on the command line)" if name in _FLAGS else ''
+    return ValueError(f"{name}{flag} {value!r}: {rule}")
+
+def _whole(name, value, least, rule):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least: raise _bad_setting(name, value, rule)
+
+def _real(name, value, positive, rule):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
+       or value < 0 or (positive and value == 0): raise _bad_setting(name, value, rule)
+
+TRAIN_LOGS = (None, 'tensorboard')   # what `train_grid(log=...)` takes
+
+def _tensorboard_writer(log_dir:Path|None=None):
+    "torch's TensorBoard SummaryWriter class, or an ImportError naming the package to install"
+    try: from torch.utils.tensorboard import SummaryWriter
+    except ImportError as e:
+        raise ImportError(f"log='tensorboard' needs the tensorboard package, which is not importable here ({e}); "
+                          f"pip install tensorboard, or leave log=None (the JSON histories are written either way)") from None
+    return SummaryWriter if log_dir is None else SummaryWriter(str(log_dir))
+
+def check_train_settings(epochs:int=50,          # most epochs per pair: a whole number, at least 1
+                         lr:float=1e-4,          # peak learning rate: finite and > 0
+                         batch_size:int=256,     # images per batch: at least 2, as contrast needs two
+                         weight_decay:float=0.1, # finite and >= 0
+                         warmup:float=2,         # epochs of warmup: finite and >= 0
+                         plateau:float=3,        # epochs at the peak: finite and >= 0
+                         patience:int=3,         # a whole number, at least 1
+                         min_delta:float=1e-4,   # finite and >= 0
+                         projection:str='linear',# one of `PROJECTIONS`
+                         precision:str='fp32',   # 'fp32' or 'bf16'
+                         hidden:int=1024,        # mlp hidden width, at least 1
+                         temperature:float=0.07, # initial temperature: finite and > 0
+                         seed:int=0,             # a whole number >= 0
+                         log:str|None=None,      # one of `TRAIN_LOGS`; 'tensorboard' must be importable
+                        ):
+    "Refuse, before any work, training settings that cannot mean anything: a ValueError names the setting"
+    _whole('epochs', epochs, 1, "train at least 1 epoch (a whole number)")
+    _real('lr', lr, True, "the learning rate must be a finite number above 0")
+    _whole('batch_size', batch_size, 2, "a contrastive batch needs at least 2 images (a whole number)")
+    _real('weight_decay', weight_decay, False, "must be a finite number, 0 or more")
+    _real('warmup', warmup, False, "epochs of warmup: a finite number, 0 or more")
+    _real('plateau', plateau, False, "epochs at the peak learning rate: a finite number, 0 or more")
+    _whole('patience', patience, 1, "epochs without improvement before a pair stops: a whole number, at least 1")
+    _real('min_delta', min_delta, False, "must be a finite number, 0 or more")
+    _whole('hidden', hidden, 1, "the mlp's hidden width: a whole number, at least 1")
+    _real('temperature', temperature, True, "the initial temperature must be a finite number above 0")
+    _whole('seed', seed, 0, "a whole number, 0 or more")
+    if projection not in PROJECTIONS: raise _bad_setting('projection', projection, f"use one of {', '.join(PROJECTIONS)}")
+    if precision not in ('fp32', 'bf16'): raise _bad_setting('precision', precision, "use 'fp32' or 'bf16'")
+    if log not in TRAIN_LOGS: raise _bad_setting('log', log, "use None or 'tensorboard'")
+    if log == 'tensorboard': _tensorboard_writer()
+
+# %% ../nbs/02_projection.ipynb #263e90ff
+def _complete_safetensors(path:Path)->bool:
+    "Whether `path` is a whole safetensors file: its header parses and the file is as long as the header says"
+    try:
+        with open(path, 'rb') as f:
+            n = int.from_bytes(f.read(8), 'little')
+            if not 0 < n < 100_000_000: return False
+            header = json.loads(f.read(n))
+        end = max((v['data_offsets'][1] for k, v in header.items() if k != '__metadata__'), default=0)
+        return Path(path).stat().st_size == 8 + n + end
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError): return False
+
+def _save_tensors(tensors:dict, dest:Path, metadata:dict|None=None):
+    "Save `tensors` as safetensors atomically (`atomic_path` gives the file the mode every new file gets here)"
+    with atomic_path(dest) as tmp:
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+
+def _pair_state(out:Path, pair:str)->tuple:
+    "(state, config) of one pair in a train_grid directory; see `train_status`"
+    cfg_path = Path(out)/f'{pair}.json'
+    if not cfg_path.exists(): return 'missing', None
+    try: cfg = json.loads(cfg_path.read_text())
+    except (OSError, ValueError): return 'incomplete', None
+    status = cfg.get('status') if isinstance(cfg, dict) else None
+    if status in ('failed', 'diverged'): return status, cfg
+    if status != 'done' or not _complete_safetensors(Path(out)/f'{pair}.safetensors'): return 'incomplete', cfg
+    try: json.loads((Path(out)/f'{pair}_history.json').read_text())
+    except (OSError, ValueError): return 'incomplete', cfg
+    return 'done', cfg
+
+def _pair_list(pairs)->list:
+    if isinstance(pairs, str): pairs = [s.strip() for s in pairs.split(',') if s.strip()]
+    return [p if isinstance(p, str) else pair_name(*p) for p in pairs]
+
+def train_status(out:Path, # a train_grid output directory
+                 pairs,    # pair names (a list, or one comma-separated string), e.g. `grid_pairs(store)`
+                )->dict:   # {pair: 'done' | 'failed' | 'diverged' | 'missing' | 'incomplete'}
+    "Each pair's state, from its files: done (config, history and whole weights), failed or diverged (as its config says), missing, or incomplete (damaged or partly gone)"
+    return {p: _pair_state(out, p)[0] for p in _pair_list(pairs)}
+
+def train_pending(out:Path, # a train_grid output directory
+                  pairs,    # as `train_status`; the untrained baseline text_final_image_final is left out
+                 )->list:   # the pairs a `train_grid` run would (re)train: all but the finished ones
+    "The pairs of `pairs` that are not finished in `out`"
+    return [p for p, s in train_status(out, pairs).items() if s != 'done' and p != pair_name('final', 'final')]
+
+class Histories(dict):
+    "`train_grid`'s result: {pair: history}, with `.status` {pair: 'done'|'failed'|'diverged'} and `.errors` {pair: message}"
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.status, self.errors = {}, {}
+    @property
+    def unfinished(self)->list: return [p for p, s in self.status.items() if s != 'done'] # the failed and diverged pairs
+
 # %% ../nbs/02_projection.ipynb #d868323f
 _SETTINGS = ('projection', 'layernorm', 'hidden', 'temperature', 'epochs', 'lr', 'weight_decay', 'batch_size',
              'warmup', 'plateau', 'patience', 'min_delta', 'seed', 'precision')
@@ -386,11 +500,25 @@ def _same_run(old:dict, new:dict)->list:
 
 def _finish(out:Path, pair:str, state:dict|None, history:list, config:dict):
     "Write one pair's files, the config (the 'done' marker) last"
-    if state is not None:
-        with atomic_path(out/f'{pair}.safetensors') as tmp:
-            save_file({k: v.contiguous() for k, v in state.items()}, str(tmp), metadata={'pair': pair})
+    if state is not None: _save_tensors(state, out/f'{pair}.safetensors', {'pair': pair})
     write_json(out/f'{pair}_history.json', history)
     write_json(out/f'{pair}.json', config)
+
+_GROWTH = 1000      # weights this many times larger than at the start have run away
+_CHANCE_TOL = 1e-4  # a validation loss this close (relatively) to chance means all logits are equal
+
+def _diverged(pair:str, state:dict, init_max:dict, best_loss:float, chance:float, lr:float)->str|None:
+    "Why a trained pair's best weights are no fit (non-finite, run away, or at chance loss), or None"
+    fix = f"lower the learning rate (lr, --lr on the command line; now {lr:g}) and run again"
+    for k, v in state.items():
+        if not torch.isfinite(v).all(): return f"pair {pair} diverged: its {k} holds inf or NaN; {fix}"
+        if k in init_max and float(v.abs().max()) > _GROWTH * max(init_max[k], 1e-12):
+            return (f"pair {pair} diverged: its {k} grew from {init_max[k]:.3g} to {float(v.abs().max()):.3g} "
+                    f"(largest value); {fix}")
+    if chance > 0 and abs(best_loss - chance) <= _CHANCE_TOL * chance:  # (one image per batch: every loss is 0)
+        return (f"pair {pair} diverged: its best validation loss {best_loss:.5f} is chance level ({chance:.5f}, "
+                f"the log of the batch size): all its logits are equal; {fix}")
+    return None
 
 # %% ../nbs/02_projection.ipynb #09898742
 def train_grid(train_store,              # FeatureStore (or its path) of the training split
@@ -414,35 +542,38 @@ def train_grid(train_store,              # FeatureStore (or its path) of the tra
                temperature:float=0.07,   # initial temperature
                precision:str='fp32',     # 'fp32', or 'bf16' (autocast, for GPUs; weights stay fp32)
                overwrite:bool=False,     # retrain finished pairs whose settings differ instead of raising
-              )->dict:                   # {pair: history}, history a list of per-epoch dicts
+               log:str|None=None,        # None, or 'tensorboard': each pair's curves also as TensorBoard scalars
+               log_dir:Path|None=None,   # where TensorBoard's event files go (default: `out/tensorboard`)
+              )->Histories:              # {pair: history}; `.status`: done, failed or diverged; `.errors`: why
     "Train a projection for every layer pair, all pairs together in one pass over the data"
+    check_train_settings(epochs, lr, batch_size, weight_decay, warmup, plateau, patience, min_delta, projection,
+                         precision, hidden, temperature, seed, log)
     train = train_store if isinstance(train_store, FeatureStore) else FeatureStore(train_store)
     val = val_store if isinstance(val_store, FeatureStore) else FeatureStore(val_store)
     _check_stores(train, val)
-    if projection not in PROJECTIONS: raise ValueError(f"projection must be 'linear' or 'mlp', not {projection!r}")
-    if precision not in ('fp32', 'bf16'): raise ValueError(f"precision must be 'fp32' or 'bf16', not {precision!r}")
     out, device = Path(out), torch.device(device)
     names = [p for p in grid_pairs(train, pairs) if p != pair_name('final', 'final')]  # the baseline needs no training
-    grid_pairs(val, names)
+    if names: grid_pairs(val, names)
     dims = {'text': train.dims['text'], 'image': train.dims['image'], 'embed': train.dims['image']['final']}
     hp = dict(projection=projection, layernorm=layernorm, hidden=hidden, temperature=temperature, epochs=epochs, lr=lr,
               weight_decay=weight_decay, batch_size=batch_size, warmup=warmup, plateau=plateau, patience=patience,
               min_delta=min_delta, seed=seed, precision=precision)
     base = dict(hyperparameters=hp, stores={'train': _store_id(train), 'val': _store_id(val)})
-    # resume: finished pairs with the same settings are kept, others with different settings are an error
-    histories, todo = {}, []
+    # resume: finished pairs with the same settings are kept, finished ones with other settings are an error;
+    # the rest (never finished, damaged, failed or diverged) are trained again
+    result, todo = Histories(), []
     for p in names:
-        cfg_path = out/f'{p}.json'
-        cfg = json.loads(cfg_path.read_text()) if cfg_path.exists() else None
-        if cfg and cfg.get('status') == 'done' and (out/f'{p}.safetensors').exists():
+        state, cfg = _pair_state(out, p)
+        if state == 'done':
             diff = _same_run(cfg, base)
             if not diff:
-                histories[p] = json.loads((out/f'{p}_history.json').read_text()); continue
+                result[p], result.status[p] = json.loads((out/f'{p}_history.json').read_text()), 'done'; continue
             if not overwrite:
-                raise FileExistsError(f"{cfg_path} holds pair {p} trained with other settings ({'; '.join(diff)}); "
-                                      f"pass overwrite=True to retrain it, or choose another out directory")
+                raise FileExistsError(f"{out/f'{p}.json'} holds pair {p} trained with other settings ({'; '.join(diff)}); "
+                                      f"pass overwrite=True (--overwrite on the command line) to retrain it, "
+                                      f"or choose another out directory")
         todo.append(p)
-    if not todo: return histories
+    if not todo: return result
     out.mkdir(parents=True, exist_ok=True)
     amp = precision == 'bf16'  # autocast: matmuls in bfloat16, weights, optimiser and loss in float32
 
@@ -455,6 +586,8 @@ def train_grid(train_store,              # FeatureStore (or its path) of the tra
         sdt = torch.float16 if half else torch.float32
         feats[split] = {t: {l: store.load(t, l, dtype=sdt, device=device) for l in need[t]} for t in need}
         finals[split] = {t: store.load(t, 'final', dtype=sdt, device=device) for t in need}
+    nonfinite = {(t, l): [s for s in feats if not torch.isfinite(feats[s][t][l] if l != 'final' else finals[s][t]).all()]
+                 for t in need for l in need[t] + ['final']}  # {(tower, layer): the splits where it holds inf or NaN}
     tr_index = _caption_index(train.caption_image, train.n_images)
     n_rows = int((tr_index[2] > 0).sum())
     steps_per_epoch = math.ceil(n_rows / batch_size)
@@ -462,18 +595,25 @@ def train_grid(train_store,              # FeatureStore (or its path) of the tra
                for vc, vi in zip(*_val_rows(*_caption_index(val.caption_image, val.n_images)))
                for b in range(0, len(vi), batch_size)]
     va_n = sum(len(vi) for _, vi in va_rows)
+    va_chance = sum(math.log(len(vi)) * len(vi) for _, vi in va_rows) / va_n  # the val loss when all logits are equal
 
     states = [init_pair(p, dims['text'][parse_pair(p)[0]], dims['image'][parse_pair(p)[1]], dims['embed'], projection,
                         layernorm, hidden, temperature, seed).state_dict() for p in todo]
+    init_max = {p: {k: float(v.abs().max()) for k, v in s.items() if v.ndim >= 2} for p, s in zip(todo, states)}
     states = [{k: v.to(device) for k, v in s.items()} for s in states]
     grid = _Grid(todo, states, feats, finals, lr, weight_decay, device)
     del feats
     records = {p: [] for p in todo}
     best_loss = {p: math.inf for p in todo}; best_epoch = {p: 0 for p in todo}; bad = {p: 0 for p in todo}
     gen, step = torch.Generator().manual_seed(seed), 0
+    writer = _tensorboard_writer(Path(log_dir) if log_dir else out/'tensorboard') if log == 'tensorboard' else None
     bar = tqdm(range(1, epochs + 1), desc=f'{len(todo)} pairs', disable=not progress)
 
     def conclude(p, epoch, status, error=None):
+        state = grid.best_state(grid.pairs.index(p)) if status == 'done' and best_epoch[p] > 0 else None
+        if state is not None:
+            error = _diverged(p, state, init_max[p], best_loss[p], va_chance, lr)
+            if error: status, state = 'diverged', None; warnings.warn(error)
         cfg = dict(pair=p, text_layer=parse_pair(p)[0], image_layer=parse_pair(p)[1], projection=projection,
                    text_projection='none' if parse_pair(p)[0] == 'final' else projection,
                    image_projection='none' if parse_pair(p)[1] == 'final' else projection, layernorm=layernorm,
@@ -481,58 +621,68 @@ def train_grid(train_store,              # FeatureStore (or its path) of the tra
                    epochs_run=epoch, best_epoch=best_epoch[p],
                    best_val_loss=None if math.isinf(best_loss[p]) else best_loss[p], status=status, error=error,
                    created=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), **base)
-        ok = status == 'done' and best_epoch[p] > 0
-        _finish(out, p, grid.best_state(grid.pairs.index(p)) if ok else None, records[p], cfg)
-        histories[p] = records[p]
+        _finish(out, p, state, records[p], cfg)
+        result[p], result.status[p] = records[p], status
+        if error: result.errors[p] = error
 
-    for epoch in bar:
-        P, t_start = len(grid.pairs), time.time()
-        caps, imgs = (o.to(device) for o in _epoch_draw(gen, *tr_index))
-        tr_sum = torch.zeros(P, device=device)
-        for b in range(0, n_rows, batch_size):
-            cur_lr = lr_at(step, steps_per_epoch, epochs, lr, warmup, plateau)
-            for pg in grid.opt.param_groups: pg['lr'] = cur_lr
-            rows_t, rows_i = caps[b:b + batch_size], imgs[b:b + batch_size]
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                t_emb, i_emb, scale = grid.forward(rows_t, rows_i)
-            loss = clip_loss(t_emb.float(), i_emb.float(), scale)                  # [P]
-            grid.opt.zero_grad(set_to_none=True)
-            loss.sum().backward()  # the pairs share no parameters: each gets the gradient of its own loss
-            grid.opt.step()
-            tr_sum += loss.detach() * len(rows_i)
-            step += 1
-        va_sum = torch.zeros(P, device=device)
-        with torch.no_grad():
-            for vc, vi in va_rows:
+    try:
+        for epoch in bar:
+            P, t_start = len(grid.pairs), time.time()
+            caps, imgs = (o.to(device) for o in _epoch_draw(gen, *tr_index))
+            tr_sum = torch.zeros(P, device=device)
+            for b in range(0, n_rows, batch_size):
+                cur_lr = lr_at(step, steps_per_epoch, epochs, lr, warmup, plateau)
+                for pg in grid.opt.param_groups: pg['lr'] = cur_lr
+                rows_t, rows_i = caps[b:b + batch_size], imgs[b:b + batch_size]
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                    t_emb, i_emb, scale = grid.forward(vc, vi, 'val')
-                va_sum += clip_loss(t_emb.float(), i_emb.float(), scale) * len(vi)
-        tr_loss, va_loss = (tr_sum / n_rows).tolist(), (va_sum / va_n).tolist()
-        temps = (1 / grid.logit_scale.detach().exp().clamp(max=100)).tolist()
-        seconds = time.time() - t_start  # this epoch's wall time (the .tolist() above waited for the device)
-        improved, gone, finished = torch.zeros(P, dtype=torch.bool), set(), []
-        for k, p in enumerate(grid.pairs):
-            ok_t, ok_v = math.isfinite(tr_loss[k]), math.isfinite(va_loss[k])
-            records[p].append(dict(epoch=epoch, train_loss=tr_loss[k] if ok_t else None, val_loss=va_loss[k] if ok_v else None,
-                                   lr=cur_lr, temperature=temps[k], seconds=round(seconds, 4)))
-            if not (ok_t and ok_v):
-                which, value = ('training', tr_loss[k]) if not ok_t else ('validation', va_loss[k])
-                t, i = parse_pair(p)
-                msg = (f"pair {p} failed: its {which} loss became {value} at epoch {epoch}; look for inf or NaN in "
-                       f"text layer {t} or image layer {i} of the stores; the other pairs go on")
-                warnings.warn(msg); gone.add(k); finished.append((p, 'failed', msg)); continue
-            if va_loss[k] < best_loss[p] - min_delta:
-                best_loss[p], best_epoch[p], bad[p] = va_loss[k], epoch, 0
-                improved[k] = True
-            else: bad[p] += 1
-            if bad[p] >= patience or epoch == epochs: gone.add(k); finished.append((p, 'done', None))
-        grid.keep_best(improved.to(device))
-        for p, status, msg in finished: conclude(p, epoch, status, msg)
-        if gone:
-            if len(gone) == len(grid.pairs): break
-            grid.drop(gone)
-        bar.set_postfix(training=len(grid.pairs))
-    return histories
+                    t_emb, i_emb, scale = grid.forward(rows_t, rows_i)
+                loss = clip_loss(t_emb.float(), i_emb.float(), scale)                  # [P]
+                grid.opt.zero_grad(set_to_none=True)
+                loss.sum().backward()  # the pairs share no parameters: each gets the gradient of its own loss
+                grid.opt.step()
+                tr_sum += loss.detach() * len(rows_i)
+                step += 1
+            va_sum = torch.zeros(P, device=device)
+            with torch.no_grad():
+                for vc, vi in va_rows:
+                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                        t_emb, i_emb, scale = grid.forward(vc, vi, 'val')
+                    va_sum += clip_loss(t_emb.float(), i_emb.float(), scale) * len(vi)
+            tr_loss, va_loss = (tr_sum / n_rows).tolist(), (va_sum / va_n).tolist()
+            temps = (1 / grid.logit_scale.detach().exp().clamp(max=100)).tolist()
+            seconds = time.time() - t_start  # this epoch's wall time (the .tolist() above waited for the device)
+            improved, gone, finished = torch.zeros(P, dtype=torch.bool), set(), []
+            for k, p in enumerate(grid.pairs):
+                ok_t, ok_v = math.isfinite(tr_loss[k]), math.isfinite(va_loss[k])
+                records[p].append(dict(epoch=epoch, train_loss=tr_loss[k] if ok_t else None, val_loss=va_loss[k] if ok_v else None,
+                                       lr=cur_lr, temperature=temps[k], seconds=round(seconds, 4)))
+                if writer is not None:
+                    for tag, value in records[p][-1].items():
+                        if tag not in ('epoch', 'seconds') and value is not None: writer.add_scalar(f'{p}/{tag}', value, epoch)
+                if not (ok_t and ok_v):
+                    which, value = ('training', tr_loss[k]) if not ok_t else ('validation', va_loss[k])
+                    where = [f"{tower} layer {layer} of the {s} store" for tower, layer in zip(('text', 'image'), parse_pair(p))
+                             for s in nonfinite[(tower, layer)]]
+                    if where: status, msg = 'failed', (f"pair {p} failed: its {which} loss became {value} at epoch {epoch}; "
+                                                       f"inf or NaN in {', '.join(where)}; the other pairs go on")
+                    else: status, msg = 'diverged', (f"pair {p} diverged: its {which} loss became {value} at epoch {epoch} "
+                                                     f"from finite features; lower the learning rate (lr, --lr on the command "
+                                                     f"line; now {lr:g}) and run again")
+                    warnings.warn(msg); gone.add(k); finished.append((p, status, msg)); continue
+                if va_loss[k] < best_loss[p] - min_delta:
+                    best_loss[p], best_epoch[p], bad[p] = va_loss[k], epoch, 0
+                    improved[k] = True
+                else: bad[p] += 1
+                if bad[p] >= patience or epoch == epochs: gone.add(k); finished.append((p, 'done', None))
+            grid.keep_best(improved.to(device))
+            for p, status, msg in finished: conclude(p, epoch, status, msg)
+            if gone:
+                if len(gone) == len(grid.pairs): break
+                grid.drop(gone)
+            bar.set_postfix(training=len(grid.pairs))
+    finally:
+        if writer is not None: writer.close()
+    return result
 
 # %% ../nbs/02_projection.ipynb #20069015
 def load_projection(path:Path, # <pair>.safetensors or <pair>.json
@@ -563,18 +713,21 @@ def plot_histories(out_dir:Path,  # a train_grid output directory
     import matplotlib.pyplot as plt
     out_dir = Path(out_dir)
     found = {p.name[:-len('_history.json')]: p for p in out_dir.glob('*_history.json')}
-    names = sorted(found) if isinstance(pairs, str) and pairs == 'all' else list(pairs)
+    names = sorted(found) if isinstance(pairs, str) and pairs == 'all' else _pair_list(pairs)
     if not names: raise FileNotFoundError(f"{out_dir}: no <pair>_history.json files")
+    lacking = [p for p in names if p not in found]
+    if lacking: raise FileNotFoundError(f"{out_dir} has no history for {', '.join(lacking)}")
     def key(l): return (1, 0) if l == 'final' else (0, int(l[1:]) if l[1:].isdigit() else l)
     texts = sorted({parse_pair(p)[0] for p in names}, key=key)
     images = sorted({parse_pair(p)[1] for p in names}, key=key)
     fig, axs = plt.subplots(len(texts), len(images), figsize=(size * len(images) + 1, size * len(texts) + 0.5),
                             sharex=True, sharey=True, squeeze=False)
     for ax in axs.flat: ax.set_axis_off()
+    used = []
     for p in names:
         t, i = parse_pair(p)
         ax = axs[texts.index(t), images.index(i)]
-        ax.set_axis_on()
+        ax.set_axis_on(); used.append(ax)
         h = json.loads(found[p].read_text())
         cfg_path = out_dir/f'{p}.json'
         cfg = json.loads(cfg_path.read_text()) if cfg_path.exists() else {}
@@ -582,9 +735,11 @@ def plot_histories(out_dir:Path,  # a train_grid output directory
         ax.plot(ep, [r['train_loss'] for r in h], lw=1, label='train')
         ax.plot(ep, [r['val_loss'] for r in h], lw=1, label='val')
         if cfg.get('best_epoch'): ax.axvline(cfg['best_epoch'], color='0.6', lw=0.7, ls=':')
-        ax.set_title(p.replace('_image', '\nimage'), fontsize=7, color='red' if cfg.get('status') == 'failed' else 'black')
-        ax.tick_params(labelsize=6)
-    axs.flat[0].legend(fontsize=6)
+        ax.set_title(p.replace('_image', '\nimage'), fontsize=7,
+                     color='red' if cfg.get('status') in ('failed', 'diverged') else 'black')
+        # every panel keeps its tick labels: with a subset, the shared outer panels may be empty
+        ax.tick_params(labelsize=6, labelbottom=True, labelleft=True)
+    used[0].legend(fontsize=6)
     fig.supxlabel('epoch'); fig.supylabel('symmetric InfoNCE loss')
     fig.tight_layout()
     return fig
