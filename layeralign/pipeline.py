@@ -388,14 +388,14 @@ def run_notebooks(train_store,            # FeatureStore (or path) of the traini
     train = FeatureStore(store(train_store))
     names = [p for p in grid_pairs(train, pairs) if p != 'text_final_image_final']
     runs, proj_dir, projected = out/'_runs', out/'projections', out/'projected'
-    common = dict(train_store_path=store(train_store), val_store_path=store(val_store), out_dir=str(proj_dir),
+    common = dict(train_store=store(train_store), val_store=store(val_store), projections=str(proj_dir),
                   projection=projection, layernorm=layernorm, epochs=epochs, lr=lr, batch_size=batch_size, device=device)
     for group in ([[p] for p in names] if per_pair else [names]):
         tag = group[0] if per_pair else 'grid'
         _papermill(nbs/'02_projection.ipynb', runs/f'02_projection-{tag}.ipynb', dict(common, pairs=group), nbs, progress)
     _papermill(nbs/'03_project_eval.ipynb', runs/'03_project_eval.ipynb',
-               dict(store_path=store(eval_store), projections_dir=str(proj_dir), out_dir=str(projected),
+               dict(eval_store=store(eval_store), projections=str(proj_dir), projected=str(projected),
                     pairs=names, device=device), nbs, progress)
     _papermill(nbs/'04_retrieval.ipynb', runs/'04_retrieval.ipynb',
-               dict(projected_dir=str(projected), out=str(out), device=device, store=None), nbs, progress)
+               dict(projected=str(projected), out=str(out), device=device, eval_store=None), nbs, progress)
     return pd.read_csv(out/'grid.csv')
