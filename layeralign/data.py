@@ -17,11 +17,13 @@ from PIL import Image, ImageDraw
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['SHAPES', 'COLOURS', 'SIZES', 'RELATIONS', 'REGIONS', 'SYNTHETIC_WORDS', 'DATASETS', 'FLICKR30K_IMAGES',
-           'KARPATHY_SPLITS_URL', 'KAGGLE_CREDENTIALS_HELP', 'COCO_IMAGES_URL', 'COCO_IMAGES', 'layeralign_home',
-           'CaptionSet', 'atomic_path', 'write_json', 'LockedError', 'stage_lock', 'remove_stale_tmp', 'load_karpathy',
-           'image_error', 'check_images', 'make_synthetic', 'synthetic', 'load_pairs', 'load_dataset', 'safe_extract',
-           'KaggleCredentialsError', 'kaggle_api', 'download_flickr30k', 'download_coco']
+__all__ = ['SHAPES', 'COLOURS', 'SIZES', 'RELATIONS', 'REGIONS', 'SYNTHETIC_WORDS', 'SPLIT_FRACTIONS', 'DATASETS',
+           'FLICKR30K_IMAGES', 'HF_FLICKR30K', 'KARPATHY_SPLITS_URL', 'KAGGLE_CREDENTIALS_HELP', 'COCO_IMAGES_URL',
+           'COCO_IMAGES', 'layeralign_home', 'CaptionSet', 'atomic_path', 'write_json', 'LockedError', 'stage_lock',
+           'remove_stale_tmp', 'read_json', 'load_karpathy', 'load_image', 'image_error', 'skip_bad_hint',
+           'check_images', 'make_synthetic', 'synthetic', 'split_assignment', 'write_split_assignment', 'load_pairs',
+           'load_dataset', 'safe_extract', 'KaggleCredentialsError', 'kaggle_api', 'download_flickr30k',
+           'download_coco']
 
 # %% ../nbs/00_data.ipynb #b373e6a7
 def layeralign_home()->Path: # the storage root
@@ -37,6 +39,7 @@ class CaptionSet:
     caption_image:np.ndarray # [n_captions] int64 index into `image_paths`
     name:str='custom'     # dataset name, e.g. 'flickr30k'
     split:str='test'      # split name, e.g. 'train'
+    split_source:str='given' # 'given': the data named each image's split; 'seeded': layeralign drew it; 'none': no split
 
     def __post_init__(self):
         self.image_paths = [Path(p) for p in self.image_paths]
@@ -161,8 +164,10 @@ def remove_stale_tmp(folder:Path, # a folder outputs are written into
     return removed
 
 # %% ../nbs/00_data.ipynb #4f119963
-def _read_json(path:Path, what:str='JSON file'):
-    "Parse `path`, naming it when it is missing or not JSON"
+def read_json(path:Path, # a JSON file (a manifest, a split file, ...)
+              what:str='JSON file', # what it is, for the message when it is missing
+             ): # the parsed JSON
+    "Parse `path`, naming it when it is missing, not UTF-8 or not JSON"
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"{what} not found: {path}")
     try: return json.loads(path.read_text(encoding='utf-8'))
@@ -199,7 +204,7 @@ def load_karpathy(json_path:Path, # a Karpathy split file, e.g. `dataset_flickr3
                  )->CaptionSet: # in the file's order, captions grouped by image
     "Load one split of a Karpathy-format caption file"
     json_path, image_dir = Path(json_path), Path(image_dir)
-    data = _read_json(json_path, 'Karpathy split file')
+    data = read_json(json_path, 'Karpathy split file')
     images = _karpathy_images(data, json_path)
     def split_of(img): return restval if (img['split'] == 'restval' and restval) else img['split']
     valid = sorted({split_of(img) for img in images})
@@ -213,14 +218,42 @@ def load_karpathy(json_path:Path, # a Karpathy split file, e.g. `dataset_flickr3
     name = data.get('dataset') or json_path.stem.removeprefix('dataset_')
     return CaptionSet(image_paths, captions, caption_image, name=name, split=split)
 
+# %% ../nbs/00_data.ipynb #a3f34586
+_16BIT_MODES = ('I;16', 'I;16L', 'I;16B', 'I;16N')
+
+def _to_8bit(img:Image.Image)->Image.Image:
+    "An 'I;16'/'I'/'F' image as 8-bit greyscale, scaled by its bit depth (16-bit) or by its own range"
+    a = np.asarray(img).astype(np.float64)                      # [height, width]
+    if img.mode in _16BIT_MODES or (img.mode == 'I' and a.size and a.min() >= 0 and a.max() <= 65535): a = a/257
+    elif img.mode == 'F' and a.size and a.min() >= 0 and a.max() <= 1: a = a*255
+    elif a.size and a.max() > a.min(): a = (a - a.min())/(a.max() - a.min())*255
+    else: a = np.zeros_like(a)
+    return Image.fromarray(np.clip(np.round(a), 0, 255).astype(np.uint8), 'L')
+
+def load_image(path:Path, # an image file
+              )->Image.Image: # an 8-bit RGB image, fully read (the file is closed)
+    "Read an image as 8-bit RGB: 16-bit scaled by its bit depth, transparency laid over white"
+    with Image.open(path) as img:
+        img.load()
+        if img.mode in _16BIT_MODES + ('I', 'F'): return _to_8bit(img).convert('RGB')
+        if img.mode in ('RGBA', 'LA', 'PA', 'RGBa', 'La') or 'transparency' in img.info:
+            rgba = img.convert('RGBA')
+            white = Image.new('RGBA', rgba.size, (255, 255, 255, 255))
+            return Image.alpha_composite(white, rgba).convert('RGB')
+        return img.convert('RGB')
+
 # %% ../nbs/00_data.ipynb #bb7f1299
 def image_error(path:Path, # an image file
                )->str|None: # None when the image decodes, else why not
     "Why the image at `path` cannot be decoded, or None"
-    try:
-        with Image.open(path) as img: img.load()
+    try: load_image(path)
     except Exception as e: return f"{type(e).__name__}: {e}"
     return None
+
+def skip_bad_hint()->str: # how to leave unreadable images out, for the message of an error
+    "`--skip_bad` under the `layeralign` command (`$LAYERALIGN_CLI` set), else `skip_bad=True` (CLI: `--skip_bad`)"
+    if os.environ.get('LAYERALIGN_CLI'): return 'run again with --skip_bad to leave it (and its captions) out'
+    return 'pass skip_bad=True (on the command line: --skip_bad) to leave it (and its captions) out'
 
 def check_images(data:CaptionSet|list, # a CaptionSet or a list of image paths
                  raise_error:bool=True, # raise when any image is broken (else just return them)
@@ -411,11 +444,11 @@ def _synthetic_plan(n_images:int, seed:int)->list:
 
 def _complete_world(json_path:Path, settings:dict)->bool:
     "True when `json_path` is a complete world made with `settings`; raise if it is a different one"
-    have = _read_json(json_path).get('settings')
+    have = read_json(json_path).get('settings')
     if have != settings:
         raise FileExistsError(f"{json_path.parent} already holds a different synthetic world ({have}, not {settings}); "
                               "choose another folder or remove it")
-    _missing_images([json_path.parent/'images'/img['filename'] for img in _read_json(json_path)['images']],
+    _missing_images([json_path.parent/'images'/img['filename'] for img in read_json(json_path)['images']],
                     f"{json_path} (an incomplete synthetic world: remove {json_path.parent} and make it again)")
     return True
 
@@ -464,57 +497,137 @@ _IMAGE_COLUMNS = ('image', 'filename', 'file', 'image_path', 'path')
 _CAPTION_COLUMNS = ('caption', 'text', 'raw', 'sentence')
 _TABLE_SUFFIXES = ('.csv', '.tsv', '.jsonl', '.ndjson')
 
-def _read_table(table:Path)->list:
-    "The rows of a CSV/TSV/JSONL table as dicts"
+def _read_table(table:Path)->tuple:
+    "(rows as dicts, the file line each row ends on) of a CSV/TSV/JSONL table"
     if table.suffix.lower() not in _TABLE_SUFFIXES:
         raise ValueError(f"{table}: unknown table type {table.suffix!r}; valid: {', '.join(_TABLE_SUFFIXES)}")
     if not table.exists(): raise FileNotFoundError(f"pairs table not found: {table}")
-    text = table.read_text(encoding='utf-8-sig')
+    try: text = table.read_text(encoding='utf-8-sig')
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{table} is not UTF-8 text (byte {e.start}: {e.reason}); save it as UTF-8") from e
     if table.suffix.lower() in ('.csv', '.tsv'):
-        return list(csv.DictReader(io.StringIO(text), delimiter='\t' if table.suffix.lower() == '.tsv' else ','))
-    rows = []
+        reader = csv.DictReader(io.StringIO(text), delimiter='\t' if table.suffix.lower() == '.tsv' else ',')
+        rows, lines = [], []
+        for row in reader: rows.append(row); lines.append(reader.line_num)   # line numbers count the header
+        return rows, lines
+    rows, lines = [], []
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip(): continue
         try: row = json.loads(line)
         except json.JSONDecodeError as e: raise ValueError(f"{table}, line {n}: not JSON ({e})") from e
         if not isinstance(row, dict): raise ValueError(f"{table}, line {n}: not a JSON object")
-        rows.append(row)
-    return rows
+        rows.append(row); lines.append(n)
+    return rows, lines
 
 def _column(table:Path, columns:list, names:tuple, what:str)->str:
     for c in names:
         if c in columns: return c
     raise ValueError(f"{table} has no {what} column; found {', '.join(map(str, columns)) or 'none'}, valid names: {', '.join(names)}")
 
-# %% ../nbs/00_data.ipynb #48d9bb2a
-def load_pairs(table:Path, # a .csv/.tsv/.jsonl of (image, caption[, split]) rows
-               image_dir:Path|None=None, # the folder image names are relative to (default: the table's folder)
-               split:str|None=None, # the rows of this split (None: all rows)
-               name:str|None=None, # dataset name (default: the table's file name)
-              )->CaptionSet:
-    "Load images and captions from a table of (image, caption) pairs"
-    table = Path(table)
-    image_dir = Path(image_dir) if image_dir is not None else table.parent
-    rows = _read_table(table)
+def _table_rows(table:Path)->tuple:
+    "([(line, image, caption, split or None)], has a split column): checked, repeated rows dropped with a warning"
+    rows, lines = _read_table(table)
     if not rows: raise ValueError(f"{table} holds no rows")
     columns = list(dict.fromkeys(k for row in rows for k in row))
     image_col = _column(table, columns, _IMAGE_COLUMNS, 'image')
     caption_col = _column(table, columns, _CAPTION_COLUMNS, 'caption')
-    if 'split' in columns and split is not None:
-        valid = sorted({str(row.get('split')) for row in rows})
-        if split not in valid: raise ValueError(f"{table} has no split {split!r}; valid splits: {', '.join(valid)}")
-        rows = [row for row in rows if row.get('split') == split]
-    by_image = {}   # image name -> its captions, in first-appearance order
-    for n, row in enumerate(rows, 1):
-        image, caption = row.get(image_col), row.get(caption_col)
+    has_split = 'split' in columns
+    out, seen = [], set()
+    for line, row in zip(lines, rows):
+        image, caption, split = row.get(image_col), row.get(caption_col), row.get('split')
         if not image or not isinstance(caption, str) or not caption.strip():
-            raise ValueError(f"{table}: row {n} of the {split or 'whole'} table lacks an image or a caption: {row}")
-        by_image.setdefault(str(image), []).append(caption)
+            raise ValueError(f"{table}, line {line}: no image or an empty caption: {row}")
+        if has_split and not split: raise ValueError(f"{table}, line {line}: no split value (the table has a split column): {row}")
+        if (str(image), caption.strip()) in seen: continue
+        seen.add((str(image), caption.strip()))
+        out.append((line, str(image), caption, str(split) if has_split else None))
+    if len(out) < len(rows):
+        warnings.warn(f"{table}: {len(rows) - len(out)} repeated row(s) (same image, same caption) dropped; {len(out)} rows kept")
+    return out, has_split
+
+# %% ../nbs/00_data.ipynb #698bd6b6
+SPLIT_FRACTIONS = (0.8, 0.1, 0.1)   # train, val, test shares of the images when a table names no splits
+_KNOWN_SPLITS = ('train', 'val', 'test', 'restval')
+
+def _seeded_split(images:list, split_fractions, split_seed:int, table)->dict:
+    "image -> 'train'/'val'/'test': the sorted image names shuffled by the seed, cut by the fractions"
+    f = tuple(float(x) for x in split_fractions)
+    if len(f) != 3 or min(f) < 0 or abs(sum(f) - 1) > 1e-6:
+        raise ValueError(f"split_fractions={tuple(split_fractions)}: need three shares (train, val, test), each >= 0, summing to 1")
+    names = sorted(set(images))
+    n = len(names)
+    n_val, n_test = [max(int(round(n*x)), 1 if x > 0 else 0) for x in f[1:]]
+    if n - n_val - n_test < (1 if f[0] > 0 else 0) or n_val + n_test > n:
+        raise ValueError(f"{table}: {n} image(s) are too few to split into train/val/test by {f}; "
+                         "add a split column to the table, or give more images")
+    splits = ['train']*(n - n_val - n_test) + ['val']*n_val + ['test']*n_test
+    drawn = dict(zip((names[i] for i in np.random.default_rng(split_seed).permutation(n)), splits))
+    return {image: drawn[image] for image in dict.fromkeys(images)}       # in the table's order
+
+def _assign(table:Path, rows:list, has_split:bool, split_fractions, split_seed:int)->dict:
+    "image -> split, from the split column (checked: one split per image) or drawn by the seed"
+    if not has_split: return _seeded_split([r[1] for r in rows], split_fractions, split_seed, table)
+    assignment = {}
+    for line, image, _, split in rows:
+        if assignment.setdefault(image, split) != split:
+            raise ValueError(f"{table}, line {line}: image {image} is in split {split!r} here but in {assignment[image]!r} "
+                             "on an earlier line; all captions of an image must be in one split")
+    other = sorted(set(assignment.values()) - set(_KNOWN_SPLITS))
+    if other:
+        counts = ', '.join(f"{s!r} ({sum(v == s for v in assignment.values())} images)" for s in other)
+        warnings.warn(f"{table}: split values other than {'/'.join(_KNOWN_SPLITS)}: {counts}; their images are in no "
+                      "standard split (load them by that name)")
+    return assignment
+
+def split_assignment(table:Path, # a .csv/.tsv/.jsonl of (image, caption[, split]) rows
+                     split_fractions:tuple=SPLIT_FRACTIONS, # (train, val, test) shares, when the table has no split column
+                     split_seed:int=0, # the seed of the drawn split
+                    )->dict: # image name -> split name, in the table's order
+    "Which split each image of a pairs table is in: its `split` column, else drawn by `split_seed`"
+    table = Path(table)
+    rows, has_split = _table_rows(table)
+    return _assign(table, rows, has_split, split_fractions, split_seed)
+
+def write_split_assignment(table:Path, # the pairs table
+                           dest:Path, # the CSV to write (`image,split`)
+                           split_fractions:tuple=SPLIT_FRACTIONS, # as for `split_assignment`
+                           split_seed:int=0, # as for `split_assignment`
+                          )->Path: # dest
+    "Write `split_assignment(table, ...)` as a CSV of `image,split` rows, atomically"
+    assignment = split_assignment(table, split_fractions, split_seed)
+    with atomic_path(dest) as tmp, open(tmp, 'w', newline='', encoding='utf-8') as f:
+        w = csv.writer(f); w.writerow(['image', 'split']); w.writerows(assignment.items())
+    return Path(dest)
+
+# %% ../nbs/00_data.ipynb #48d9bb2a
+def load_pairs(table:Path, # a .csv/.tsv/.jsonl of (image, caption[, split]) rows
+               image_dir:Path|None=None, # the folder image names are relative to (default: the table's folder)
+               split:str|None=None, # the images of this split (None: the whole table, unsplit)
+               name:str|None=None, # dataset name (default: the table's file name)
+               split_fractions:tuple=SPLIT_FRACTIONS, # (train, val, test) shares of the images, when the table has no split column
+               split_seed:int=0, # the seed of that drawn split (see `split_assignment`)
+              )->CaptionSet:
+    "Load images and captions from a table of (image, caption) pairs"
+    table = Path(table)
+    image_dir = Path(image_dir) if image_dir is not None else table.parent
+    rows, has_split = _table_rows(table)
+    source = 'none'
+    if has_split or split is not None:
+        assignment = _assign(table, rows, has_split, split_fractions, split_seed)
+    if split is not None:
+        valid = sorted(set(assignment.values()))
+        if split not in valid: raise ValueError(f"{table} has no split {split!r}; valid splits: {', '.join(valid)}")
+        rows = [r for r in rows if assignment[r[1]] == split]
+        source = 'given' if has_split else 'seeded'
+    by_image = {}   # image name -> its captions, in first-appearance order
+    for _, image, caption, _ in rows: by_image.setdefault(image, []).append(caption)
+    if split is not None and len(by_image) < 100:
+        warnings.warn(f"{table}: the {split} split has only {len(by_image)} images (fewer than 100): its recall is coarse and noisy")
     image_paths = [image_dir/image for image in by_image]
     _missing_images(image_paths, f"{table} (images in {image_dir})")
     captions = [c for caps in by_image.values() for c in caps]
     caption_image = np.repeat(np.arange(len(by_image)), [len(caps) for caps in by_image.values()])
-    return CaptionSet(image_paths, captions, caption_image, name=name or table.stem, split=split or 'all')
+    return CaptionSet(image_paths, captions, caption_image, name=name or table.stem, split=split or 'all', split_source=source)
 
 # %% ../nbs/00_data.ipynb #f7978100
 DATASETS = ('synthetic', 'flickr30k', 'coco')
@@ -524,6 +637,8 @@ def _image_root(folder:Path)->Path: return folder/'images' if (folder/'images').
 def load_dataset(name:str, # 'synthetic', 'flickr30k', 'coco', or a path to a Karpathy .json or a pairs table
                  split:str='test', # which split
                  root:Path|None=None, # where the data lives (for a path: the image folder)
+                 split_fractions:tuple=SPLIT_FRACTIONS, # a pairs table without a split column: (train, val, test) shares
+                 split_seed:int=0, # ... and the seed of that split
                 )->CaptionSet:
     "Load one split of a dataset by name or path"
     if name == 'synthetic': return synthetic(split, root=root)
@@ -538,7 +653,7 @@ def load_dataset(name:str, # 'synthetic', 'flickr30k', 'coco', or a path to a Ka
     path = Path(name)
     if path.suffix.lower() == '.json':
         return load_karpathy(path, Path(root) if root is not None else _image_root(path.parent), split)
-    if path.suffix.lower() in _TABLE_SUFFIXES: return load_pairs(path, root, split)
+    if path.suffix.lower() in _TABLE_SUFFIXES: return load_pairs(path, root, split, split_fractions=split_fractions, split_seed=split_seed)
     raise ValueError(f"unknown dataset {name!r}; valid: {', '.join(DATASETS)}, or a path to a Karpathy .json "
                      f"or a pairs table ({', '.join(_TABLE_SUFFIXES)})")
 
@@ -557,6 +672,44 @@ def _link_problem(name:str, target:str, hard:bool)->str|None:
     resolved = os.path.normpath(target if hard else os.path.join(os.path.dirname(name), target))
     if resolved == '..' or resolved.startswith('..' + os.sep): return f"a {kind} pointing outside ({target})"
     return None
+
+def _parts(path:str)->list: return [p for p in re.split(r'[\\/]+', path) if p not in ('', '.')]
+
+def _resolve(path:str, links:dict)->list|None:
+    "The parts of archive path `path` once the symlinks in `links` (place -> root-relative target) are followed; None outside"
+    todo, out, hops = _parts(path), [], 0
+    while todo:
+        p = todo.pop(0)
+        if p == '..':
+            if not out: return None
+            out.pop(); continue
+        out.append(p)
+        target = links.get('/'.join(out))
+        if target is not None:
+            hops += 1
+            if hops > 64: return None           # a loop of links
+            todo, out = _parts(target) + todo, []
+    return out
+
+def _chained_links(members:list)->list:
+    "[(member, why)]: members that land, or links that point, outside once earlier symlinks of the archive are followed"
+    links, bad = {}, []
+    for m in members:
+        *folder, last = _parts(m.name) or ['']
+        parent = _resolve('/'.join(folder), links)
+        if m.issym():
+            if parent is None: bad.append((m.name, 'a symlink placed outside through earlier symlinks')); continue
+            target = '/'.join(parent + [m.linkname])
+            if _resolve(target, links) is None:
+                bad.append((m.name, f"a symlink pointing outside through earlier symlinks ({m.linkname})")); continue
+            links['/'.join(parent + [last])] = target
+        elif _resolve(m.name, links) is None: bad.append((m.name, 'a member that lands outside through earlier symlinks'))
+        elif m.islnk() and _resolve(m.linkname, links) is None:
+            bad.append((m.name, f"a hard link pointing outside through earlier symlinks ({m.linkname})"))
+    for place, target in links.items():            # a later link can move where an earlier one points
+        if _resolve(target, links) is None and place not in {n for n, _ in bad}:
+            bad.append((place, 'a symlink pointing outside through later symlinks'))
+    return bad
 
 def _unsafe_members(archive:Path)->tuple:
     "(kind, [(member, why)]) for a zip or tar archive"
@@ -577,13 +730,16 @@ def _unsafe_members(archive:Path)->tuple:
                 if not why and (m.ischr() or m.isblk()): why = 'a device file'
                 if not why and not (m.isfile() or m.isdir() or m.issym() or m.islnk()): why = 'a special file (fifo or other)'
                 if why: bad.append((m.name, why))
+            if not bad: bad = _chained_links(tf.getmembers())
         return 'tar', bad
     raise ValueError(f"{archive} is neither a zip nor a tar archive (valid: .zip, .tar, .tar.gz, .tgz, .tar.bz2, .tar.xz)")
 
 # %% ../nbs/00_data.ipynb #56507733
+_TAR_DATA_FILTER = hasattr(tarfile, 'data_filter')   # Python 3.11.4+, 3.10.12+; False: the fallback below
+
 def _extract_tar(tf:tarfile.TarFile, dest:Path):
-    "Extract checked members; with Python's 'data' filter where this Python has it (3.11.4+, 3.10.12+)"
-    if hasattr(tarfile, 'data_filter'): return tf.extractall(dest, filter='data')
+    "Extract checked members; with Python's 'data' filter where this Python has it"
+    if _TAR_DATA_FILTER: return tf.extractall(dest, filter='data')
     members = tf.getmembers()
     for m in members: m.mode &= 0o777 & ~0o6000   # no setuid/setgid bits: what the data filter would also drop
     tf.extractall(dest, members=members)
@@ -601,7 +757,7 @@ def safe_extract(archive:Path, # a zip or tar archive (gz/bz2/xz)
         kind, bad = _unsafe_members(archive)
         if bad:
             shown = '; '.join(f"{name!r} is {why}" for name, why in bad[:5]) + ('; ...' if len(bad) > 5 else '')
-            raise ValueError(f"{archive}: refusing to extract {len(bad)} member(s) that would land outside {dest}: "
+            raise ValueError(f"{archive} is unsafe: refusing to extract {len(bad)} member(s) that would land outside {dest}: "
                              f"{shown}. Nothing was written.")
         with atomic_path(dest) as tmp:
             tmp.mkdir()
@@ -609,27 +765,43 @@ def safe_extract(archive:Path, # a zip or tar archive (gz/bz2/xz)
                 with zipfile.ZipFile(archive) as zf: zf.extractall(tmp)
             else:
                 with tarfile.open(archive) as tf: _extract_tar(tf, tmp)
+    except getattr(tarfile, 'FilterError', ()) as e:    # the data filter's second guard refused a member
+        raise ValueError(f"{archive} is unsafe: {e}; nothing was extracted") from e
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error) as e:
         raise ValueError(f"{archive} is damaged ({type(e).__name__}: {e}); nothing was extracted — download it again") from e
     return dest
 
 # %% ../nbs/00_data.ipynb #3ac8c115
 FLICKR30K_IMAGES = 31783   # JPEGs in the Kaggle dataset (Karpathy's file lists 31,014 of them: 29,000/1,014/1,000)
+HF_FLICKR30K = 'nlphuji/flickr30k'   # Hub dataset repo: flickr30k-images.zip + flickr_annotations_30k.csv (Karpathy splits)
+_SOURCES = ('kaggle', 'hf')          # where download_flickr30k takes the files from
 KARPATHY_SPLITS_URL = 'https://cs.stanford.edu/people/karpathy/deepimagesent/caption_datasets.zip'
 KAGGLE_CREDENTIALS_HELP = (
     "Kaggle credentials not found (or not accepted). Create an API token at https://www.kaggle.com/settings/api, "
     "then either set the environment variable KAGGLE_API_TOKEN=<token>, or save the token in ~/.kaggle/access_token, "
     "or put the legacy kaggle.json ({\"username\": ..., \"key\": ...}) in ~/.kaggle/kaggle.json (chmod 600). "
     "On Colab: add KAGGLE_API_TOKEN as a secret and copy it into os.environ before calling. "
-    "(A token that cannot be checked because there is no network is reported the same way.)")
+    "Or use source='hf' (the Hugging Face Hub), which needs no Kaggle account.")
 
 class KaggleCredentialsError(RuntimeError):
     "No usable Kaggle credentials"
 
+_NETWORK_MODULES = ('requests', 'urllib3', 'httpx', 'httpx2', 'httpcore', 'huggingface_hub')
+
+def _network_error(e:BaseException)->bool:
+    "True for a failure to reach a server: requests'/urllib3's/httpx's/the Hub's errors, or an OSError about no file"
+    if any(c.__module__.split('.')[0] in _NETWORK_MODULES for c in type(e).__mro__): return True
+    return isinstance(e, (OSError, http.client.HTTPException)) and getattr(e, 'filename', None) is None
+
+def _one_line(e:BaseException, limit:int=300)->str:
+    "`Type: message` of an exception on one line, cut at `limit` characters"
+    text = ' '.join(f"{type(e).__name__}: {e}".split())
+    return text if len(text) <= limit else text[:limit] + ' ...'
+
 _KAGGLE_AUTH_STEPS = ('_authenticate_with_access_token', '_authenticate_with_legacy_apikey', '_authenticate_with_oauth_creds')
 
 def kaggle_api():
-    "An authenticated `kaggle.KaggleApi`, without kaggle's printed help or `exit(1)` when credentials are missing"
+    "An authenticated `kaggle.KaggleApi`: no printed help, no `exit(1)`; a clear error for each way it can fail"
     printed = io.StringIO()
     try:
         with redirect_stdout(printed), redirect_stderr(printed):
@@ -644,7 +816,18 @@ def kaggle_api():
                 try: api.authenticate()
                 except (SystemExit, NameError, TypeError): raise KaggleCredentialsError(KAGGLE_CREDENTIALS_HELP) from None
                 if getattr(api, '_authenticated', True) is False: raise KaggleCredentialsError(KAGGLE_CREDENTIALS_HELP)
-    except ImportError as e: raise ImportError(f"the Kaggle client is missing ({e}): pip install kaggle") from e
+    except ImportError as e:
+        if (e.name or '').split('.')[0] == 'kaggle':
+            raise ImportError(f"the Kaggle client is not installed ({e}): pip install kaggle, or use source='hf'") from e
+        raise ImportError(f"the Kaggle client is installed but cannot be imported: {_one_line(e)}"
+                          + (f"; pip install {e.name}" if e.name else '')) from e
+    except KaggleCredentialsError: raise
+    except Exception as e:
+        if not _network_error(e): raise
+        raise ConnectionError(f"could not reach Kaggle (api.kaggle.com) to check the API token: {_one_line(e)}") from None
+    finally:
+        for line in printed.getvalue().splitlines():      # kaggle's own warnings, e.g. a key readable by other users
+            if 'warning' in line.lower(): warnings.warn(f"kaggle: {line.strip()}")
     return api
 
 # %% ../nbs/00_data.ipynb #c1c0fa93
@@ -681,7 +864,7 @@ def _fetch_url(url:str, dest:Path, progress:bool=True, timeout:float=60)->Path:
 def _annotations_complete(json_path:Path)->bool:
     "True when the split file is there and parses; raise if it is there but broken (it is not ours to overwrite)"
     if not json_path.exists(): return False
-    _karpathy_images(_read_json(json_path), json_path)
+    _karpathy_images(read_json(json_path), json_path)
     return True
 
 def _get_annotations(url:str, json_path:Path, work:Path, progress:bool)->None:
@@ -696,24 +879,32 @@ def _get_annotations(url:str, json_path:Path, work:Path, progress:bool)->None:
             have = ', '.join(sorted(p.name for p in unpacked.rglob('*.json'))) or 'no JSON'
             raise FileNotFoundError(f"{url} holds no {json_path.name} (it holds {have})")
         raw = found[0]
-    _karpathy_images(_read_json(raw, 'annotation file'), raw)   # check before it becomes the dataset's file
+    _karpathy_images(read_json(raw, 'annotation file'), raw)   # check before it becomes the dataset's file
     with atomic_path(json_path) as tmp: shutil.copyfile(raw, tmp)
 
 def _count_images(images_dir:Path)->int:
     return sum(1 for p in images_dir.glob('*.jpg') if p.stat().st_size > 0) if images_dir.is_dir() else 0
 
 # %% ../nbs/00_data.ipynb #ff5521d0
+def _offline_hint(dest:Path, name:str)->str:
+    "How to provide a dataset without the network"
+    return (f"to work offline, put the images in {dest/'images'} and the Karpathy split file at {dest/f'dataset_{name}.json'} "
+            f"yourself (the default folder is $LAYERALIGN_HOME/data/{name}; for another one pass root=... / --root)")
+
 def _get_images(api, dataset:str, images_dir:Path, work:Path, n_images:int, progress:bool)->None:
     "Download the Kaggle dataset's zip (Kaggle resumes it), extract it safely, move its JPEGs into `images_dir`"
     archive = work/(dataset.split('/')[-1] + '.zip')
     extracted = work/'extracted'
     if not extracted.exists():
-        api = api if api is not None else kaggle_api()
-        try: api.dataset_download_files(dataset, path=str(work), force=False, quiet=not progress, unzip=False)
+        try:
+            api = api if api is not None else kaggle_api()
+            api.dataset_download_files(dataset, path=str(work), force=False, quiet=not progress, unzip=False)
         except SystemExit as e: raise RuntimeError(f"the Kaggle client gave up downloading {dataset!r} (exit {e.code})") from None
-        except OSError as e:   # requests' errors are OSErrors too
-            raise ConnectionError(f"Kaggle download of {dataset!r} failed ({type(e).__name__}: {e}); check the network, "
-                                  f"the dataset id and your credentials. What is downloaded is kept: run again to resume.") from e
+        except Exception as e:
+            if not _network_error(e): raise
+            raise ConnectionError(f"could not download the Kaggle dataset {dataset!r} from kaggle.com ({_one_line(e)}); "
+                                  f"what is downloaded is kept, run again to resume; {_offline_hint(images_dir.parent, 'flickr30k')}, "
+                                  "or use source='hf' (no Kaggle account needed)") from None
         if not archive.exists(): raise FileNotFoundError(f"the Kaggle client wrote no {archive.name} into {work}")
         safe_extract(archive, extracted)
     _move_images(extracted, images_dir, n_images, dataset, progress,
@@ -740,7 +931,7 @@ def _write_zip(dest:Path, zip_path:Path, json_path:Path, progress:bool)->None:
 def _finish_download(dest:Path, json_path:Path, make_zip:bool, progress:bool)->Path:
     "Check that every image the split file lists is in dest/images, clear dest/download, write <dest>.zip if asked"
     images_dir = dest/'images'
-    listed = [images_dir/img.get('filepath', '')/img['filename'] for img in _read_json(json_path)['images']]
+    listed = [images_dir/img.get('filepath', '')/img['filename'] for img in read_json(json_path)['images']]
     _missing_images(listed, f"{json_path} (images in {images_dir})")
     shutil.rmtree(dest/'download', ignore_errors=True)
     if make_zip:
@@ -753,16 +944,73 @@ def download_flickr30k(dest:Path|None=None, # the dataset folder; default layera
                        annotations_url:str=KARPATHY_SPLITS_URL, # Karpathy split file: the bare JSON or a zip holding it
                        make_zip:bool=False, # also write <dest>.zip beside the folder (for Colab/Drive)
                        api=None, # a `KaggleApi` (default: `kaggle_api()`, created only if images are needed)
-                       n_images:int=FLICKR30K_IMAGES, # how many JPEGs a complete download holds
+                       n_images:int=FLICKR30K_IMAGES, # how many JPEGs a complete Kaggle download holds
                        progress:bool=True, # show progress
+                       source:str='kaggle', # 'kaggle' (Kaggle images + Karpathy's file) or 'hf' (the Hugging Face Hub, no account)
+                       hf_repo:str=HF_FLICKR30K, # source='hf': the Hub dataset repo
+                       hub_download=None, # source='hf': an `hf_hub_download`-like callable (default: huggingface_hub's)
                       )->Path: # dest/dataset_flickr30k.json
-    "Download Flickr30k (Kaggle images + Karpathy splits), resuming whatever is already complete"
+    "Download Flickr30k (images + Karpathy splits) from Kaggle or the Hugging Face Hub, resuming whatever is already complete"
+    if source not in _SOURCES: raise ValueError(f"download_flickr30k: unknown source {source!r}; valid: {', '.join(_SOURCES)}")
     dest = Path(dest) if dest is not None else layeralign_home()/'data'/'flickr30k'
     json_path, images_dir, work = dest/'dataset_flickr30k.json', dest/'images', dest/'download'
     work.mkdir(parents=True, exist_ok=True)
+    if source == 'hf':
+        _get_hf_flickr30k(hf_repo, hub_download, json_path, images_dir, work, progress)
+        return _finish_download(dest, json_path, make_zip, progress)
     if not _annotations_complete(json_path): _get_annotations(annotations_url, json_path, work, progress)
     if _count_images(images_dir) < n_images: _get_images(api, dataset, images_dir, work, n_images, progress)
     return _finish_download(dest, json_path, make_zip, progress)
+
+# %% ../nbs/00_data.ipynb #eea430fd
+_HF_FLICKR30K_FILES = ('flickr_annotations_30k.csv', 'flickr30k-images.zip')
+
+def _hub_download(hub_download=None):
+    "`hub_download`, else huggingface_hub's `hf_hub_download`, naming the extra to install when it is missing"
+    if hub_download is not None: return hub_download
+    try: from huggingface_hub import hf_hub_download
+    except ImportError as e:
+        raise ImportError(f"source='hf' needs huggingface_hub ({e}): pip install 'layeralign[hf]'") from e
+    return hf_hub_download
+
+def _hf_file(hub_download, repo:str, filename:str, work:Path, hint:str)->Path:
+    "One file of a Hub dataset repo, fetched into `work` (huggingface_hub resumes it and honours HF_HUB_OFFLINE)"
+    try: return Path(hub_download(repo_id=repo, filename=filename, repo_type='dataset', local_dir=str(work)))
+    except Exception as e:
+        if not _network_error(e): raise
+        raise ConnectionError(f"could not fetch {filename} from the Hugging Face dataset {repo} ({_one_line(e)}); {hint}") from None
+
+def _karpathy_from_hf_csv(csv_path:Path)->dict:
+    "nlphuji/flickr30k's annotation CSV (raw, sentids, split, filename, img_id: one row per image) as a Karpathy split file"
+    rows, lines = _read_table(csv_path)
+    images = []
+    for line, row in zip(lines, rows):
+        try:
+            raws, sentids, imgid = json.loads(row['raw']), json.loads(row['sentids']), int(row['img_id'])
+            sentences = [dict(tokens=re.findall(r"[a-z0-9]+", r.lower()), raw=r, imgid=imgid, sentid=s) for r, s in zip(raws, sentids)]
+            images.append(dict(filename=row['filename'], imgid=imgid, split=row['split'], sentids=sentids, sentences=sentences))
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{csv_path}, line {line}: not a row of {HF_FLICKR30K}'s annotation CSV "
+                             f"(raw, sentids, split, filename, img_id): {_one_line(e)}") from e
+    return dict(images=images, dataset='flickr30k')
+
+def _get_hf_flickr30k(repo:str, hub_download, json_path:Path, images_dir:Path, work:Path, progress:bool)->None:
+    "The split file and the images from the Hub, for what is not complete yet"
+    hint = _offline_hint(json_path.parent, 'flickr30k')
+    if not _annotations_complete(json_path):
+        csv_path = _hf_file(_hub_download(hub_download), repo, _HF_FLICKR30K_FILES[0], work, hint)
+        karpathy = _karpathy_from_hf_csv(csv_path)
+        _karpathy_images(karpathy, csv_path)
+        write_json(json_path, karpathy)
+    listed = [img['filename'] for img in read_json(json_path)['images']]
+    if all((images_dir/f).exists() for f in listed): return
+    extracted = work/'extracted'
+    if not extracted.exists():
+        archive = _hf_file(_hub_download(hub_download), repo, _HF_FLICKR30K_FILES[1], work, hint)
+        safe_extract(archive, extracted)
+        archive.unlink()
+    _move_images(extracted, images_dir, len(listed), f"the Hugging Face dataset {repo}", progress,
+                 "the zip does not hold every image the CSV lists; run again to retry")
 
 # %% ../nbs/00_data.ipynb #83e45cd9
 COCO_IMAGES_URL = 'http://images.cocodataset.org/zips/{part}.zip'

@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_extract.ipynb #0d259f64
 from __future__ import annotations
-import difflib, hashlib, json, math, os, platform, shutil, struct, time
+import contextlib, difflib, hashlib, json, math, os, platform, shutil, struct, time
 from concurrent.futures import ThreadPoolExecutor
 import functools
 from pathlib import Path
@@ -12,17 +12,19 @@ import numpy as np
 import torch
 import open_clip
 import layeralign
+from fastcore.basics import patch
 from open_clip.transformer import text_global_pool
 from PIL import Image
 from torchvision.transforms import Compose, Normalize, ToTensor
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
-from .data import CaptionSet, atomic_path, layeralign_home, write_json
+from .data import (CaptionSet, LockedError, atomic_path, layeralign_home, load_image, remove_stale_tmp, skip_bad_hint,
+                             stage_lock, write_json)
 
 # %% auto #0
-__all__ = ['TOWERS', 'STORE_DTYPES', 'IMAGE_POOLING', 'TEXT_POOLING', 'layer_names', 'FeatureStore', 'environment', 'write_store',
-           'load_model', 'extract', 'store_dir']
+__all__ = ['TOWERS', 'STORE_DTYPES', 'IMAGE_POOLING', 'TEXT_POOLING', 'layer_names', 'DamagedStoreError', 'FeatureStore',
+           'environment', 'write_store', 'load_model', 'lens', 'check_device', 'extract', 'store_dir']
 
 # %% ../nbs/01_extract.ipynb #3ee579fc
 TOWERS = ('image', 'text')
@@ -33,13 +35,55 @@ def layer_names(n_blocks:int, # transformer blocks in the tower
     return [f'L{i}' for i in range(1, n_blocks+1)] + ['final']
 
 # %% ../nbs/01_extract.ipynb #d7914967
+_REBUILD = "rebuild it with extract(..., overwrite=True), or `--overwrite` on the command line"
+
+class DamagedStoreError(ValueError):
+    "A feature store whose files are not what was written (missing, truncated, altered, unreadable)"
+
+def _read_tensor(path:Path,        # a safetensors file
+                 key:str,          # the tensor to read
+                 hint:str=_REBUILD,# what to do when it cannot be read
+                )->torch.Tensor:
+    "One tensor of a safetensors file; a file safetensors cannot read is named"
+    try:
+        with safe_open(path, framework='pt') as f: return f.get_tensor(key)
+    except SafetensorError as e: raise DamagedStoreError(f"{path} cannot be read ({e}); {hint}") from None
+
+def _st_size(path:Path)->int:
+    "The size a safetensors file must have, from its own header"
+    size = path.stat().st_size
+    with open(path, 'rb') as f:
+        raw = f.read(8)
+        n = struct.unpack('<Q', raw)[0] if len(raw) == 8 else size
+        try: header = json.loads(f.read(n)) if 8 + n <= size else None
+        except ValueError: header = None
+    if header is None: raise DamagedStoreError(f"{path} has no readable safetensors header ({size:,} bytes); {_REBUILD}")
+    return 8 + n + max((v['data_offsets'][1] for k, v in header.items() if k != '__metadata__'), default=0)
+
+# %% ../nbs/01_extract.ipynb #be98fd5c
 class FeatureStore:
-    "A directory of per-layer features of one split, read lazily"
+    "A directory of per-layer features of one split, read lazily; its files' sizes are checked on open"
     def __init__(self, path:Path): # the store directory
         self.path = Path(path)
         mf = self.path/'manifest.json'
         if not mf.exists(): raise FileNotFoundError(f"{self.path} is not a feature store: no manifest.json")
-        self.manifest = json.loads(mf.read_text())
+        try: self.manifest = json.loads(mf.read_text(encoding='utf-8'))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise DamagedStoreError(f"{mf} is not valid JSON ({e}); {_REBUILD}") from None
+        self._check_sizes()
+
+    def _check_sizes(self):
+        "Each file at the size recorded when it was written (a store from before the record: as its header says)"
+        recorded = {n: None for n in ('image.safetensors', 'text.safetensors', 'captions.json')}
+        recorded.update(self.manifest.get('files') or {})
+        for name, rec in recorded.items():
+            p = self.path/name
+            if not p.is_file(): raise DamagedStoreError(f"{p} is missing; {_REBUILD}")
+            size = p.stat().st_size
+            want = rec['bytes'] if rec else _st_size(p) if name.endswith('.safetensors') else size
+            if size != want:
+                raise DamagedStoreError(f"{p} is {size:,} bytes but {want:,} were written: the store is damaged "
+                                        f"(a copy or sync cut short?); {_REBUILD}")
 
     @property
     def layers(self)->dict: return self.manifest['layers']   # {'image': [...], 'text': [...]}
@@ -63,12 +107,11 @@ class FeatureStore:
             )->torch.Tensor:            # [n_images or n_captions, d]
         "One layer of one tower"
         self._check(tower, layer)
-        with safe_open(self.path/f'{tower}.safetensors', framework='pt') as f:
-            return f.get_tensor(layer).to(device=device, dtype=dtype)
+        return _read_tensor(self.path/f'{tower}.safetensors', layer).to(device=device, dtype=dtype)
 
     @property
     def caption_image(self)->torch.Tensor: # int64 [n_captions]
-        with safe_open(self.path/'text.safetensors', framework='pt') as f: return f.get_tensor('caption_image')
+        return _read_tensor(self.path/'text.safetensors', 'caption_image')
 
     def _captions_json(self): return json.loads((self.path/'captions.json').read_text(encoding='utf-8'))
     @property
@@ -109,6 +152,26 @@ def _save_stream(path:Path,     # the .safetensors file to write
                 written += c.numel()
             if written != math.prod(shape): raise RuntimeError(f"{path}: {k} got {written} values, expected {math.prod(shape)}")
 
+# %% ../nbs/01_extract.ipynb #feeb026d
+def _sha256(path:Path)->str:
+    with open(path, 'rb') as f: return hashlib.file_digest(f, 'sha256').hexdigest()
+
+def _file_record(path:Path)->dict: # {'bytes': size, 'sha256': checksum}
+    "What the manifest records of a file, to check it against later"
+    return {'bytes': Path(path).stat().st_size, 'sha256': _sha256(path)}
+
+def _write_head(path:Path,  # the head.safetensors to write
+                head:dict,  # {tower: {'ln.weight', 'ln.bias', 'proj', ..., 'eps'}, or a string: why it has no lens}
+               )->dict:     # the manifest's "head": {tower: {'eps': ...} or {'unavailable': why}}
+    "Write the towers' heads in float32, keys '<tower>.<name>'; return what the manifest records of them"
+    tensors, entry = {}, {}
+    for tower, h in head.items():
+        if isinstance(h, str): entry[tower] = {'unavailable': h}; continue
+        entry[tower] = {'eps': float(h['eps'])}
+        tensors.update({f'{tower}.{k}': v.detach().float().cpu().contiguous() for k, v in h.items() if k != 'eps'})
+    save_file(tensors, str(path), metadata={'eps': json.dumps({t: e['eps'] for t, e in entry.items() if 'eps' in e})})
+    return entry
+
 # %% ../nbs/01_extract.ipynb #34d316c8
 def _rows(v):
     "A (n_rows, n_cols, chunks) triple of a tensor or of a (shape, chunks) pair"
@@ -145,6 +208,7 @@ def write_store(out:Path,        # the store directory to create; must not exist
                 image_files:list,# [n_images] image file names
                 meta:dict,       # model, pretrained, dataset, split, pooling, ... for the manifest
                 dtype:str='float16', # 'float16' or 'float32' on disk
+                head:dict=None,  # {tower: its head (see `_tower_head`), or why it has none}, for head.safetensors
                )->FeatureStore:
     "Write a FeatureStore atomically: the directory appears complete or not at all"
     out = Path(out)
@@ -172,8 +236,24 @@ def write_store(out:Path,        # the store directory to create; must not exist
         _save_stream(tmp/'text.safetensors', tfeats)
         (tmp/'captions.json').write_text(json.dumps({'captions': list(captions), 'image_files': [str(o) for o in image_files]},
                                                     ensure_ascii=False), encoding='utf-8')
+        if head: manifest['head'] = _write_head(tmp/'head.safetensors', head)
+        manifest['files'] = {p.name: _file_record(p) for p in sorted(tmp.iterdir())}   # sizes and checksums, as written
         (tmp/'manifest.json').write_text(json.dumps(manifest, indent=2))
     return FeatureStore(out)
+
+# %% ../nbs/01_extract.ipynb #f473ab99
+@patch
+def verify(self:FeatureStore)->FeatureStore: # the store itself, when every file is as it was written
+    "Compare every file with the sha256 checksum recorded when it was written (reads the whole store)"
+    recorded = self.manifest.get('files') or {}
+    for name, rec in recorded.items():
+        if _sha256(self.path/name) != rec['sha256']:
+            raise DamagedStoreError(f"{self.path/name} is not the file that was written (its sha256 differs from the "
+                                    f"manifest's): the store is damaged; {_REBUILD}")
+    for t in TOWERS:   # files recorded before checksums were: every tensor must at least read
+        if f'{t}.safetensors' not in recorded:
+            for l in self.layers[t]: _read_tensor(self.path/f'{t}.safetensors', l)
+    return self
 
 # %% ../nbs/01_extract.ipynb #74c32f58
 _PKG = Path(layeralign.__file__).parent
@@ -282,10 +362,29 @@ def load_model(model:str,         # open_clip model name, project model name, or
             torch.default_generator.manual_seed(init_seed)
             m, _, preprocess = open_clip.create_model_and_transforms(r['name'], device='cpu', **build)
         m = m.to(device)
-    else: m, _, preprocess = open_clip.create_model_and_transforms(r['name'], device=device, **build)
+    else:
+        try: m, _, preprocess = open_clip.create_model_and_transforms(r['name'], device=device, **build)
+        except RuntimeError as e:   # open_clip's own words for a failed download
+            if not str(e).startswith('Failed to download'): raise
+            raise _fetch_error(r['name'], r['pretrained'], e) from None
     tokenizer = (open_clip.get_tokenizer(r['name'], bpe_path=r['bpe_path']) if r['bpe_path']
                  else open_clip.get_tokenizer(r['name']))
     return m.eval(), preprocess, tokenizer
+
+# %% ../nbs/01_extract.ipynb #16ebac95
+def _fetch_error(name:str,   # the open_clip model
+                 tag:str,    # its pretrained tag
+                 error,      # what open_clip raised
+                )->ConnectionError:
+    "One line: which weights could not be fetched, from where, and how to provide them locally"
+    pcfg = open_clip.get_pretrained_cfg(name, tag) or {}
+    repo = '/'.join((pcfg.get('hf_hub') or '').strip('/').split('/')[:2])    # 'org/name' (a file name may follow)
+    src = f"the Hugging Face hub repo {repo}" if repo else pcfg.get('url') or "open_clip's source for it"
+    how = (f"pass a local checkpoint file as pretrained (--pretrained /path/to/{name}.safetensors), or fill the Hugging Face "
+           "cache ($HF_HOME, default ~/.cache/huggingface) on a machine with a network" + (f" (`huggingface-cli download {repo}`)" if repo else '') +
+           " and copy it here")
+    why = ' '.join(str(error).split())[:300]
+    return ConnectionError(f"Could not fetch the weights of {name} pretrained={tag!r} from {src} ({why}). To use them offline, {how}")
 
 # %% ../nbs/01_extract.ipynb #2272dc11
 IMAGE_POOLING, TEXT_POOLING = ('cls', 'mean'), ('eos', 'mean')
@@ -374,14 +473,71 @@ def _text_layers(model,          # an open_clip CLIP model
         feats['final'] = x                                                                           # [B, embed_dim]
     return {l: feats[l] for l in layers}
 
+# %% ../nbs/01_extract.ipynb #52b57079
+def _tower_head(model,      # an open_clip CLIP model
+                tower:str,  # 'image' or 'text'
+               ):           # {'ln.weight', 'ln.bias', 'proj' (, 'proj.bias'), 'eps'} in float32 on the CPU, or why there is no lens
+    "A tower's head: the final LayerNorm and projection its `final` goes through"
+    if tower == 'image':
+        v = model.visual
+        if getattr(v, 'attn_pool', None) is not None:
+            return f"{type(v).__name__} pools its tokens with attention (attentional_pool): no layer's class token goes through its head"
+        if getattr(v, 'pool_type', 'tok') != 'tok': return f"the image tower pools by {v.pool_type!r}, not by its class token"
+        ln, proj = v.ln_post, v.proj
+    else:
+        tw = _text_tower(model)
+        ln, proj = tw.ln_final, tw.text_projection
+    if not isinstance(ln, torch.nn.LayerNorm): return f"the {tower} tower's final norm is {type(ln).__name__}, not a LayerNorm"
+    head = {'ln.weight': ln.weight if ln.weight is not None else torch.ones(ln.normalized_shape),
+            'ln.bias': ln.bias if ln.bias is not None else torch.zeros(ln.normalized_shape)}
+    if isinstance(proj, torch.nn.Linear):
+        head['proj'] = proj.weight.T                           # [width, embed_dim]
+        if proj.bias is not None: head['proj.bias'] = proj.bias
+    elif proj is not None: head['proj'] = proj                 # [width, embed_dim]; None: no projection, the LayerNorm alone
+    return dict({k: v.detach().float().cpu().contiguous() for k, v in head.items()}, eps=float(ln.eps))
+
+# %% ../nbs/01_extract.ipynb #84a868a9
+@patch
+def head(self:FeatureStore,
+         tower:str,  # 'image' or 'text'
+        )->dict:     # {'ln.weight': [w], 'ln.bias': [w], 'proj': [w, embed_dim] (, 'proj.bias'), 'eps': float}
+    "The tower's final LayerNorm and projection, as `extract` stored them from the model"
+    if tower not in TOWERS: raise KeyError(f"Unknown tower {tower!r}: use one of {TOWERS}")
+    info, path = self.manifest.get('head', {}).get(tower), self.path/'head.safetensors'
+    if info is None or not path.is_file():
+        raise ValueError(f"{self.path} has no head.safetensors: it was made before layeralign stored the model's head. "
+                         "Run extract again with the same settings (or `layeralign run` again): it adds the head without "
+                         "extracting anew; or rebuild the store with overwrite=True (--overwrite)")
+    if 'unavailable' in info: raise ValueError(f"{self.path}: the lens is not available for the {tower} tower: {info['unavailable']}")
+    try:
+        with safe_open(path, framework='pt') as f:
+            out = {k[len(tower)+1:]: f.get_tensor(k) for k in f.keys() if k.startswith(tower + '.')}
+    except SafetensorError as e: raise DamagedStoreError(f"{path} cannot be read ({e}); {_REBUILD}") from None
+    return dict(out, eps=info['eps'])
+
+def lens(store:FeatureStore, # a store with its head
+         tower:str,          # 'image' or 'text'
+         layer:str,          # 'L1' ... 'LN' ('final' comes back as stored: it went through the head already)
+         rows=None,          # which rows: indices, a slice or a bool mask; None: all
+        )->torch.Tensor:     # [n, embed_dim] float32, in the space of `final`
+    "A layer read through its tower's own head (final LayerNorm, then projection), as if the tower ended there"
+    store._check(tower, layer)
+    h = store.head(tower) if layer != 'final' else None
+    x = store.load(tower, layer)                              # [n, width]
+    if rows is not None: x = x[rows]
+    if h is None: return x
+    x = torch.nn.functional.layer_norm(x, x.shape[-1:], h['ln.weight'], h['ln.bias'], h['eps'])
+    if 'proj' in h: x = x @ h['proj']                         # [n, embed_dim]
+    if 'proj.bias' in h: x = x + h['proj.bias']
+    return x
+
 # %% ../nbs/01_extract.ipynb #b0800198
 class _ImageFiles(torch.utils.data.Dataset):
     "Decode and preprocess images; a file that fails comes back as its error message"
     def __init__(self, paths, preprocess): self.paths, self.preprocess = [str(p) for p in paths], preprocess
     def __len__(self): return len(self.paths)
     def __getitem__(self, i):
-        try:
-            with Image.open(self.paths[i]) as im: return i, self.preprocess(im), None
+        try: return i, self.preprocess(load_image(self.paths[i])), None   # 8-bit RGB, 16-bit files scaled by their depth
         except Exception as e: return i, None, f"{type(e).__name__}: {e}"
 
 class _Captions(torch.utils.data.Dataset):
@@ -454,9 +610,9 @@ def _config_blocks(config:dict,  # an open_clip model config
     n = {'image': config['vision_cfg'].get('layers'), 'text': config['text_cfg'].get('layers', 12)}
     if (not isinstance(n['image'], int) or 'timm_model_name' in config['vision_cfg'] or 'hf_model_name' in config['text_cfg']
         or 'multimodal_cfg' in config or config['text_cfg'].get('embed_cls')):
-        raise NotImplementedError(f"{name or 'this model'}: extract supports open_clip's own ViT image tower and causal text "
-                                  "transformer (CLIP-style models such as ViT-B-32, ViT-L-14, ViT-H-14); not timm or HF towers, "
-                                  "ResNets or CoCa")
+        raise ValueError(f"{name or 'this model'}: extract supports ViT-style open_clip towers: open_clip's own ViT image "
+                         "tower and causal text transformer (CLIP-style models such as ViT-B-32, ViT-B-16, ViT-L-14, ViT-H-14 "
+                         "and their -quickgelu variants); not timm or HF towers, ResNets (RN50, ...) or CoCa")
     return n
 
 def _data_digest(data:CaptionSet)->str:
@@ -561,8 +717,8 @@ def _run_tower(tower:str,          # 'image' or 'text'
         for idx, ok, x, errs in loader:
             if errs and not skip_bad:
                 i, e = next(iter(errs.items()))
-                raise ValueError(f"Cannot read image {dataset.paths[i]} ({e}). Fix or remove the file, or pass skip_bad=True "
-                                 f"to leave it (and its captions) out; finished shards are kept in {partial}")
+                raise ValueError(f"Cannot read image {dataset.paths[i]} ({e}). Fix or remove the file, or {skip_bad_hint()}; "
+                                 f"finished shards are kept in {partial}")
             s = int(idx[0]) // shard_size
             if x is not None:
                 if tower == 'text': x = _cut_tokens(model, x)     # on the CPU: no GPU sync per batch
@@ -593,9 +749,15 @@ def _assemble(partial:Path,   # the folder of finished shards
               meta:dict,      # manifest entries
               dtype:str,      # 'float16' or 'float32'
               overwrite:bool, # replace an existing store at `out`
+              head:dict=None, # {tower: head} for head.safetensors (see `_tower_head`)
              )->FeatureStore:
     "Write the store from the finished shards, atomically; returns the FeatureStore"
     files = {t: [_shard_file(partial, t, s) for s in range(n_shards[t])] for t in TOWERS}
+    for f in files['image'] + files['text']:   # a shard damaged on disk is named, not left to safetensors
+        try: ok = _st_size(f) == f.stat().st_size
+        except DamagedStoreError: ok = False
+        if not ok: raise DamagedStoreError(f"{f} is damaged (not the length its header gives); delete it and run again: "
+                                           "that shard alone is extracted anew")
     index, skipped = [], {}
     for f in files['image']:
         with safe_open(f, framework='pt') as h:
@@ -626,10 +788,10 @@ def _assemble(partial:Path,   # the folder of finished shards
     captions = [c for c, k in zip(data.captions, keep_caption) if k]
     old = None
     if out.exists():
-        if not overwrite: raise FileExistsError(f"{out} exists; pass overwrite=True to replace it")
+        if not overwrite: raise FileExistsError(f"{out} exists; pass overwrite=True (--overwrite) to replace it")
         old = out.with_name(f'.{out.name}.old-{os.getpid()}')
         os.replace(out, old)
-    try: store = write_store(out, image, text, cap_new[keep_caption], captions, image_files, meta, dtype=dtype)
+    try: store = write_store(out, image, text, cap_new[keep_caption], captions, image_files, meta, dtype=dtype, head=head)
     except BaseException:
         if old is not None and not out.exists(): os.replace(old, out)
         raise
@@ -651,35 +813,150 @@ def _wait_for(ready, what:str, poll:float=0.5):
         time.sleep(poll)
     return r
 
+def _own_plan(partial:Path, settings:dict, run:str)->dict|None:
+    "The partial's plan when rank 0 of this very run wrote it"
+    plan = _read_plan(partial)
+    return plan if plan and plan.get('settings') == settings and plan.get('run') == run else None
+
+def _assembled(out:Path, settings:dict)->FeatureStore|None:
+    "The finished store, None while rank 0 still works on it; an error when rank 0 is gone without finishing"
+    if (store := _finished(out, settings)) is not None: return store
+    try:
+        with stage_lock(out, wait=False, verbose=False): pass      # rank 0 holds this lock for as long as it runs
+    except LockedError: return None
+    if (store := _finished(out, settings)) is not None: return store
+    raise RuntimeError(f"rank 0 stopped before it assembled {out}; the finished shards are kept: run again to resume")
+
+# %% ../nbs/01_extract.ipynb #7e5bcee9
+def _run_id()->str:
+    "What tells the ranks of one launch from another run: torchrun's run id and rendezvous address, else this process"
+    if _rank_world()[1] > 1:
+        return '{}@{}:{}'.format(*(os.environ.get(k, '') for k in ('TORCHELASTIC_RUN_ID', 'MASTER_ADDR', 'MASTER_PORT')))
+    return f'pid-{os.getpid()}'
+
+def _read_plan(partial:Path)->dict|None:
+    "The plan (settings, shard sizes, run id) of a partial folder, or None when there is none to read"
+    try: return json.loads((partial/'settings.json').read_text())
+    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError, UnicodeDecodeError): return None
+
+def _start_partial(partial:Path,   # the folder of shards beside the store
+                   settings:dict,  # the settings of this run
+                   shard_size:dict,# {'image': n, 'text': m}, for a new partial
+                   run:str,        # this run's id
+                  )->dict:         # the plan: settings, shard_size, run
+    "Rank 0's start: a partial run with these settings is kept (its shards are good), one with other settings discarded"
+    plan = _read_plan(partial)
+    if partial.exists() and (plan is None or plan.get('settings') != settings):
+        why = _settings_diff(plan.get('settings', {}), settings) if plan else 'no readable settings.json'
+        print(f"{partial}: discarding an unfinished run with other settings ({why})")
+        shutil.rmtree(partial); plan = None
+    partial.mkdir(parents=True, exist_ok=True)
+    remove_stale_tmp(partial)                       # shards a killed process was writing
+    plan = dict(settings=settings, shard_size=(plan or {}).get('shard_size') or shard_size, run=run)
+    write_json(partial/'settings.json', plan)
+    return plan
+
+# %% ../nbs/01_extract.ipynb #fa27a387
+def check_device(device, # 'cpu', 'cuda', 'cuda:1', 'mps', or a torch.device
+                )->torch.device:
+    "The torch device `device` names; a ValueError naming it when it is no device, or not available here"
+    try: dev = torch.device(device)
+    except (RuntimeError, TypeError) as e: raise ValueError(f"device {device!r} is not a device ({e}); use 'cpu', 'cuda' or 'cuda:N'") from None
+    if dev.type == 'cuda' and not torch.cuda.is_available():
+        raise ValueError(f"device={str(dev)!r} but torch.cuda.is_available() is False here (torch {torch.__version__}); use device='cpu'")
+    if dev.type == 'cuda' and (dev.index or 0) >= torch.cuda.device_count():
+        raise ValueError(f"device={str(dev)!r} but this machine has {torch.cuda.device_count()} GPU(s): use cuda:0 ... cuda:{torch.cuda.device_count()-1}")
+    if dev.type == 'mps' and not torch.backends.mps.is_available():
+        raise ValueError(f"device={str(dev)!r} but torch.backends.mps.is_available() is False here (MPS needs a Mac with Apple "
+                         "silicon and a torch built for it); use device='cpu'")
+    if dev.type not in ('cpu', 'cuda', 'mps'): raise ValueError(f"device={str(dev)!r}: extract runs on 'cpu', 'cuda' or 'mps'")
+    return dev
+
+def _count(value)->bool: return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+def _check_request(dtype, precision, batch_size, num_workers, shard_size):
+    "Check `extract`'s settings (as it takes them) before anything is written; a ValueError names the one at fault"
+    if dtype not in STORE_DTYPES: raise ValueError(f"dtype must be one of {STORE_DTYPES}, not {dtype!r}")
+    if precision is not None and precision not in _PRECISIONS: raise ValueError(f"precision {precision!r}: use one of {list(_PRECISIONS)}")
+    for what, value in (('batch_size', batch_size), ('shard_size', shard_size)):
+        per = value if isinstance(value, dict) else {t: value for t in TOWERS}
+        if set(per) - set(TOWERS) or any(v is not None and (not _count(v) or v < 1) for v in per.values()):
+            raise ValueError(f"{what} {value!r}: use a positive whole number, {{'image': n, 'text': m}}, or None for the default")
+    if num_workers is not None and (not _count(num_workers) or num_workers < 0):
+        raise ValueError(f"num_workers {num_workers!r}: use 0 (decode in this process), more, or None for the default")
+
+# %% ../nbs/01_extract.ipynb #6d4d912f
+def _finished(out:Path, settings:dict)->FeatureStore|None:
+    "The store at `out` when it is there, opens, and was made with `settings`"
+    try: store = FeatureStore(out)
+    except (FileNotFoundError, DamagedStoreError): return None
+    return store if store.manifest.get('settings') == settings else None
+
+def _model_head(model, pretrained, init_seed:int=0)->dict:
+    "Each tower's head, from the model built on the CPU"
+    net, _, _ = load_model(model, pretrained, init_seed=init_seed)
+    return {t: _tower_head(net, t) for t in TOWERS}
+
+def _add_head(store:FeatureStore, head:dict)->FeatureStore:
+    "Give a store made before heads were stored its head.safetensors, recorded in the manifest"
+    with atomic_path(store.path/'head.safetensors') as tmp: entry = _write_head(tmp, head)
+    files = dict(store.manifest.get('files') or {}, **{'head.safetensors': _file_record(store.path/'head.safetensors')})
+    write_json(store.path/'manifest.json', dict(store.manifest, head=entry, files=files))
+    return FeatureStore(store.path)
+
+def _existing(out:Path,        # the store directory
+              settings:dict,   # the settings asked for
+              overwrite:bool,  # rebuild a damaged store, replace one made with other settings
+              head_of=None,    # () -> {tower: head}: the model's head for an older store without one; None: leave it
+             )->FeatureStore|None: # the store when it is there, sound, and made with `settings`; None: build it
+    "What `extract` finds at `out`: a finished store is verified and returned; anything else is named, or replaced"
+    if not (out/'manifest.json').exists():
+        if out.exists() and any(out.iterdir()) and not overwrite:
+            raise FileExistsError(f"{out} exists and is not a feature store; choose another `out` or pass overwrite=True (--overwrite)")
+        return None
+    try:
+        store = FeatureStore(out)
+        old = store.manifest.get('settings', {})
+        if old == settings: store.verify()
+    except DamagedStoreError as e:
+        if not overwrite: raise
+        print(f"{e}\nRebuilding {out}"); return None
+    if old != settings:
+        if overwrite: return None
+        raise FileExistsError(f"{out} holds features made with other settings ({_settings_diff(old, settings)}). "
+                              "Pass overwrite=True (--overwrite on the command line) to replace it, or choose another `out`")
+    if 'head' not in store.manifest and head_of is not None:
+        store = _add_head(store, head_of())
+        print(f"{out}: added the model's head (head.safetensors), which stores made before it lacked")
+    print(f"{out}: already extracted with these settings, and verified; nothing to do")
+    return store
+
 # %% ../nbs/01_extract.ipynb #8d7ab829
 def extract(data:CaptionSet,          # the images and captions of one split
             model:str,                 # open_clip model name, project model name, or path of a config JSON
             pretrained,                # None (random init), a tag ('openai', 'synthetic', ...), or a checkpoint file
             out:Path,                  # the store directory to write (see `store_dir`)
             layers='all',              # 'all', a list of names ('L1'...'LN', 'final') or {'image': ..., 'text': ...}
-            device='cpu',              # 'cpu', 'cuda', 'cuda:1', ...
+            device='cpu',              # 'cpu', 'cuda', 'cuda:1', 'mps', ...
             precision:str=None,        # autocast 'bf16' / 'fp16', or 'fp32'; None: 'bf16' on CUDA, 'fp32' elsewhere
             batch_size=None,           # images (and captions) per batch, or {'image': n, 'text': m}; None: by device
             dtype:str='float16',       # 'float16' or 'float32' on disk
             pooling=('cls', 'eos'),    # (image, text): 'cls' or 'mean', 'eos' or 'mean'; one string for both
             num_workers:int=None,      # DataLoader workers decoding images; None: up to 16 on CUDA, 0 on CPU
             skip_bad:bool=False,       # leave out images that cannot be read (and their captions), recorded in the manifest
-            overwrite:bool=False,      # replace a store (or partial run) made with other settings
+            overwrite:bool=False,      # replace a store made with other settings, or rebuild a damaged one
             shard_size=None,           # items per resumable shard, or {'image': n, 'text': m}; None: 8 batches
             progress:bool=True,        # show progress bars
             init_seed:int=0,           # with pretrained=None: the seed of the random weights
            )->FeatureStore:
     "Features of every requested layer of both towers for `data`, in one forward pass per batch per tower"
-    out, device = Path(out), torch.device(device)
-    if device.type == 'cuda' and not torch.cuda.is_available():
-        raise ValueError(f"device={str(device)!r} but torch.cuda.is_available() is False; use device='cpu'")
-    if dtype not in STORE_DTYPES: raise ValueError(f"dtype must be 'float16' or 'float32', not {dtype!r}")
+    out, device = Path(out), check_device(device)
+    _check_request(dtype, precision, batch_size, num_workers, shard_size)
     if isinstance(pooling, str): pooling = ('mean', 'mean') if pooling == 'mean' else ('cls', 'eos') if pooling in ('cls', 'eos') else (pooling,)
     pooling = tuple(pooling)
     if len(pooling) != 2 or pooling[0] not in IMAGE_POOLING or pooling[1] not in TEXT_POOLING:
         raise ValueError(f"pooling {pooling!r}: the image side is one of {IMAGE_POOLING}, the text side one of {TEXT_POOLING}")
     precision = precision or ('bf16' if device.type == 'cuda' else 'fp32')
-    if precision not in _PRECISIONS: raise ValueError(f"precision {precision!r}: use one of {list(_PRECISIONS)}")
     resolved = _resolve_model(model, pretrained)
     layers = _select_layers(layers, _config_blocks(resolved['config'], resolved['name']))
     settings = _jsonable(dict(model=resolved['name'], pretrained=pretrained if pretrained is None else str(pretrained),
@@ -688,77 +965,55 @@ def extract(data:CaptionSet,          # the images and captions of one split
                               data=_data_digest(data), layers=layers, pooling={'image': pooling[0], 'text': pooling[1]},
                               dtype=dtype, precision=precision))
     if pretrained is None: settings['init_seed'] = int(init_seed)   # random weights: their seed makes them
-    if (out/'manifest.json').exists():
-        store = FeatureStore(out)
-        old = store.manifest.get('settings', {})
-        if old == settings:
-            print(f"{out}: already extracted with these settings; nothing to do")
-            return store
-        if not overwrite:
-            raise FileExistsError(f"{out} holds features made with other settings ({_settings_diff(old, settings)}). "
-                                  f"Pass overwrite=True to replace it, or choose another `out`")
-    elif out.exists() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(f"{out} exists and is not a feature store; choose another `out` or pass overwrite=True")
-
+    head_of = lambda: _model_head(model, pretrained, init_seed)
     rank, world = _rank_world()
-    if world > 1 and device.type == 'cuda' and device.index is None: device = torch.device('cuda', int(os.environ.get('LOCAL_RANK', rank)))
-    cuda = device.type == 'cuda'
-    if cuda and device.index is not None: torch.cuda.set_device(device)   # pinned memory and kernels on this rank's GPU
-    bs = batch_size if isinstance(batch_size, dict) else {t: batch_size for t in TOWERS}
-    bs = {t: int(bs.get(t) or ((256 if t == 'image' else 2048) if cuda else (32 if t == 'image' else 128))) for t in TOWERS}
-    partial = out.with_name(out.name + '.partial')
-    plan_file = partial/'settings.json'
-    def _plan():
-        try: plan = json.loads(plan_file.read_text())
-        except (FileNotFoundError, json.JSONDecodeError): return None
-        return plan if plan.get('settings') == settings else None
-    if rank == 0:
-        if partial.exists() and _plan() is None:
-            if not overwrite:
-                old = json.loads(plan_file.read_text()).get('settings', {}) if plan_file.exists() else {}
-                raise FileExistsError(f"{partial} holds an unfinished run with other settings "
-                                      f"({_settings_diff(old, settings)}). Pass overwrite=True to discard it, or choose another `out`")
-            shutil.rmtree(partial)
-        if not partial.exists():
+    with stage_lock(out, what=f"the feature store {out}") if rank == 0 else contextlib.nullcontext():   # one builder per store
+        store = _existing(out, settings, overwrite, head_of if rank == 0 else None)
+        if store is not None: return store
+        if world > 1 and device.type == 'cuda' and device.index is None: device = torch.device('cuda', int(os.environ.get('LOCAL_RANK', rank)))
+        cuda = device.type == 'cuda'
+        if cuda and device.index is not None: torch.cuda.set_device(device)   # pinned memory and kernels on this rank's GPU
+        bs = batch_size if isinstance(batch_size, dict) else {t: batch_size for t in TOWERS}
+        bs = {t: int(bs.get(t) or ((256 if t == 'image' else 2048) if cuda else (32 if t == 'image' else 128))) for t in TOWERS}
+        partial, run = out.with_name(out.name + '.partial'), _run_id()
+        if rank == 0:
+            remove_stale_tmp(out.parent)                     # what killed runs left beside the store
             ss = shard_size if isinstance(shard_size, dict) else {t: shard_size for t in TOWERS}
-            with atomic_path(partial) as tmp:
-                tmp.mkdir()
-                write_json(tmp/'settings.json', {'settings': settings, 'shard_size': {t: int(ss.get(t) or 8 * bs[t]) for t in TOWERS}})
-        if world == 1:
-            for stale in partial.glob('.*.tmp-*'): stale.unlink()
-    plan = _wait_for(_plan, f"rank 0 to start {partial} with these settings")
-    shard = plan['shard_size']
-    n = {'image': data.n_images, 'text': data.n_captions}
-    n_shards = {t: max(1, math.ceil(n[t] / shard[t])) for t in TOWERS}
-    done = {t: sum(_shard_file(partial, t, s).exists() for s in range(n_shards[t])) for t in TOWERS}
-    if any(done[t] for t in TOWERS) and any(done[t] < n_shards[t] for t in TOWERS):
-        print(f"Resuming {partial}: {done['image']}/{n_shards['image']} image and {done['text']}/{n_shards['text']} text shards done")
-    speed = {}
-    mine = {t: [s for s in range(n_shards[t]) if s % world == rank] for t in TOWERS}
-    if any(not _shard_file(partial, t, s).exists() for t in TOWERS for s in mine[t]):
-        workers = num_workers if num_workers is not None else (min(16, max(1, (os.cpu_count() or 2) - 1)) if cuda else 0)
-        net, preprocess, tokenizer = load_model(model, pretrained, device=device, init_seed=init_seed)
-        lengths = np.array([len(c) for c in data.captions])
-        common = dict(partial=partial, device=device, autocast_dtype=_PRECISIONS[precision], store_dtype=getattr(torch, dtype),
-                      num_workers=workers, skip_bad=skip_bad, progress=progress and rank == 0, rank=rank, world=world)
-        decode, norm = _split_preprocess(preprocess)
-        k, secs = _run_tower('image', net, _ImageFiles(data.image_paths, decode), _Collate(), n['image'], shard['image'],
-                             bs['image'], layers=layers['image'], pooling=pooling[0], norm=norm, **common)
-        if k: speed['images_per_s'] = k / secs
-        k, secs = _run_tower('text', net, _Captions(data.captions), _Collate(tokenizer), n['text'], shard['text'],
-                             bs['text'], layers=layers['text'], pooling=pooling[1], lengths=lengths, **common)
-        if k: speed['captions_per_s'] = k / secs
-        del net
-    if rank != 0:
-        return _wait_for(lambda: (out/'manifest.json').exists() and FeatureStore(out).manifest.get('settings') == settings
-                         and FeatureStore(out), f"rank 0 to assemble {out}")
-    _wait_for(lambda: all(_shard_file(partial, t, s).exists() for t in TOWERS for s in range(n_shards[t])),
-              f"the other ranks' shards in {partial}")
-    meta = dict(model=resolved['name'], pretrained=settings['pretrained'], dataset=data.name, split=data.split,
-                pooling=settings['pooling'], precision=precision, quick_gelu=settings['quick_gelu'], device=str(device),
-                speed=speed, settings=settings, environment=environment(device))
-    store = _assemble(partial, out, data, layers, n_shards, meta, dtype, overwrite)
-    shutil.rmtree(partial, ignore_errors=True)
+            plan = _start_partial(partial, settings, {t: int(ss.get(t) or 8 * bs[t]) for t in TOWERS}, run)
+        else:   # join rank 0 of this run (not another run's partial), or find the store made meanwhile
+            plan = _wait_for(lambda: _finished(out, settings) or _own_plan(partial, settings, run), f"rank 0 of run {run} to start {partial}")
+            if isinstance(plan, FeatureStore): return plan
+        shard = plan['shard_size']
+        n = {'image': data.n_images, 'text': data.n_captions}
+        n_shards = {t: max(1, math.ceil(n[t] / shard[t])) for t in TOWERS}
+        done = {t: sum(_shard_file(partial, t, s).exists() for s in range(n_shards[t])) for t in TOWERS}
+        if any(done[t] for t in TOWERS) and any(done[t] < n_shards[t] for t in TOWERS):
+            print(f"Resuming {partial}: {done['image']}/{n_shards['image']} image and {done['text']}/{n_shards['text']} text shards done")
+        speed, head = {}, None
+        mine = {t: [s for s in range(n_shards[t]) if s % world == rank] for t in TOWERS}
+        if any(not _shard_file(partial, t, s).exists() for t in TOWERS for s in mine[t]):
+            workers = num_workers if num_workers is not None else (min(16, max(1, (os.cpu_count() or 2) - 1)) if cuda else 0)
+            net, preprocess, tokenizer = load_model(model, pretrained, device=device, init_seed=init_seed)
+            head = {t: _tower_head(net, t) for t in TOWERS}
+            lengths = np.array([len(c) for c in data.captions])
+            common = dict(partial=partial, device=device, autocast_dtype=_PRECISIONS[precision], store_dtype=getattr(torch, dtype),
+                          num_workers=workers, skip_bad=skip_bad, progress=progress and rank == 0, rank=rank, world=world)
+            decode, norm = _split_preprocess(preprocess)
+            k, secs = _run_tower('image', net, _ImageFiles(data.image_paths, decode), _Collate(), n['image'], shard['image'],
+                                 bs['image'], layers=layers['image'], pooling=pooling[0], norm=norm, **common)
+            if k: speed['images_per_s'] = k / secs
+            k, secs = _run_tower('text', net, _Captions(data.captions), _Collate(tokenizer), n['text'], shard['text'],
+                                 bs['text'], layers=layers['text'], pooling=pooling[1], lengths=lengths, **common)
+            if k: speed['captions_per_s'] = k / secs
+            del net
+        if rank != 0: return _wait_for(lambda: _assembled(out, settings), f"rank 0 to assemble {out}")
+        _wait_for(lambda: all(_shard_file(partial, t, s).exists() for t in TOWERS for s in range(n_shards[t])),
+                  f"the other ranks' shards in {partial}")
+        meta = dict(model=resolved['name'], pretrained=settings['pretrained'], dataset=data.name, split=data.split,
+                    pooling=settings['pooling'], precision=precision, quick_gelu=settings['quick_gelu'], device=str(device),
+                    speed=speed, settings=settings, environment=environment(device))
+        store = _assemble(partial, out, data, layers, n_shards, meta, dtype, overwrite, head or head_of())
+        shutil.rmtree(partial, ignore_errors=True)
     if progress: print(f"{store}: " + ', '.join(f"{v:,.0f} {k.replace('_per_s', '')}/s" for k, v in speed.items()))
     return store
 

@@ -705,5 +705,5 @@ def run_notebooks(train_store,            # FeatureStore (or path) of the traini
                dict(eval_store=store(eval_store), projections=str(proj_dir), projected=str(projected),
                     pairs=names, device=device), nbs, progress)
     _papermill(nbs/'04_retrieval.ipynb', runs/'04_retrieval.ipynb',
-               dict(projected_dir=str(projected), out=str(out), device=device, store=None), nbs, progress)
+               dict(projected=str(projected), out=str(out), device=device, eval_store=None), nbs, progress)
     return pd.read_csv(out/'grid.csv')
