@@ -370,7 +370,7 @@ def run(dataset:str='synthetic',          # 'synthetic', 'flickr30k', 'coco', or
         raise ValueError(f"{_flag('source', source)}: only {', '.join(_DOWNLOADS)} are downloaded, not {dataset!r}")
     fetch_kw = _given(_DOWNLOADS[dataset], 'source', source) if dataset in _DOWNLOADS else {}
     train_kw, split_kw = _given(train_grid, 'log', log), _given(load_dataset, 'split_seed', split_seed)
-    out = Path(out) if out else run_dir(settings)
+    out = Path(out).absolute() if out else run_dir(settings)    # absolute: `--out .` has a name to lock
     with torch_threads(threads), _quiet(not verbose), stage_lock(out, f'the run folder {out}', wait=wait, verbose=verbose):
         created, t_all = not out.exists(), time.time()
         try:
