@@ -4,8 +4,8 @@
 
 # %% ../nbs/06_pipeline.ipynb #8ca8140a
 from __future__ import annotations
-import hashlib, inspect, io, json, logging, math, os, shutil, sys, time, warnings
-from contextlib import contextmanager, redirect_stdout, nullcontext
+import hashlib, inspect, io, json, logging, os, shutil, sys, time, warnings
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 import pandas as pd
 import torch
@@ -576,7 +576,8 @@ def run_cli(dataset:str='synthetic',          # 'synthetic', 'flickr30k', 'coco'
             split_seed:int=None,              # seed of the splits of a pairs table without a split column
             no_wait:bool=False,               # fail at once when another run holds the run folder, instead of waiting
            )->int:                            # exit status: 0, or 3 when some pairs failed (their results left out)
-    "Run layeralign from data to the recall grid (grid.csv, heatmaps, depth curves, report.md in --out)"
+    """Run layeralign from data to the recall grid (grid.csv, heatmaps, depth curves, report.md in --out).
+    Exit status: 0 all done; 1 an error (one line on stderr); 2 a usage error; 3 results written, but some pairs failed."""
     if control and no_control: raise ValueError("--control and --no_control: choose one")
     pairs = pairs if pairs == 'all' else [p.strip() for p in pairs.split(',') if p.strip()]
     pretrained = None if pretrained in ('none', 'None', '') else pretrained
