@@ -360,7 +360,7 @@ def run(dataset:str='synthetic',          # 'synthetic', 'flickr30k', 'coco', or
         log:str|None=None,                # training log, e.g. 'tensorboard'; None: none
         split_seed:int|None=None,         # seed of the splits of a pairs table without a split column
         wait:bool=True,                   # wait for another run holding the run folder (False: fail at once)
-       )->pd.DataFrame:                   # one row per pair: layers, projection, recalls, ranks
+       )->pd.DataFrame:                   # one row per pair; .attrs: out, stores, failed {pair: why}, control (its CSV)
     "Run layeralign from data to the recall grid; stages whose outputs exist for the same settings are skipped"
     device = _device(device)
     settings = run_settings(dataset, model, pretrained, device, pairs, projection, layernorm, epochs, train_batch_size, lr,
