@@ -7,7 +7,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-import json, shutil
+import json, shutil, socket, time, warnings
+try: import fcntl
+except ImportError: fcntl = None   # Windows: no POSIX locks (see `stage_lock`)
 from contextlib import contextmanager, redirect_stdout, redirect_stderr
 import copy, csv, http.client, io, re, stat, tarfile, urllib.error, urllib.parse, urllib.request, zipfile, zlib
 import numpy as np
@@ -17,9 +19,9 @@ from tqdm.auto import tqdm
 # %% auto #0
 __all__ = ['SHAPES', 'COLOURS', 'SIZES', 'RELATIONS', 'REGIONS', 'SYNTHETIC_WORDS', 'DATASETS', 'FLICKR30K_IMAGES',
            'KARPATHY_SPLITS_URL', 'KAGGLE_CREDENTIALS_HELP', 'COCO_IMAGES_URL', 'COCO_IMAGES', 'layeralign_home',
-           'CaptionSet', 'atomic_path', 'write_json', 'load_karpathy', 'image_error', 'check_images', 'make_synthetic',
-           'synthetic', 'load_pairs', 'load_dataset', 'safe_extract', 'KaggleCredentialsError', 'kaggle_api',
-           'download_flickr30k', 'download_coco']
+           'CaptionSet', 'atomic_path', 'write_json', 'LockedError', 'stage_lock', 'remove_stale_tmp', 'load_karpathy',
+           'image_error', 'check_images', 'make_synthetic', 'synthetic', 'load_pairs', 'load_dataset', 'safe_extract',
+           'KaggleCredentialsError', 'kaggle_api', 'download_flickr30k', 'download_coco']
 
 # %% ../nbs/00_data.ipynb #b373e6a7
 def layeralign_home()->Path: # the storage root
@@ -78,6 +80,77 @@ def write_json(path:Path, # destination file
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False), encoding='utf-8')
     return Path(path)
+
+# %% ../nbs/00_data.ipynb #c96047d0
+class LockedError(RuntimeError):
+    "Raised by `stage_lock(..., wait=False)` when another process holds the lock"
+
+_HELD = {}   # lock file -> depth, for the locks this process holds (re-entrancy)
+
+def _lock_file(path:Path)->Path: return Path(path).with_name(f'.{Path(path).name}.lock')
+
+def _lock_holder(lock:Path)->str:
+    "Who holds `lock`, as its holder wrote it (the PID and since when), or 'another process'"
+    try: rec = json.loads(lock.read_text(encoding='utf-8'))
+    except (OSError, ValueError): return 'another process'
+    return f"PID {rec.get('pid')} on {rec.get('host')} (since {rec.get('since')})"
+
+@contextmanager
+def stage_lock(path:Path,             # the output the lock guards (a file or folder); the lock is `.<name>.lock` beside it
+               what:str|None=None,    # what is being written, for the messages (default: the path)
+               wait:bool=True,        # True: wait for the holder to finish; False: raise `LockedError` at once
+               timeout:float|None=None, # give up waiting after this many seconds (`TimeoutError`); None: wait as long as the holder lives
+               poll:float=0.5,        # seconds between tries while waiting
+               verbose:bool=True,     # say once whom we wait for
+              ):
+    "Hold an OS file lock on `path` for the block: one writer at a time, released when the holder's process ends"
+    lock, what = _lock_file(path), what or str(path)
+    if lock in _HELD or fcntl is None:
+        if fcntl is None and not _HELD.get('_warned'):
+            warnings.warn("no fcntl on this platform: layeralign's outputs are not locked against concurrent runs")
+            _HELD['_warned'] = 1
+        _HELD[lock] = _HELD.get(lock, 0) + 1
+        try: yield lock
+        finally: _HELD[lock] -= 1; _HELD.pop(lock) if not _HELD[lock] else None
+        return
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd, start, said = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644), time.monotonic(), False
+    try:
+        while True:
+            try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB); break
+            except BlockingIOError: pass
+            holder = _lock_holder(lock)
+            if not wait: raise LockedError(f"{what} is being written by {holder}; wait for it to finish, or choose another output ({lock})")
+            if timeout is not None and time.monotonic() - start > timeout:
+                raise TimeoutError(f"gave up after {timeout:g}s waiting for {holder}, which is writing {what} ({lock})")
+            if verbose and not said: print(f"waiting for {holder}, which is writing {what}", flush=True); said = True
+            time.sleep(poll)
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps(dict(pid=os.getpid(), host=socket.gethostname(),
+                                     since=time.strftime('%Y-%m-%dT%H:%M:%S'))).encode())
+        _HELD[lock] = 1
+        try: yield lock
+        finally: _HELD.pop(lock, None)
+    finally: os.close(fd)   # closing the descriptor releases the lock
+
+# %% ../nbs/00_data.ipynb #3671a112
+def _pid_alive(pid:int)->bool:
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True    # alive, someone else's
+    return True
+
+def remove_stale_tmp(folder:Path, # a folder outputs are written into
+                    )->list:      # the leftovers removed
+    "Remove the `.<name>.tmp-<PID>` leftovers of `atomic_path` in `folder` whose process no longer runs"
+    removed = []
+    for p in sorted(Path(folder).glob('.*.tmp-*')) if Path(folder).is_dir() else []:
+        pid = p.name.rsplit('.tmp-', 1)[-1]
+        if not pid.isdigit() or int(pid) == os.getpid() or _pid_alive(int(pid)): continue
+        if p.is_dir() and not p.is_symlink(): shutil.rmtree(p, ignore_errors=True)
+        else: p.unlink(missing_ok=True)
+        removed.append(p)
+    return removed
 
 # %% ../nbs/00_data.ipynb #4f119963
 def _read_json(path:Path, what:str='JSON file'):
