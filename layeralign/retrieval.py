@@ -14,13 +14,15 @@ import torch.nn.functional as F
 from safetensors import safe_open
 from tqdm.auto import tqdm
 import matplotlib.pyplot as plt
+from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
+from matplotlib.patheffects import withStroke
 from .data import atomic_path
 from .projection import parse_pair
 
 # %% auto #0
-__all__ = ['retrieval_ranks', 'recall_at_k', 'evaluate_grid', 'plot_heatmap', 'plot_heatmaps', 'plot_depth_curves',
-           'top_captions', 'explore']
+__all__ = ['retrieval_ranks', 'recall_at_k', 'bootstrap_recall', 'evaluate_grid', 'chance_recall', 'plot_heatmap',
+           'plot_heatmaps', 'plot_depth_curves', 'top_captions', 'explore']
 
 # %% ../nbs/04_retrieval.ipynb #82363db2
 def _as_embeddings(x, name:str)->torch.Tensor:
@@ -125,20 +127,17 @@ def _ranks(text, image, caption_image, chunk_size):
     return image_ranks, text_ranks
 
 # %% ../nbs/04_retrieval.ipynb #e0f3e8da
-def recall_at_k(text_emb,            # [n_captions, e] caption embeddings (need not be normalised)
-                image_emb,           # [n_images, e] image embeddings (need not be normalised)
-                caption_image,       # [n_captions] int, the image each caption belongs to
-                ks=(1, 5, 10),       # the K of Recall@K
-                chunk_size:int|None=None, # queries per chunk; None: about 2**25 scores per chunk
-               )->dict:              # CLIP_benchmark's keys: image_retrieval_recall@K, text_retrieval_recall@K, plus mean/median ranks
-    "Recall@K both ways (CLIP_benchmark's protocol, exact, chunked), and mean and median rank of the first correct item"
-    ks = [ks] if isinstance(ks, int) else list(ks)
+def _check_ks(ks)->list:
+    "`ks` as a list of positive integers, checked"
+    ks = [ks] if isinstance(ks, (int, np.integer)) else list(ks)
     if not ks or any(int(k) != k or k < 1 for k in ks): raise ValueError(f"ks must be positive integers, not {ks}")
-    image_ranks, text_ranks = retrieval_ranks(text_emb, image_emb, caption_image, chunk_size=chunk_size)
-    image_ranks, text_ranks = image_ranks.cpu().numpy(), text_ranks.cpu().numpy()
-    if (text_ranks == 0).any():
-        warnings.warn(f"{(text_ranks == 0).sum()} of {len(text_ranks)} images have no caption: they count as misses "
-                      "in text_retrieval_recall@K (as in CLIP_benchmark) and are left out of the text-retrieval ranks")
+    return [int(k) for k in ks]
+
+def _recalls(image_ranks:np.ndarray, # [n_captions] from `retrieval_ranks`
+             text_ranks:np.ndarray,  # [n_images] from `retrieval_ranks`
+             ks:list,                # the K of Recall@K
+            )->dict:                 # recalls per K (image then text), then mean and median ranks
+    "The metrics of `recall_at_k` from the per-query ranks"
     metrics = {}
     for k in ks:
         metrics[f'image_retrieval_recall@{k}'] = float(np.mean((image_ranks >= 1) & (image_ranks <= k))) if len(image_ranks) else math.nan
@@ -148,6 +147,49 @@ def recall_at_k(text_emb,            # [n_captions, e] caption embeddings (need 
         metrics[f'{direction}_mean_rank'] = float(ranks.mean()) if len(ranks) else math.nan
         metrics[f'{direction}_median_rank'] = float(np.median(ranks)) if len(ranks) else math.nan
     return metrics
+
+def recall_at_k(text_emb,            # [n_captions, e] caption embeddings (need not be normalised)
+                image_emb,           # [n_images, e] image embeddings (need not be normalised)
+                caption_image,       # [n_captions] int, the image each caption belongs to
+                ks=(1, 5, 10),       # the K of Recall@K
+                chunk_size:int|None=None, # queries per chunk; None: about 2**25 scores per chunk
+               )->dict:              # CLIP_benchmark's keys: image_retrieval_recall@K, text_retrieval_recall@K, plus mean/median ranks
+    "Recall@K both ways (CLIP_benchmark's protocol, exact, chunked), and mean and median rank of the first correct item"
+    ks = _check_ks(ks)
+    image_ranks, text_ranks = retrieval_ranks(text_emb, image_emb, caption_image, chunk_size=chunk_size)
+    image_ranks, text_ranks = image_ranks.cpu().numpy(), text_ranks.cpu().numpy()
+    if (text_ranks == 0).any():
+        warnings.warn(f"{(text_ranks == 0).sum()} of {len(text_ranks)} images have no caption: they count as misses "
+                      "in text_retrieval_recall@K (as in CLIP_benchmark) and are left out of the text-retrieval ranks")
+    return _recalls(image_ranks, text_ranks, ks)
+
+# %% ../nbs/04_retrieval.ipynb #448fc22f
+def bootstrap_recall(ranks,                # [n_queries] 1-based rank of each query's first correct item, 0 = none (`retrieval_ranks`)
+                     k,                    # the K of Recall@K; a list of K: one interval per K, from the same resamples
+                     n_resamples:int=1000, # bootstrap resamples of the queries
+                     seed:int=0,           # the same seed resamples the same queries
+                     level:float=0.95,     # the interval's coverage
+                    )->tuple:              # (low, high); for a list of K, a list of (low, high)
+    "Percentile bootstrap interval of Recall@K over queries, from the per-query ranks (no similarity is recomputed)"
+    ks = _check_ks(k)
+    if int(n_resamples) != n_resamples or n_resamples < 1: raise ValueError(f"n_resamples must be a positive integer, not {n_resamples}")
+    if not 0 < level < 1: raise ValueError(f"level must lie strictly between 0 and 1 (0.95 for a 95% interval), not {level}")
+    ranks = np.asarray(ranks.cpu() if isinstance(ranks, torch.Tensor) else ranks)
+    if ranks.ndim != 1 or not np.issubdtype(ranks.dtype, np.integer):
+        raise ValueError(f"ranks must be a 1-D integer array of per-query ranks (retrieval_ranks), got {ranks.dtype} {ranks.shape}")
+    n, n_resamples = len(ranks), int(n_resamples)
+    if n == 0: intervals = [(math.nan, math.nan)] * len(ks)
+    else:
+        cap = max(ks) + 1                                               # a miss at every K; so is rank 0 (no correct item)
+        ranks = np.where((ranks >= 1) & (ranks < cap), ranks, cap).astype(np.uint16 if cap < 2**16 else np.int64)  # small: fast to gather
+        recalls = np.empty((n_resamples, len(ks)))                      # [n_resamples, n_ks]
+        rng, step = np.random.default_rng(seed), max(1, 2**22 // n)     # blocks of resamples: at most 2**22 ranks held
+        for s in range(0, n_resamples, step):
+            drawn = ranks[rng.integers(0, n, (min(step, n_resamples - s), n))]   # [b, n] ranks of the resampled queries
+            for j, kk in enumerate(ks): recalls[s:s+len(drawn), j] = (drawn <= kk).mean(1)
+        low, high = np.quantile(recalls, [(1 - level)/2, (1 + level)/2], axis=0)   # [n_ks] each
+        intervals = [(float(l), float(h)) for l, h in zip(low, high)]
+    return intervals[0] if isinstance(k, (int, np.integer)) else intervals
 
 # %% ../nbs/04_retrieval.ipynb #19660781
 def _parse_pair(name:str)->tuple:
@@ -189,9 +231,12 @@ def evaluate_grid(projected_dir:Path,    # folder of projected <pair>.safetensor
                   device='cpu',          # where the similarities are computed, e.g. 'cuda'
                   overwrite:bool=False,  # replace an existing out/grid.csv
                   progress:bool=True,    # show a progress bar over the pairs
+                  n_resamples:int|None=1000, # bootstrap resamples for each recall's interval; None: no intervals
+                  seed:int=0,            # the bootstrap's seed (the same resampled queries for every pair)
+                  level:float=0.95,      # the intervals' coverage
                  )->pd.DataFrame:        # one row per pair, sorted by text depth then image depth
-    "Retrieval of every layer pair in `projected_dir`: recalls and ranks both ways, one row per pair"
-    projected_dir = Path(projected_dir)
+    "Retrieval of every layer pair in `projected_dir`: recalls with bootstrap intervals, and ranks, both ways, one row per pair"
+    projected_dir, ks = Path(projected_dir), _check_ks(ks)
     if not projected_dir.is_dir(): raise FileNotFoundError(f"{projected_dir} is not a folder of projected embeddings")
     files = sorted(projected_dir.glob('*.safetensors'))
     if not files: raise FileNotFoundError(f"{projected_dir} holds no <pair>.safetensors (e.g. text_L6_image_final.safetensors)")
@@ -207,14 +252,19 @@ def evaluate_grid(projected_dir:Path,    # folder of projected <pair>.safetensor
             raise ValueError(f"{path.name} and {reference[0].name} do not describe the same split "
                              f"({len(emb['image_embeddings'])} vs {reference[2]} images, {len(emb['caption_image'])} vs "
                              f"{len(reference[1])} captions, or other caption_image): one grid is one evaluation split")
-        with warnings.catch_warnings():
-            warnings.filterwarnings('ignore', message='.*have no caption.*')
-            metrics = recall_at_k(emb['text_embeddings'], emb['image_embeddings'], emb['caption_image'], ks=ks, chunk_size=chunk_size)
+        image_ranks, text_ranks = (r.cpu().numpy() for r in retrieval_ranks(
+            emb['text_embeddings'], emb['image_embeddings'], emb['caption_image'], chunk_size=chunk_size))
+        metrics = _recalls(image_ranks, text_ranks, ks)
         recalls = {key: v for key, v in metrics.items() if '@' in key}
         recalls = dict(sorted(recalls.items(), key=lambda kv: kv[0].startswith('text')))  # image@1,5,10 then text@1,5,10
         ranks = {key: v for key, v in metrics.items() if '@' not in key}
+        intervals = {}
+        if n_resamples is not None:
+            for direction, r in (('image_retrieval', image_ranks), ('text_retrieval', text_ranks)):
+                for kk, (low, high) in zip(ks, bootstrap_recall(r, ks, n_resamples=n_resamples, seed=seed, level=level)):
+                    intervals[f'{direction}_recall@{kk}_ci_low'], intervals[f'{direction}_recall@{kk}_ci_high'] = low, high
         rows.append(dict(pair=path.stem, text_layer=text_layer, image_layer=image_layer,
-                         projection=_projection_kind(path, text_layer, image_layer), **recalls, **ranks,
+                         projection=_projection_kind(path, text_layer, image_layer), **recalls, **ranks, **intervals,
                          n_images=len(emb['image_embeddings']), n_captions=len(emb['text_embeddings'])))
     rows.sort(key=lambda r: (_depth(r['text_layer']), _depth(r['image_layer'])))
     df = pd.DataFrame(rows)
@@ -222,78 +272,176 @@ def evaluate_grid(projected_dir:Path,    # folder of projected <pair>.safetensor
         with atomic_path(dest) as tmp: df.to_csv(tmp, index=False)
     return df
 
-# %% ../nbs/04_retrieval.ipynb #5d0e6e5f
+# %% ../nbs/04_retrieval.ipynb #7be8f174
 _DIRECTIONS = {'image_retrieval': 'image retrieval\n(caption -> image)', 'text_retrieval': 'text retrieval\n(image -> caption)'}
+
+def chance_recall(n_images:int,          # images in the evaluation split
+                  n_captions_per_image:float, # captions of each image (5 in Flickr30k and COCO); a mean for ragged splits
+                  k:int,                 # the K of Recall@K
+                  direction:str,         # 'image_retrieval' (caption -> image) or 'text_retrieval' (image -> caption)
+                 )->float:               # Recall@K of a uniformly random ranking
+    "Recall@K of a ranking that knows nothing: K/n_images for image retrieval; 1 - C(N-m, K)/C(N, K) for text retrieval"
+    if direction not in _DIRECTIONS: raise ValueError(f"direction must be one of {list(_DIRECTIONS)}, not {direction!r}")
+    if n_images < 1 or n_captions_per_image <= 0 or int(k) != k or k < 1:
+        raise ValueError(f"chance_recall needs n_images >= 1, n_captions_per_image > 0 and a positive integer k; "
+                         f"got {n_images}, {n_captions_per_image}, {k}")
+    if direction == 'image_retrieval': return min(k, n_images) / n_images
+    m = n_captions_per_image
+    n = m * n_images                               # captions in the split
+    miss = 1.0
+    for j in range(int(k)):                        # the j-th caption drawn is not one of the image's own
+        if n - m - j <= 0: return 1.0
+        miss *= (n - m - j) / (n - j)
+    return 1 - miss
+
+# %% ../nbs/04_retrieval.ipynb #5d0e6e5f
+_BASELINE = 'untrained baseline (final x final)'
 
 def _metric(df:pd.DataFrame, direction:str, k:int)->str:
     "The column for `direction` Recall@`k`, checked"
     if direction not in _DIRECTIONS: raise ValueError(f"direction must be one of {list(_DIRECTIONS)}, not {direction!r}")
     col = f'{direction}_recall@{k}'
     if col not in df.columns:
-        have = sorted({c.split('@')[1] for c in df.columns if c.startswith(f'{direction}_recall@')}, key=int)
+        have = sorted({c.split('@')[1] for c in df.columns if c.startswith(f'{direction}_recall@') and c.split('@')[1].isdigit()}, key=int)
         raise KeyError(f"the grid has no {col!r}: K available are {have}")
     return col
+
+def _select(df:pd.DataFrame, projection:str|None=None)->pd.DataFrame:
+    "The rows one picture shows: one kind of projection (None: the learned one), plus the untrained baseline"
+    if 'projection' not in df.columns: return df
+    kinds = df.projection.astype(str)
+    have = sorted(set(kinds))
+    if projection is None:
+        learned = sorted(set(have) - {'none', 'lens', 'unknown'})
+        if len(learned) > 1:
+            raise ValueError(f"the grid holds rows of several projections {learned}: pass projection= one of them "
+                             "to draw one grid (rows of different projections are not drawn together)")
+        rows = df[kinds.isin(learned + ['unknown'])]
+    elif projection not in have: raise ValueError(f"the grid has no projection={projection!r} rows; it has {have}")
+    else: rows = df[kinds == projection]
+    base = df[(kinds == 'none') & ~df.pair.isin(rows.pair)]
+    rows = pd.concat([rows, base]) if len(base) else rows
+    twice = rows.pair[rows.pair.duplicated()].unique().tolist()
+    if twice: raise ValueError(f"the grid holds {twice} more than once for projection={projection!r}: one row per pair in a picture")
+    return rows
+
+def _chance(df:pd.DataFrame, direction:str, k:int)->float:
+    "Chance Recall@K of the grid's evaluation split (its n_images and n_captions columns)"
+    missing = [c for c in ('n_images', 'n_captions') if c not in df.columns]
+    if missing: raise KeyError(f"the grid lacks {missing}: chance needs the split's size (evaluate_grid writes both)")
+    n_images, n_captions = int(df.n_images.iloc[0]), int(df.n_captions.iloc[0])
+    return chance_recall(n_images, n_captions / n_images, k, direction)
+
+def _baseline_handles(k:int, chance:dict)->tuple:
+    "Legend entries: the baseline's outline and the chance marks, and their texts"
+    handles = [Rectangle((0, 0), 1, 1, fill=False, edgecolor='red', linewidth=2.5)]
+    labels = [_BASELINE]
+    for (direction, c), style in zip(chance.items(), ('--', ':')):
+        handles.append(Line2D([], [], color='white', linestyle=style, linewidth=1.5, path_effects=[withStroke(linewidth=3, foreground='black')]))
+        labels.append(f"chance R@{k}, {direction.replace('_', ' ')}: {c:.3g} (mark on the colour bar)")
+    return handles, labels
 
 def plot_heatmap(df:pd.DataFrame,              # `evaluate_grid`'s table
                  direction:str='image_retrieval', # 'image_retrieval' or 'text_retrieval'
                  k:int=1,                       # which Recall@K
                  ax=None,                       # a matplotlib Axes; None: a new figure
+                 projection:str|None=None,      # which rows: None the learned ones ('linear'/'mlp'), or 'lens', ...
+                 vmax:float|None=None,          # top of the colour scale (bottom: 0); None: this panel's best recall
+                 colorbar:bool=True,            # draw a colour bar (with the chance mark) beside the panel
+                 legend:bool=True,              # explain the outline and the chance mark above the panel
+                 title:str|None=None,           # the panel's title; None: the direction and K
                 ):                              # the Axes
     "Recall@K of every (text layer, image layer) pair as a heatmap, the untrained baseline outlined"
     col = _metric(df, direction, k)
-    text_layers = sorted(df.text_layer.unique(), key=_depth)
-    image_layers = sorted(df.image_layer.unique(), key=_depth)
-    table = df.pivot_table(index='text_layer', columns='image_layer', values=col, aggfunc='first')
+    rows = _select(df, projection)
+    text_layers = sorted(rows.text_layer.unique(), key=_depth)
+    image_layers = sorted(rows.image_layer.unique(), key=_depth)
+    table = rows.pivot_table(index='text_layer', columns='image_layer', values=col, aggfunc='first')
     table = table.reindex(index=text_layers, columns=image_layers)          # [text layers, image layers], NaN if not run
-    if ax is None: _, ax = plt.subplots(figsize=(1.2 + 0.55*len(image_layers), 1.0 + 0.45*len(text_layers)))
+    if ax is None: _, ax = plt.subplots(figsize=(2.4 + 0.55*len(image_layers), 1.6 + 0.45*len(text_layers)), layout='constrained')
     values = table.to_numpy(dtype=float)
-    im = ax.imshow(np.ma.masked_invalid(values), cmap='viridis', vmin=0, vmax=max(np.nanmax(values), 1e-9), aspect='auto')
-    ax.figure.colorbar(im, ax=ax, label=f'R@{k}')
+    top = vmax if vmax is not None else max(np.nanmax(values), 1e-9)
+    im = ax.imshow(np.ma.masked_invalid(values), cmap='viridis', vmin=0, vmax=top, aspect='auto')
+    chance = {direction: _chance(df, direction, k)}
+    if colorbar: _mark_chance(ax.figure.colorbar(im, ax=ax, label=f'R@{k}'), chance)
     ax.set_xticks(range(len(image_layers)), image_layers, rotation=90 if len(image_layers) > 8 else 0)
     ax.set_yticks(range(len(text_layers)), text_layers)
     ax.set_xlabel('image layer'); ax.set_ylabel('text layer')
-    ax.set_title(_DIRECTIONS[direction].replace('\n', f' R@{k}\n'))
     if len(text_layers) * len(image_layers) <= 400:
         fontsize = 8 if len(image_layers) <= 10 else 6
         for i in range(len(text_layers)):
             for j in range(len(image_layers)):
                 if np.isfinite(values[i, j]):
                     ax.text(j, i, f'{values[i, j]:.2f}', ha='center', va='center', fontsize=fontsize,
-                            color='white' if values[i, j] < 0.6*np.nanmax(values) else 'black')
-    for _, row in df[df.projection == 'none'].iterrows():
-        i, j = text_layers.index(row.text_layer), image_layers.index(row.image_layer)
-        ax.add_patch(Rectangle((j-0.5, i-0.5), 1, 1, fill=False, edgecolor='red', linewidth=2.5, label='untrained baseline'))
+                            color='white' if values[i, j] < 0.6*top else 'black')
+    if 'projection' in rows.columns:
+        for _, row in rows[rows.projection == 'none'].iterrows():
+            i, j = text_layers.index(row.text_layer), image_layers.index(row.image_layer)
+            ax.add_patch(Rectangle((j-0.5, i-0.5), 1, 1, fill=False, edgecolor='red', linewidth=2.5, label=_BASELINE))
+    handles, labels = _baseline_handles(k, chance if colorbar else {})
+    if legend:   # above the panel, the title lifted over it (about 12 points per entry)
+        ax.legend(handles, labels, loc='lower center', bbox_to_anchor=(0.5, 1.0), fontsize=7, frameon=False, borderaxespad=0.2)
+    ax.set_title(title if title is not None else _DIRECTIONS[direction].replace('\n', f' R@{k}\n'),
+                 pad=8 + 12*len(labels) if legend else 6)
     return ax
 
-def plot_heatmaps(df:pd.DataFrame, # `evaluate_grid`'s table
-                  k:int=1,         # which Recall@K
-                 ):                # the Figure
-    "Both directions' Recall@K heatmaps side by side"
-    n_text, n_image = df.text_layer.nunique(), df.image_layer.nunique()
-    fig, axs = plt.subplots(1, 2, figsize=(2*(1.6 + 0.55*n_image), 1.2 + 0.45*n_text), layout='constrained')
-    for ax, direction in zip(axs, _DIRECTIONS): plot_heatmap(df, direction, k, ax=ax)
+def _mark_chance(cbar, chance:dict):
+    "Chance levels as white dashed (image retrieval) and dotted (text retrieval) lines across a colour bar"
+    for (direction, c), style in zip(chance.items(), ('--', ':')):
+        cbar.ax.axhline(c, color='white', linestyle=style, linewidth=1.5, label=f'chance {direction}',
+                        path_effects=[withStroke(linewidth=3, foreground='black')])
+
+def plot_heatmaps(df:pd.DataFrame,         # `evaluate_grid`'s table
+                  k:int=1,                 # which Recall@K
+                  projection:str|None=None,# which rows: None the learned ones ('linear'/'mlp'), or 'lens', ...
+                  title:str|None=None,     # the figure's title, e.g. model, tag and dataset
+                 ):                        # the Figure
+    "Both directions' Recall@K heatmaps side by side, on one colour scale with one colour bar"
+    rows = _select(df, projection)
+    cols = [_metric(df, direction, k) for direction in _DIRECTIONS]
+    top = max(float(np.nanmax(rows[cols].to_numpy(dtype=float))), 1e-9)
+    n_text, n_image = rows.text_layer.nunique(), rows.image_layer.nunique()
+    fig, axs = plt.subplots(1, 2, figsize=(2*(1.4 + 0.55*n_image) + 1.2, 1.9 + 0.45*n_text), layout='constrained')
+    for ax, direction in zip(axs, _DIRECTIONS):
+        plot_heatmap(rows, direction, k, ax=ax, vmax=top, colorbar=False, legend=False)
+    _mark_chance(fig.colorbar(axs[0].images[0], ax=list(axs), label=f'R@{k}', shrink=0.9),
+                 {direction: _chance(df, direction, k) for direction in _DIRECTIONS})
+    fig.legend(*_baseline_handles(k, {direction: _chance(df, direction, k) for direction in _DIRECTIONS}),
+               loc='outside lower center', ncols=1, fontsize=8, frameon=False)
+    if title: fig.suptitle(title)
     return fig
 
 # %% ../nbs/04_retrieval.ipynb #7ec79058
-def plot_depth_curves(df:pd.DataFrame, # `evaluate_grid`'s table
-                      k:int=1,         # which Recall@K
-                     ):                # the Figure
-    "Recall@K of text Lk x image final and of text final x image Lk, against depth, both directions"
-    fig, axs = plt.subplots(1, 2, figsize=(10, 3.6), layout='constrained', sharey=True)
-    layers = sorted(set(df.text_layer) | set(df.image_layer), key=_depth)
-    position = {layer: i for i, layer in enumerate(layers)}
+def plot_depth_curves(df:pd.DataFrame,         # `evaluate_grid`'s table
+                      k:int=1,                 # which Recall@K
+                      projection:str|None=None,# which rows: None the learned ones ('linear'/'mlp'), or 'lens', ...
+                      title:str|None=None,     # the figure's title, e.g. model, tag and dataset
+                     ):                        # the Figure
+    "Recall@K of text Lk x image final and of text final x image Lk, against depth, both directions, chance marked"
+    rows = _select(df, projection)
+    fig, axs = plt.subplots(1, 2, figsize=(10, 3.8), layout='constrained', sharey=True)
+    present = set(rows.text_layer) | set(rows.image_layer)
+    deepest = max([int(l[1:]) for l in present if l != 'final'], default=0)
+    layers = [f'L{i}' for i in range(1, deepest + 1)] + ['final']          # every depth, trained or not
     for ax, direction in zip(axs, _DIRECTIONS):
         col = _metric(df, direction, k)
         for tower, other in (('text', 'image'), ('image', 'text')):
-            rows = df[df[f'{other}_layer'] == 'final'].copy()
-            rows = rows.iloc[np.argsort([_depth(l) for l in rows[f'{tower}_layer']], kind='stable')]
-            ax.plot([position[l] for l in rows[f'{tower}_layer']], rows[col], marker='o', label=f'{tower} layer (x {other} final)')
-        base = df[df.projection == 'none']
-        if len(base): ax.axhline(base[col].iloc[0], color='grey', linestyle=':', label='untrained final x final')
+            curve = rows[rows[f'{other}_layer'] == 'final'].set_index(f'{tower}_layer')
+            y = curve[col].reindex(layers).to_numpy(dtype=float)            # [layers], NaN where not trained: a gap
+            line, = ax.plot(range(len(layers)), y, marker='o', label=f'{tower} layer (x {other} final)')
+            if f'{col}_ci_low' in curve.columns:
+                ax.fill_between(range(len(layers)), curve[f'{col}_ci_low'].reindex(layers).to_numpy(dtype=float),
+                                curve[f'{col}_ci_high'].reindex(layers).to_numpy(dtype=float), color=line.get_color(), alpha=0.2, linewidth=0)
+        base = rows[rows.projection == 'none'] if 'projection' in rows.columns else rows.iloc[:0]
+        if len(base): ax.axhline(base[col].iloc[0], color='grey', linestyle=':', label=_BASELINE)
+        chance = _chance(df, direction, k)
+        ax.axhline(chance, color='black', linestyle='--', linewidth=1, label=f'chance ({chance:.3g})')
         ax.set_xticks(range(len(layers)), layers, rotation=90 if len(layers) > 8 else 0)
         ax.set_xlabel('layer'); ax.set_title(_DIRECTIONS[direction])
         ax.set_ylim(0, 1.02); ax.grid(alpha=0.3)
-    axs[0].set_ylabel(f'R@{k}'); axs[0].legend(fontsize=8)
+        ax.legend(fontsize=7, loc='best')
+    axs[0].set_ylabel(f'R@{k}')
+    if title: fig.suptitle(title)
     return fig
 
 # %% ../nbs/04_retrieval.ipynb #4e4a48bd

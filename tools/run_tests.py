@@ -3,8 +3,12 @@
 Prints one line per test and closes with `N passed, N failed`. Exit status 0 only when all pass.
 Notebook cells flagged `slow`, `cuda` or `notest` (settings.ini `tst_flags`) are skipped, as in `nbdev_test`;
 pass `--flags slow` to run the slow ones too.
+
+The full run also checks the plain install: a venv with `pip install -e .` and no dev extras (kept in `.venv-plain/`
+and rebuilt only when settings.ini or setup.py change; `--no-plain` leaves this check out) runs the README's
+papermill commands for 02 -> 03 -> 04 on tiny stores.
 """
-import argparse, json, os, subprocess, sys, time, traceback
+import argparse, hashlib, json, os, re, shutil, subprocess, sys, tempfile, time, traceback
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -56,6 +60,23 @@ def check_clean():
     return '' if before == after else f'nbdev_clean changed nbs/:\n{after}'
 
 
+def check_kernelspec():
+    "Every notebook names its kernel and language (papermill needs them) and exports only from a dev install, never under papermill"
+    bad = []
+    for nb in sorted((ROOT/'nbs').glob('*.ipynb')):
+        raw = json.loads(nb.read_text(encoding='utf-8'))
+        meta = raw['metadata']
+        if meta.get('kernelspec', {}).get('name') != 'python3' or meta.get('kernelspec', {}).get('language') != 'python':
+            bad.append(f'{nb.name}: metadata.kernelspec is {meta.get("kernelspec")}, not python3 / python')
+        if meta.get('language_info', {}).get('name') != 'python':
+            bad.append(f'{nb.name}: metadata.language_info is {meta.get("language_info")}, not python')
+        for cell in raw['cells']:
+            src = ''.join(cell['source'])
+            if cell['cell_type'] == 'code' and 'nbdev_export(' in src and ('except ImportError' not in src or "'# Parameters'" not in src):
+                bad.append(f'{nb.name}: its nbdev_export() cell must not fail without nbdev nor run under papermill')
+    return '\n'.join(bad)
+
+
 def check_readme():
     "README.md is nbs/index.ipynb rendered to markdown"
     from make_readme import render
@@ -102,11 +123,100 @@ def _check_grid_bench(res):
     return ''
 
 
+# The README's papermill commands, one stage after the other: `$STORES` holds the FeatureStores (train/, val/, test/),
+# `$RUN` the run folder, both absolute paths (`--cwd nbs` runs each notebook in its folder, as Jupyter and nbdev do).
+# The plain-install check runs exactly these lines (on tiny stores, with `$EXTRA` = a few settings that keep it
+# short); the README must show them as they are here.
+PAPERMILL_COMMANDS = [
+    'mkdir -p $RUN',
+    'papermill nbs/02_projection.ipynb $RUN/02_projection.ipynb --cwd nbs -p train_store $STORES/train -p val_store $STORES/val -p projections $RUN/projections $EXTRA',
+    'papermill nbs/03_project_eval.ipynb $RUN/03_project_eval.ipynb --cwd nbs -p eval_store $STORES/test -p projections $RUN/projections -p projected $RUN/projected',
+    'papermill nbs/04_retrieval.ipynb $RUN/04_retrieval.ipynb --cwd nbs -p projected $RUN/projected -p out $RUN',
+]
+PLAIN_VENV = ROOT/'.venv-plain'
+
+
+def _plain_stamp()->str:
+    "What the plain venv was built from: the requirements in settings.ini and setup.py"
+    h = hashlib.sha256()
+    for f in ('settings.ini', 'setup.py', 'pyproject.toml'): h.update((ROOT/f).read_bytes())
+    return h.hexdigest()
+
+
+def _plain_venv()->Path:
+    "The plain install's python: `.venv-plain` (a venv with `pip install -e .`, no dev extras), built when missing or stale"
+    python, stamp = PLAIN_VENV/'bin'/'python', PLAIN_VENV/'.layeralign-stamp'
+    if not (python.exists() and stamp.exists() and stamp.read_text() == _plain_stamp()):
+        shutil.rmtree(PLAIN_VENV, ignore_errors=True)
+        subprocess.run([sys.executable, '-m', 'venv', str(PLAIN_VENV)], check=True, capture_output=True)
+        r = subprocess.run([str(python), '-m', 'pip', 'install', '-q', '-e', str(ROOT)], capture_output=True, text=True)
+        if r.returncode: raise RuntimeError(f'pip install -e . in {PLAIN_VENV} failed:\n{r.stderr[-3000:]}')
+        stamp.write_text(_plain_stamp())
+    return python
+
+
+def _readme_papermill(readme:str)->str:
+    "'' when the README shows no papermill command or shows every one CI runs (a line may add options to one of them)"
+    shown = [' '.join(l.split()) for l in readme.splitlines() if l.strip().startswith('papermill nbs/')]
+    wanted = [' '.join(c.replace('$EXTRA', '').split()) for c in PAPERMILL_COMMANDS if c.startswith('papermill')]
+    if not shown: return ''
+    if any(not any(l == w or l.startswith(w + ' ') for w in wanted) for l in shown) or any(w not in shown for w in wanted):
+        return ('README.md shows other papermill commands than the ones CI runs (tools/run_tests.py PAPERMILL_COMMANDS; '
+                'a README line may add options to one of them):\n' + '\n'.join(shown))
+    return ''
+
+
+def _kernel_python(d:Path, env:dict)->str:
+    "'' when papermill's python3 kernel (the one our notebooks name) runs the plain venv's python, else what it runs"
+    meta = json.loads((ROOT/'nbs'/'04_retrieval.ipynb').read_text(encoding='utf-8'))['metadata']
+    cell = {'cell_type': 'code', 'execution_count': None, 'id': 'prefix', 'metadata': {}, 'outputs': [], 'source': 'import sys; print(sys.prefix)'}
+    (d/'prefix.ipynb').write_text(json.dumps({'cells': [cell], 'metadata': meta, 'nbformat': 4, 'nbformat_minor': 5}))
+    r = subprocess.run(['papermill', str(d/'prefix.ipynb'), str(d/'prefix-out.ipynb')], cwd=d, env=env, capture_output=True, text=True)
+    if r.returncode: return f'papermill could not run a one-cell notebook with our notebooks\' metadata:\n{r.stderr[-3000:]}'
+    prefix = json.loads((d/'prefix-out.ipynb').read_text())['cells'][0]['outputs'][0]['text']
+    prefix = ''.join(prefix).strip() if isinstance(prefix, list) else prefix.strip()
+    return '' if Path(prefix).resolve() == PLAIN_VENV.resolve() else f"papermill's python3 kernel runs {prefix}, not {PLAIN_VENV}"
+
+
+def check_plain_papermill():
+    "From a venv without the dev extras, the README's papermill commands run 02 -> 03 -> 04 and write grid.csv"
+    python = _plain_venv()
+    if subprocess.run([str(python), '-c', 'import nbdev'], capture_output=True).returncode == 0:
+        return f'{PLAIN_VENV} has nbdev: it is not a plain install (delete it to rebuild)'
+    if msg := _readme_papermill((ROOT/'README.md').read_text(encoding='utf-8')): return msg
+    env = {k: v for k, v in os.environ.items() if k not in ('IN_TEST', 'VIRTUAL_ENV', 'PYTHONPATH')}
+    env.update(PATH=f"{python.parent}{os.pathsep}{env.get('PATH', '')}", MPLBACKEND='Agg', OMP_NUM_THREADS=str(_THREADS),
+               EXTRA='-p epochs 2 -p batch_size 64 -p lr 0.01')
+    before = _git_changes(['layeralign', 'nbs'])
+    with tempfile.TemporaryDirectory() as d:
+        env.update(STORES=f'{d}/stores', RUN=f'{d}/run')
+        r = subprocess.run([str(python), '-c', 'import sys; from pathlib import Path; from layeralign.projection import toy_stores; '
+                            'toy_stores(Path(sys.argv[1]))', env['STORES']], cwd=ROOT, env=env, capture_output=True, text=True)
+        if r.returncode: return f'making the tiny stores failed:\n{r.stderr[-3000:]}'
+        (Path(env['STORES'])/'test').symlink_to('val')         # the toy world has no test split: its val split is scored
+        if msg := _kernel_python(Path(d), env): return msg
+        for cmd in PAPERMILL_COMMANDS:
+            start = time.time()
+            r = subprocess.run(['bash', '-c', cmd], cwd=ROOT, env=env, capture_output=True, text=True)
+            if r.returncode: return f'`{cmd}` failed (exit {r.returncode}):\n{r.stderr[-4000:]}'
+            print(f'    {time.time() - start:5.1f}s {cmd[:60]}', flush=True)
+        grid = Path(env['RUN'])/'grid.csv'
+        if not grid.exists(): return f'04_retrieval wrote no {grid}'
+        with open(grid, encoding='utf-8') as f: header, *rows = f.read().splitlines()
+        trained = sorted(p.stem for p in (Path(env['RUN'])/'projections').glob('*.safetensors'))
+        pairs = sorted(row.split(',')[0] for row in rows)
+        if not trained or not set(trained) <= set(pairs): return f'grid.csv has pairs {pairs}, the trained ones are {trained}'
+        if 'image_retrieval_recall@1_ci_low' not in header.split(','): return f'grid.csv has no intervals: {header}'
+    after = _git_changes(['layeralign', 'nbs'])
+    return '' if before == after else f'running the notebooks changed the checkout:\n{after}'
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument('--flags', default='', help='space-separated test flags to run as well, e.g. "slow"')
     p.add_argument('--n_workers', type=int, default=min(2, os.cpu_count() or 1))
     p.add_argument('notebooks', nargs='*', help='notebooks to run (default: all in nbs/)')
+    p.add_argument('--no-plain', action='store_true', help='leave out the plain-install papermill check (it builds .venv-plain once)')
     a = p.parse_args()
     os.chdir(ROOT)
     flags = a.flags.split()
@@ -116,9 +226,12 @@ def main():
         o for o in (ROOT/'nbs').glob('*.ipynb') if not o.name.startswith(('_', '.')))
     results = []
     if not a.notebooks:
-        for name, fn in [('sync: nbdev_export', check_export), ('sync: nbdev_clean', check_clean),
-                         ('sync: README.md', check_readme), ('ci: README test command', check_ci_command),
-                         ('bench: gpu.sh at the CI size (extract.py, grid.py --quick)', _bench_quick)]:
+        checks = [('sync: nbdev_export', check_export), ('sync: nbdev_clean', check_clean),
+                  ('sync: README.md', check_readme), ('ci: README test command', check_ci_command),
+                  ('notebooks: kernelspec and guarded export cell', check_kernelspec),
+                  ('bench: gpu.sh at the CI size (extract.py, grid.py --quick)', _bench_quick)]
+        if not a.no_plain: checks.append(('plain install: README papermill commands, 02 -> 03 -> 04', check_plain_papermill))
+        for name, fn in checks:
             results.append(_check(name, fn)); _report(results[-1])
     with ThreadPoolExecutor(a.n_workers) as ex:
         for r in ex.map(_run_nb, nbs, [flags]*len(nbs)):
