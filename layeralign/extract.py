@@ -19,13 +19,14 @@ from torchvision.transforms import Compose, Normalize, ToTensor
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
-from .towers import HFClip, HFTextTower, TimmTower, Tower, parse_spec
+from .towers import HFClip, HFTextTower, TimmTower, Tower, parse_spec, spec_blocks
 from .data import (CaptionSet, LockedError, atomic_path, layeralign_home, load_image, remove_stale_tmp, skip_bad_hint,
                              stage_lock, write_json)
 
 # %% auto #0
 __all__ = ['TOWERS', 'STORE_DTYPES', 'IMAGE_POOLING', 'TEXT_POOLING', 'layer_names', 'DamagedStoreError', 'FeatureStore',
-           'environment', 'write_store', 'load_model', 'lens', 'check_device', 'towers_name', 'extract', 'store_dir']
+           'environment', 'write_store', 'load_model', 'lens', 'check_device', 'towers_name', 'tower_layers', 'extract',
+           'store_dir']
 
 # %% ../nbs/01_extract.ipynb #3ee579fc
 TOWERS = ('image', 'text')
@@ -1009,6 +1010,26 @@ def _truncated(text, data)->dict: # {'captions': n, 'context_length': tokens}
     n = text.n_truncated(data.captions) if hasattr(text, 'n_truncated') else 0
     if n: print(f"{text.spec}: {n:,} of {data.n_captions:,} captions are longer than its context of {text.context_length} tokens and were cut")
     return dict(captions=n, context_length=getattr(text, 'context_length', None))
+
+# %% ../nbs/01_extract.ipynb #7f5ac05d
+def tower_layers(model=None,       # as `extract`
+                 pretrained=None,  # as `extract`
+                 image_model=None, # as `extract`
+                 text_model=None,  # as `extract`
+                )->dict:           # {'image': [...], 'text': [...]}
+    "The layer names of each tower `extract` would store for this request, without loading any weights"
+    specs = _tower_specs(model, pretrained, image_model, text_model)
+    if not isinstance(specs, dict):
+        r = _resolve_model(*(specs or (model, pretrained)))
+        return {t: layer_names(n) for t, n in _config_blocks(r['config'], r['name']).items()}
+    out = {}
+    for t in TOWERS:
+        p = parse_spec(specs[t])
+        if p['source'] == 'open_clip':
+            r = _resolve_model(p['name'], p['pretrained'])
+            out[t] = layer_names(_config_blocks(r['config'], r['name'])[t], final=False)
+        else: out[t] = layer_names(*spec_blocks(specs[t], t))
+    return out
 
 # %% ../nbs/01_extract.ipynb #8d7ab829
 def extract(data:CaptionSet,          # the images and captions of one split

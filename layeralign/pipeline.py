@@ -14,7 +14,7 @@ from . import __version__
 from .data import (layeralign_home, load_dataset, synthetic, write_json, atomic_path, download_flickr30k,
                              download_coco, KARPATHY_SPLITS_URL, COCO_IMAGES_URL, KaggleCredentialsError, DATASETS,
                              stage_lock, remove_stale_tmp, LockedError)
-from .extract import (extract, store_dir, FeatureStore, layer_names, environment, STORE_DTYPES, _PRECISIONS,
+from .extract import (tower_layers, towers_name, extract, store_dir, FeatureStore, layer_names, environment, STORE_DTYPES, _PRECISIONS,
                                _resolve_model, _config_blocks, _weights_id, _settings_diff)
 from .projection import (train_grid, grid_pairs, check_pairs, plot_histories, PROJECTIONS, check_train_settings,
                                    train_status, train_pending)
@@ -131,6 +131,8 @@ def check_settings(model:str,              # as `run`
                    dataset:str='synthetic',# as `run`
                    seed:int=0,             # as `run`
                    log:str|None=None,      # as `run`
+                   image_model:str|None=None, # as `run`
+                   text_model:str|None=None,  # as `run`
                   )->dict:                 # {'text': [...], 'image': [...]} the model's layer names
     "Check a run's settings without downloading or building anything; a ValueError names the first one at fault"
     try: dev = torch.device(_device(device))
@@ -149,9 +151,9 @@ def check_settings(model:str,              # as `run`
     if dataset not in DATASETS and not Path(dataset).is_file():
         raise ValueError(f"{_flag('dataset', dataset)}: not one of {list(DATASETS)}, and no such file "
                          "(a Karpathy JSON, or a CSV/JSONL of image, caption rows)")
-    resolved = _resolve_model(model, pretrained)    # an unknown model or tag: an error listing the valid ones
-    layers = {t: layer_names(n) for t, n in _config_blocks(resolved['config'], resolved['name']).items()}
-    check_pairs(layers, pairs, resolved['name'])    # an unknown layer, or no pair at all: an error naming it
+    layers = tower_layers(model, pretrained, image_model, text_model)   # an unknown model, tag or source: an error naming it
+    check_pairs(layers, pairs, towers_name(image_model or f'open_clip:{model}', text_model or f'open_clip:{model}')
+                if image_model or text_model else model)   # an unknown layer, or no pair at all: an error naming it
     return layers
 
 # %% ../nbs/08_pipeline.ipynb #d25b7fbf
@@ -175,16 +177,27 @@ def run_settings(dataset:str='synthetic', model:str='layeralign-tiny', pretraine
                  train_batch_size:int=256, lr:float=1e-4, seed:int=0, eval_split:str='test', # as `run`
                  synthetic_images:int=6000, feature_dtype:str='float16', precision:str|None=None, # as `run`
                  control:bool|None=None, skip_bad:bool=False, split_seed:int|None=None, # as `run`
+                 image_model:str|None=None, text_model:str|None=None, embed_dim:int|None=None, # as `run`
+                 text_dtype:str='fp32', text_pooling:str|None=None, # as `run`
                  **speed,  # settings that change neither outputs nor folders (batch_size, num_workers, threads, log): checked only
                 )->dict:   # the settings a run's outputs depend on (`run.json`'s 'settings')
     "Check a run's settings and return those its outputs depend on"
     layers = check_settings(model, pretrained, device, pairs, projection, precision, feature_dtype, epochs, lr,
                             train_batch_size, eval_split=eval_split, synthetic_images=synthetic_images, dataset=dataset,
-                            seed=seed, **speed)
+                            seed=seed, image_model=image_model, text_model=text_model, **speed)
     resolved, cuda = _resolve_model(model, pretrained), torch.device(_device(device)).type == 'cuda'
     if control is None: control = dataset == 'synthetic'   # on by default for the built-in world, where it is cheap
     order = check_pairs(layers, 'all')                     # pairs in grid order: the same pairs are the same run
     names = sorted(check_pairs(layers, pairs, resolved['name']), key=order.index)
+    if image_model or text_model:   # towers of two models: they name the run; no random-weights control
+        towers = dict(image=image_model or f'open_clip:{model}' + (f'/{pretrained}' if pretrained else ''),
+                      text=text_model or f'open_clip:{model}' + (f'/{pretrained}' if pretrained else ''), text_dtype=text_dtype, text_pooling=text_pooling)
+        return json.loads(json.dumps(dict(
+            dataset=_dataset_id(dataset, synthetic_images, seed), split_seed=split_seed, model=towers_name(towers['image'], towers['text']),
+            model_config=_digest(towers), pretrained='towers', weights=towers, embed_dim=embed_dim, feature_dtype=feature_dtype,
+            precision=precision or ('bf16' if cuda else 'fp32'), skip_bad=skip_bad, pairs=names, projection=projection,
+            layernorm=layernorm, epochs=epochs, train_batch_size=train_batch_size, lr=float(lr), seed=seed, eval_split=eval_split,
+            control=False)))
     return json.loads(json.dumps(dict(
         dataset=_dataset_id(dataset, synthetic_images, seed), split_seed=split_seed, model=resolved['name'],
         model_config=_digest(resolved['config']), pretrained=None if pretrained is None else str(pretrained),
@@ -301,10 +314,12 @@ def _grid_pass(stages:_Stages, label:str, stores:dict, folder:Path, grid_csv:Pat
                lambda: train_grid(stores['train'], stores['val'], proj_dir, pairs=names, device=device, progress=verbose,
                                   overwrite=overwrite, **hp, **train_kw), verbose)
     failed = _failed_pairs(proj_dir, names)
-    keep = [BASELINE] + [p for p in names if p not in failed]
-    stages.run(f'{label}project', dict(store=str(scored.path), projections=_fingerprint(proj_dir/f'{p}.safetensors' for p in keep[1:])),
-               lambda: project_pending(scored, proj_dir, projected, keep[1:]),
-               lambda: _project(scored, proj_dir, projected, keep[1:], device, overwrite, verbose), verbose)
+    base = [BASELINE] if all('final' in scored.layers[t] for t in ('text', 'image')) else []   # two models' towers: no baseline
+    keep = base + [p for p in names if p not in failed]
+    done = keep[len(base):]
+    stages.run(f'{label}project', dict(store=str(scored.path), projections=_fingerprint(proj_dir/f'{p}.safetensors' for p in done)),
+               lambda: project_pending(scored, proj_dir, projected, done),
+               lambda: _project(scored, proj_dir, projected, done, device, overwrite, verbose), verbose)
     def evaluate():
         grid = evaluate_grid(projected, device=device, progress=verbose)
         with atomic_path(grid_csv) as tmp: grid[grid.pair.isin(keep)].to_csv(tmp, index=False)
@@ -360,16 +375,24 @@ def run(dataset:str='synthetic',          # 'synthetic', 'flickr30k', 'coco', or
         log:str|None=None,                # training log, e.g. 'tensorboard'; None: none
         split_seed:int|None=None,         # seed of the splits of a pairs table without a split column
         wait:bool=True,                   # wait for another run holding the run folder (False: fail at once)
+        image_model:str|None=None,        # the image tower of another model: 'timm:NAME', 'open_clip:MODEL/TAG', 'hf:CLIP'
+        text_model:str|None=None,         # the text tower of another model: 'hf:NAME_OR_PATH', 'open_clip:MODEL/TAG'
+        embed_dim:int|None=None,          # shared-space width of two models' towers, which have no final (default 512)
+        text_dtype:str='fp32',            # an hf text model's weights: 'fp32', 'bf16' or 'fp16'
+        text_pooling:str|None=None,       # an hf text model's pooling: 'cls', 'mean' or 'last' (default: by its type)
        )->pd.DataFrame:                   # one row per pair; .attrs: out, stores, failed {pair: why}, control (its CSV)
     "Run layeralign from data to the recall grid; stages whose outputs exist for the same settings are skipped"
     device = _device(device)
     settings = run_settings(dataset, model, pretrained, device, pairs, projection, layernorm, epochs, train_batch_size, lr,
                             seed, eval_split, synthetic_images, feature_dtype, precision, control, skip_bad, split_seed,
+                            image_model, text_model, embed_dim, text_dtype, text_pooling,
                             batch_size=batch_size, num_workers=num_workers, threads=threads, log=log)
+    towers = dict(image_model=image_model, text_model=text_model, text_dtype=text_dtype, text_pooling=text_pooling) if image_model or text_model else {}
     if source is not None and dataset not in _DOWNLOADS:
         raise ValueError(f"{_flag('source', source)}: only {', '.join(_DOWNLOADS)} are downloaded, not {dataset!r}")
     fetch_kw = _given(_DOWNLOADS[dataset], 'source', source) if dataset in _DOWNLOADS else {}
     train_kw, split_kw = _given(train_grid, 'log', log), _given(load_dataset, 'split_seed', split_seed)
+    if embed_dim is not None: train_kw['embed_dim'] = embed_dim
     out = Path(out).absolute() if out else run_dir(settings)    # absolute: `--out .` has a name to lock
     with torch_threads(threads), _quiet(not verbose), stage_lock(out, f'the run folder {out}', wait=wait, verbose=verbose):
         created, t_all = not out.exists(), time.time()
@@ -378,7 +401,7 @@ def run(dataset:str='synthetic',          # 'synthetic', 'flickr30k', 'coco', or
             if dataset in _DOWNLOADS: _DOWNLOADS[dataset](Path(root) if root else None, progress=verbose, **fetch_kw)
             data = {s: synthetic(s, synthetic_images, seed, root) if dataset == 'synthetic' else
                        load_dataset(dataset, s, root=root, **split_kw) for s in dict.fromkeys(('train', 'val', eval_split))}
-            extract_kw = dict(model=model, device=device, batch_size=batch_size, num_workers=num_workers, overwrite=overwrite)
+            extract_kw = dict(model=model, device=device, batch_size=batch_size, num_workers=num_workers, overwrite=overwrite, **towers)
             common = dict(settings=settings, device=device, overwrite=overwrite, verbose=verbose, train_kw=train_kw)
             stores = _features(data, pretrained, settings, extract_kw, feature_root, wait, verbose)
             grid = _grid_pass(stages, '', stores, out, out/'grid.csv', **common)
@@ -390,6 +413,11 @@ def run(dataset:str='synthetic',          # 'synthetic', 'flickr30k', 'coco', or
             info = dict(dataset=dataset, model=model, pretrained=pretrained, projection=projection, layernorm=layernorm,
                         eval_split=eval_split, epochs=epochs, seed=seed, n_images=stores[eval_split].n_images,
                         n_captions=stores[eval_split].n_captions, **environment(device))
+            if towers:
+                m = stores[eval_split].manifest
+                info.update(model=settings['model'], pretrained=None, image_model=m['image_model'], text_model=m['text_model'],
+                            pooling=m['pooling'], embed_dim=embed_dim or 512,
+                            truncated_captions=', '.join(f"{s} {st.manifest['truncated']['captions']}" for s, st in stores.items()))
             _report_stage(stages, out, grid, ctrl, info, failed, _skipped(stores), verbose)
         except BaseException:
             if created: _drop_if_empty(out)
@@ -514,18 +542,25 @@ def write_report(grid:pd.DataFrame, # evaluate_grid's result
                 )->Path:            # report.md
     "A short markdown report: settings, the baseline, where alignment emerges, the control, the best pairs, R@1 grids"
     directions = ('image_retrieval', 'text_retrieval')
-    base = grid[(grid.text_layer == 'final') & (grid.image_layer == 'final')].iloc[0]
+    has_base = ((grid.text_layer == 'final') & (grid.image_layer == 'final')).any()
     lines = ['# layeralign report', '', '| setting | value |', '|---|---|']
     lines += [f'| {k} | {v} |' for k, v in settings.items()]
-    lines += ['', '## Zero-training baseline (final x final)', '']
-    for d in directions:
-        lines.append(f"- {d}: " + ', '.join(f"R@{k} {base[f'{d}_recall@{k}']:.3f}" for k in (1, 5, 10)))
-    lines += ['', '## Where alignment emerges', '',
-              'The shallowest layer of each tower whose pair with the other tower\'s final reaches 90% of the '
-              'baseline R@1:', '']
-    for d in directions:
-        e = emergence(grid, d)
-        lines.append(f"- {d}: " + '; '.join(_emergence_line(grid, d, t, e[t]) for t in ('text', 'image')))
+    if has_base:
+        base = grid[(grid.text_layer == 'final') & (grid.image_layer == 'final')].iloc[0]
+        lines += ['', '## Zero-training baseline (final x final)', '']
+        for d in directions:
+            lines.append(f"- {d}: " + ', '.join(f"R@{k} {base[f'{d}_recall@{k}']:.3f}" for k in (1, 5, 10)))
+        lines += ['', '## Where alignment emerges', '',
+                  'The shallowest layer of each tower whose pair with the other tower\'s final reaches 90% of the '
+                  'baseline R@1:', '']
+        for d in directions:
+            e = emergence(grid, d)
+            lines.append(f"- {d}: " + '; '.join(_emergence_line(grid, d, t, e[t]) for t in ('text', 'image')))
+    else:
+        lines += ['', '## No untrained baseline', '',
+                  'The towers come from two separately trained models, which share no space: neither has a `final`, so '
+                  'there is no final x final baseline row, and every pair trained a projector on both sides into a shared '
+                  f"space of width {settings.get('embed_dim', 512)}. Compare pairs with each other, and with chance."]
     if control is not None: lines += _control_lines(grid, control)
     if failed: lines += ['', '## Pairs that failed', ''] + [f'- {p}: {why}' for p, why in failed.items()]
     if skipped: lines += ['', '## Images left out (unreadable)', ''] + [f'- {s}: {", ".join(f)}' for s, f in skipped.items()]
@@ -575,6 +610,11 @@ def run_cli(dataset:str='synthetic',          # 'synthetic', 'flickr30k', 'coco'
             log:str=None,                     # training log, e.g. 'tensorboard'
             split_seed:int=None,              # seed of the splits of a pairs table without a split column
             no_wait:bool=False,               # fail at once when another run holds the run folder, instead of waiting
+            image_model:str=None,             # the image tower of another model: timm:NAME, open_clip:MODEL/TAG (or hf:CLIP as --model)
+            text_model:str=None,              # the text tower of another model: hf:NAME_OR_PATH, open_clip:MODEL/TAG
+            embed_dim:int=None,               # shared-space width for two models' towers (default 512)
+            text_dtype:str='fp32',            # an hf text model's weights: fp32, bf16 or fp16
+            text_pooling:str=None,            # an hf text model's pooling: cls, mean or last (default: by its type)
            )->int:                            # exit status: 0, or 3 when some pairs failed (their results left out)
     """Run layeralign from data to the recall grid (grid.csv, heatmaps, depth curves, report.md in --out).
     Exit status: 0 all done; 1 an error (one line on stderr); 2 a usage error; 3 results written, but some pairs failed."""
@@ -587,7 +627,8 @@ def run_cli(dataset:str='synthetic',          # 'synthetic', 'flickr30k', 'coco'
                seed=seed, eval_split=eval_split, synthetic_images=synthetic_images, feature_dtype=feature_dtype,
                feature_root=feature_root, overwrite=overwrite, verbose=not quiet, threads=threads,
                control=True if control else False if no_control else None, skip_bad=skip_bad, source=source, log=log,
-               split_seed=split_seed, wait=not no_wait)
+               split_seed=split_seed, wait=not no_wait, image_model=image_model, text_model=text_model, embed_dim=embed_dim,
+               text_dtype=text_dtype, text_pooling=text_pooling)
     if not quiet:
         cols = ['pair', 'image_retrieval_recall@1', 'text_retrieval_recall@1']
         print(grid[cols].to_string(index=False, float_format=lambda v: f'{v:.3f}'))
