@@ -185,10 +185,11 @@ def run_settings(dataset:str='synthetic', model:str='layeralign-tiny', pretraine
     layers = check_settings(model, pretrained, device, pairs, projection, precision, feature_dtype, epochs, lr,
                             train_batch_size, eval_split=eval_split, synthetic_images=synthetic_images, dataset=dataset,
                             seed=seed, image_model=image_model, text_model=text_model, **speed)
-    resolved, cuda = _resolve_model(model, pretrained), torch.device(_device(device)).type == 'cuda'
+    cuda = torch.device(_device(device)).type == 'cuda'
+    resolved = None if image_model or text_model else _resolve_model(model, pretrained)
     if control is None: control = dataset == 'synthetic'   # on by default for the built-in world, where it is cheap
     order = check_pairs(layers, 'all')                     # pairs in grid order: the same pairs are the same run
-    names = sorted(check_pairs(layers, pairs, resolved['name']), key=order.index)
+    names = sorted(check_pairs(layers, pairs, resolved['name'] if resolved else 'the towers'), key=order.index)
     if image_model or text_model:   # towers of two models: they name the run; no random-weights control
         towers = dict(image=image_model or f'open_clip:{model}' + (f'/{pretrained}' if pretrained else ''),
                       text=text_model or f'open_clip:{model}' + (f'/{pretrained}' if pretrained else ''), text_dtype=text_dtype, text_pooling=text_pooling)
@@ -383,11 +384,13 @@ def run(dataset:str='synthetic',          # 'synthetic', 'flickr30k', 'coco', or
        )->pd.DataFrame:                   # one row per pair; .attrs: out, stores, failed {pair: why}, control (its CSV)
     "Run layeralign from data to the recall grid; stages whose outputs exist for the same settings are skipped"
     device = _device(device)
+    if str(model).startswith('hf:') and not (image_model or text_model): image_model = text_model = model   # a transformers CLIP
     settings = run_settings(dataset, model, pretrained, device, pairs, projection, layernorm, epochs, train_batch_size, lr,
                             seed, eval_split, synthetic_images, feature_dtype, precision, control, skip_bad, split_seed,
                             image_model, text_model, embed_dim, text_dtype, text_pooling,
                             batch_size=batch_size, num_workers=num_workers, threads=threads, log=log)
-    towers = dict(image_model=image_model, text_model=text_model, text_dtype=text_dtype, text_pooling=text_pooling) if image_model or text_model else {}
+    towers = (dict(image_model=settings['weights']['image'], text_model=settings['weights']['text'], text_dtype=text_dtype,
+                   text_pooling=text_pooling) if image_model or text_model else {})   # both towers named in full: the stores' folders say 'towers'
     if source is not None and dataset not in _DOWNLOADS:
         raise ValueError(f"{_flag('source', source)}: only {', '.join(_DOWNLOADS)} are downloaded, not {dataset!r}")
     fetch_kw = _given(_DOWNLOADS[dataset], 'source', source) if dataset in _DOWNLOADS else {}
@@ -403,7 +406,7 @@ def run(dataset:str='synthetic',          # 'synthetic', 'flickr30k', 'coco', or
                        load_dataset(dataset, s, root=root, **split_kw) for s in dict.fromkeys(('train', 'val', eval_split))}
             extract_kw = dict(model=model, device=device, batch_size=batch_size, num_workers=num_workers, overwrite=overwrite, **towers)
             common = dict(settings=settings, device=device, overwrite=overwrite, verbose=verbose, train_kw=train_kw)
-            stores = _features(data, pretrained, settings, extract_kw, feature_root, wait, verbose)
+            stores = _features(data, settings['pretrained'] if towers else pretrained, settings, extract_kw, feature_root, wait, verbose)
             grid = _grid_pass(stages, '', stores, out, out/'grid.csv', **common)
             ctrl = None
             if settings['control']:
@@ -416,7 +419,7 @@ def run(dataset:str='synthetic',          # 'synthetic', 'flickr30k', 'coco', or
             if towers:
                 m = stores[eval_split].manifest
                 info.update(model=settings['model'], pretrained=None, image_model=m['image_model'], text_model=m['text_model'],
-                            pooling=m['pooling'], embed_dim=embed_dim or 512,
+                            pooling=m['pooling'], embed_dim=m['dims']['image'].get('final') or embed_dim or 512,
                             truncated_captions=', '.join(f"{s} {st.manifest['truncated']['captions']}" for s, st in stores.items()))
             _report_stage(stages, out, grid, ctrl, info, failed, _skipped(stores), verbose)
         except BaseException:
