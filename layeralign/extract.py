@@ -1005,6 +1005,10 @@ def towers_name(image_model:str, # e.g. 'timm:vit_small_patch14_dinov2.lvd142m'
     safe = lambda s: s.replace(':', '.', 1).replace('/', '_').replace(':', '_').strip('_.')
     return f"{safe(image_model)}+{safe(text_model)}"
 
+def _same_weights(record:dict)->dict:
+    "A tower's record without its library's version: what must match for a store to be reused (the version is kept in the manifest)"
+    return {k: v for k, v in record.items() if k not in ('timm', 'transformers', 'open_clip')}
+
 def _truncated(text, data)->dict: # {'captions': n, 'context_length': tokens}
     "How many captions the text tower cuts to its context"
     n = text.n_truncated(data.captions) if hasattr(text, 'n_truncated') else 0
@@ -1078,7 +1082,7 @@ def extract(data:CaptionSet,          # the images and captions of one split
         towers = _load_towers(specs, init_seed, text_dtype, text_pooling)
         layers = _select_layers(layers, {t: towers[t].n_blocks for t in TOWERS}, {t: towers[t].dims['final'] is not None for t in TOWERS})
         settings = _jsonable(dict(model=towers_name(specs['image'], specs['text']), pretrained=None, image_model=specs['image'],
-                                  text_model=specs['text'], towers={t: towers[t].record for t in TOWERS},
+                                  text_model=specs['text'], towers={t: _same_weights(towers[t].record) for t in TOWERS},
                                   dataset=data.name, split=data.split, n_images=data.n_images, n_captions=data.n_captions,
                                   data=_data_digest(data), layers=layers, pooling={'image': pooling[0], 'text': towers['text'].pooling},
                                   dtype=dtype, precision=precision, init_seed=int(init_seed)))
@@ -1135,7 +1139,8 @@ def extract(data:CaptionSet,          # the images and captions of one split
                     pooling=settings['pooling'], precision=precision, device=str(device), speed=speed, settings=settings,
                     environment=environment(device))
         if towers is None: meta['quick_gelu'] = settings['quick_gelu']
-        else: meta.update(image_model=specs['image'], text_model=specs['text'], towers=settings['towers'], truncated=_truncated(towers['text'], data))
+        else: meta.update(image_model=specs['image'], text_model=specs['text'], towers=_jsonable({t: towers[t].record for t in TOWERS}),
+                          truncated=_truncated(towers['text'], data))
         store = _assemble(partial, out, data, layers, n_shards, meta, dtype, overwrite, head or head_of())
         shutil.rmtree(partial, ignore_errors=True)
     if progress: print(f"{store}: " + ', '.join(f"{v:,.0f} {k.replace('_per_s', '')}/s" for k, v in speed.items()))
