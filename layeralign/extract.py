@@ -591,6 +591,7 @@ _PRECISIONS = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 def _select_layers(layers,        # 'all', a list of names for both towers, or {'image': ..., 'text': ...}
                    n_blocks:dict, # {'image': n, 'text': n}
                    finals:dict=None, # {'image': bool, 'text': bool}: which towers have `final`; None: both
+                   embedding:dict=None, # {'image': bool, 'text': bool}: which towers can give L0 (the embedding output) when asked
                   )->dict:        # {'image': [...], 'text': [...]} in tower order
     "Check the requested layers against what each tower has"
     if not isinstance(layers, dict): layers = {t: layers for t in TOWERS}
@@ -600,6 +601,7 @@ def _select_layers(layers,        # 'all', a list of names for both towers, or {
     for t in TOWERS:
         valid, want = layer_names(n_blocks[t], (finals or {}).get(t, True)), layers.get(t, 'all')
         if want == 'all': out[t] = valid; continue
+        if (embedding or {}).get(t): valid = ['L0'] + valid
         if isinstance(want, str): want = [want]
         bad = [l for l in want if l not in valid]
         if bad: raise ValueError(f"Unknown {t} layer(s) {bad}: the {t} tower has {n_blocks[t]} blocks, valid names are {valid}")
@@ -1040,7 +1042,7 @@ def extract(data:CaptionSet,          # the images and captions of one split
             model:str,                 # open_clip model name, project model name, path of a config JSON, or 'hf:NAME' (a transformers CLIP); None: image_model and text_model
             pretrained,                # None (random init), a tag ('openai', 'synthetic', ...), or a checkpoint file
             out:Path,                  # the store directory to write (see `store_dir`)
-            layers='all',              # 'all', a list of names ('L1'...'LN', 'final') or {'image': ..., 'text': ...}
+            layers='all',              # 'all', a list of names ('L1'...'LN', 'final'; 'L0' of timm/hf towers) or {'image': ..., 'text': ...}
             device='cpu',              # 'cpu', 'cuda', 'cuda:1', 'mps', ...
             precision:str=None,        # autocast 'bf16' / 'fp16', or 'fp32'; None: 'bf16' on CUDA, 'fp32' elsewhere
             batch_size=None,           # images (and captions) per batch, or {'image': n, 'text': m}; None: by device
@@ -1080,7 +1082,8 @@ def extract(data:CaptionSet,          # the images and captions of one split
         head_of = lambda: _model_head(model, pretrained, init_seed)
     else:   # towers of two models: built here (on the CPU), as their number of blocks and provenance come from them
         towers = _load_towers(specs, init_seed, text_dtype, text_pooling)
-        layers = _select_layers(layers, {t: towers[t].n_blocks for t in TOWERS}, {t: towers[t].dims['final'] is not None for t in TOWERS})
+        layers = _select_layers(layers, {t: towers[t].n_blocks for t in TOWERS}, {t: towers[t].dims['final'] is not None for t in TOWERS},
+                                {t: towers[t].embedding for t in TOWERS})
         settings = _jsonable(dict(model=towers_name(specs['image'], specs['text']), pretrained=None, image_model=specs['image'],
                                   text_model=specs['text'], towers={t: _same_weights(towers[t].record) for t in TOWERS},
                                   dataset=data.name, split=data.split, n_images=data.n_images, n_captions=data.n_captions,
