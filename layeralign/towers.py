@@ -340,6 +340,9 @@ class HFClip:
         p, self.spec = parse_spec(spec), spec
         name, rev = p['name'], p['revision']
         config = _hf_load('config', transformers.AutoConfig.from_pretrained, spec, pretrained_model_name_or_path=name, revision=rev)
+        if config.model_type == 'siglip2':
+            raise ValueError(f"{spec} is a SigLIP 2 model: its image tower takes patches at their native aspect ratio with a mask "
+                             "(NaFlex), which layeralign does not prepare; SigLIP (model_type 'siglip') is supported")
         if config.model_type not in _CLIP_TYPES:
             raise ValueError(f"{spec} is a {config.model_type} model: of the models with both towers only CLIP and SigLIP (model_type "
                              "'clip', 'siglip') are supported; name a text model as text_model and a timm vision model as image_model instead")
