@@ -996,7 +996,8 @@ def _load_towers(specs:dict, init_seed:int, text_dtype:str, text_pooling)->dict:
         elif t == 'text': out[t] = HFTextTower(specs[t], init_seed, text_dtype, text_pooling)
         else: out[t] = TimmTower(specs[t], init_seed)
     if text_pooling is not None and out['text'].pooling != text_pooling:
-        if text_pooling not in ('eos', 'mean'): raise ValueError(f"text_pooling {text_pooling!r}: a CLIP text tower pools by 'eos' or 'mean'")
+        ok = getattr(out['text'], 'poolings', ('eos', 'mean'))   # a SigLIP text tower: 'last' or 'mean'
+        if text_pooling not in ok: raise ValueError(f"text_pooling {text_pooling!r}: this CLIP-style text tower pools by {' or '.join(map(repr, ok))}")
         out['text'].pooling = text_pooling
     return out
 
@@ -1082,6 +1083,7 @@ def extract(data:CaptionSet,          # the images and captions of one split
         head_of = lambda: _model_head(model, pretrained, init_seed)
     else:   # towers of two models: built here (on the CPU), as their number of blocks and provenance come from them
         towers = _load_towers(specs, init_seed, text_dtype, text_pooling)
+        if pooling[0] == 'cls' and 'cls' not in getattr(towers['image'], 'poolings', IMAGE_POOLING): pooling = ('mean', pooling[1])   # SigLIP: no class token
         layers = _select_layers(layers, {t: towers[t].n_blocks for t in TOWERS}, {t: towers[t].dims['final'] is not None for t in TOWERS},
                                 {t: towers[t].embedding for t in TOWERS})
         settings = _jsonable(dict(model=towers_name(specs['image'], specs['text']), pretrained=None, image_model=specs['image'],

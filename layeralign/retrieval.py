@@ -193,15 +193,15 @@ def bootstrap_recall(ranks,                # [n_queries] 1-based rank of each qu
 
 # %% ../nbs/04_retrieval.ipynb #19660781
 def _parse_pair(name:str)->tuple:
-    "('L6', 'final') from 'text_L6_image_final' (02_projection's `parse_pair`), each layer L<n> or final"
+    "('L6', 'final') from 'text_L6_image_final' (02_projection's `parse_pair`), each layer L<n> (L0: the embedding output) or final"
     text_layer, image_layer = parse_pair(name)
     for layer in (text_layer, image_layer):
-        if not (layer == 'final' or (layer[:1] == 'L' and layer[1:].isdigit() and int(layer[1:]) >= 1)):
-            raise ValueError(f"{name!r}: layer {layer!r} is not a layer name; layers are L1, L2, ... or final")
+        if not (layer == 'final' or (layer[:1] == 'L' and layer[1:].isdigit() and str(int(layer[1:])) == layer[1:])):
+            raise ValueError(f"{name!r}: layer {layer!r} is not a layer name; layers are L0 (the embedding output), L1, L2, ... or final")
     return text_layer, image_layer
 
 def _depth(layer:str)->float:
-    "Sort key of a layer name: L1 < L2 < ... < L10 < final"
+    "Sort key of a layer name: L0 < L1 < L2 < ... < L10 < final"
     return math.inf if layer == 'final' else int(layer[1:])
 
 # %% ../nbs/04_retrieval.ipynb #a13e300b
@@ -424,7 +424,7 @@ def plot_depth_curves(df:pd.DataFrame,         # `evaluate_grid`'s table
     fig, axs = plt.subplots(1, 2, figsize=(10, 3.8), layout='constrained', sharey=True)
     present = set(rows.text_layer) | set(rows.image_layer)
     deepest = max([int(l[1:]) for l in present if l != 'final'], default=0)
-    layers = [f'L{i}' for i in range(1, deepest + 1)] + ['final'] * ('final' in present)   # every depth, trained or not
+    layers = ['L0'] * ('L0' in present) + [f'L{i}' for i in range(1, deepest + 1)] + ['final'] * ('final' in present)   # every depth, trained or not (L0 where trained)
     for ax, direction in zip(axs, _DIRECTIONS):
         col = _metric(df, direction, k)
         for tower, other in (('text', 'image'), ('image', 'text')):

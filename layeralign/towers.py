@@ -209,7 +209,7 @@ _DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 
 # %% ../nbs/00a_towers.ipynb #399be78f
 def tiny_hf_model(path:Path,         # the folder to write
-                  arch:str='bert',   # 'bert', 'gpt2' or 'clip' (both towers)
+                  arch:str='bert',   # 'bert', 'gpt2', or 'clip' / 'siglip' (both towers)
                   words=(),          # BERT: the words of its vocabulary
                   layers:int=3,      # blocks
                   width:int=32,      # hidden size
@@ -253,7 +253,21 @@ def tiny_hf_model(path:Path,         # the folder to write
                                                        eos_token_id=eos, pad_token_id=eos),
                                       vision_config=dict(small, image_size=32, patch_size=8), projection_dim=width // 2)
         transformers.CLIPImageProcessor(size={'shortest_edge': 32}, crop_size={'height': 32, 'width': 32}).save_pretrained(path)
-    else: raise ValueError(f"arch {arch!r}: use 'bert', 'gpt2' or 'clip'")
+    elif arch == 'siglip':   # SigLIP's own tokenizer is SentencePiece; this byte-level stand-in pads and ends as it does
+        chars = sorted(pre_tokenizers.ByteLevel.alphabet())
+        vocab = {c: i for i, c in enumerate(chars + ['</s>', '<unk>'])}
+        eos = len(chars)                                      # '</s>': the end of every caption, and its padding
+        tk = Tokenizer(models.BPE(vocab, merges=[]))
+        tk.pre_tokenizer, tk.decoder = pre_tokenizers.ByteLevel(add_prefix_space=False), decoders.ByteLevel()
+        tk.post_processor = processors.TemplateProcessing(single='$A </s>', special_tokens=[('</s>', eos)])
+        tok = transformers.PreTrainedTokenizerFast(tokenizer_object=tk, eos_token='</s>', pad_token='</s>', unk_token='<unk>',
+                                                   model_max_length=context)
+        small = dict(hidden_size=width, num_hidden_layers=layers, num_attention_heads=2, intermediate_size=2 * width)
+        cfg = transformers.SiglipConfig(text_config=dict(small, vocab_size=len(vocab), max_position_embeddings=context,
+                                                         pad_token_id=eos, eos_token_id=eos, bos_token_id=eos),
+                                        vision_config=dict(small, image_size=32, patch_size=8))
+        transformers.SiglipImageProcessor(size={'height': 32, 'width': 32}).save_pretrained(path)
+    else: raise ValueError(f"arch {arch!r}: use 'bert', 'gpt2', 'clip' or 'siglip'")
     tok.save_pretrained(path); cfg.save_pretrained(path)
     return path
 
@@ -261,14 +275,16 @@ def tiny_hf_model(path:Path,         # the folder to write
 def _features(out): return out if isinstance(out, torch.Tensor) else out.pooler_output   # transformers 4 gave a tensor, 5 an output
 
 class HFClipTower(Tower):
-    "One tower of a transformers CLIPModel, with its `final` (the other tower shares the model)"
+    "One tower of a transformers CLIPModel or SiglipModel, with its `final` (the other tower shares the model)"
     source, embedding = 'hf', True
     def __init__(self, clip:'HFClip', tower:str):
         self.clip, self.tower, self.spec, self.model = clip, tower, clip.spec, clip.model
         cfg = getattr(clip.model.config, f"{'vision' if tower == 'image' else 'text'}_config")
-        self.n_blocks = cfg.num_hidden_layers
-        self.dims = {'L': cfg.hidden_size, 'final': clip.model.config.projection_dim}
-        self.pooling = 'cls' if tower == 'image' else 'eos'
+        self.n_blocks, self.siglip = cfg.num_hidden_layers, clip.siglip
+        final = (cfg.hidden_size if tower == 'image' else cfg.projection_size) if self.siglip else clip.model.config.projection_dim
+        self.dims = {'L': cfg.hidden_size, 'final': final}
+        self.pooling = ('mean' if self.siglip else 'cls') if tower == 'image' else ('last' if self.siglip else 'eos')
+        self.poolings = (self.pooling, 'mean') if tower == 'text' else ('mean',) if self.siglip else IMAGE_POOLING
         self.record = dict(clip.record, tower=tower, pooling=self.pooling)
         if tower == 'image': self.preprocess = clip.preprocess
         else: self.tokenize, self.tokenizer, self.context_length, self.n_truncated = clip.tokenize, clip.tokenizer, clip.context_length, clip.n_truncated
@@ -284,7 +300,16 @@ class HFClipTower(Tower):
     def forward(self, x, layers, pooling=None):
         "Every requested block's output pooled (class token / end-of-text token, or mean), and `final`"
         m, pooling = self.model, pooling or self.pooling
-        if self.tower == 'image':
+        if pooling not in self.poolings:
+            raise ValueError(f"{self.spec}: {self.tower} pooling {pooling!r}: use one of {self.poolings}" +
+                             (" (SigLIP has no class token)" if self.siglip and self.tower == 'image' else ''))
+        if self.siglip:   # SigLIP: image layers by the mean of all tokens (all patches); text at the last position, unmasked
+            if self.tower == 'image': out, pool = m.vision_model(pixel_values=x, output_hidden_states=True), lambda h: h.mean(1)
+            else:
+                out, mask = m.text_model(input_ids=x['input_ids'], output_hidden_states=True), x['attention_mask'].unsqueeze(-1)
+                pool = (lambda h: h[:, -1]) if pooling == 'last' else (lambda h: (h * mask).sum(1) / mask.sum(1))
+            final = lambda: out.pooler_output                                       # [B, embed_dim]: the heads are the models'
+        elif self.tower == 'image':
             out = m.vision_model(pixel_values=x, output_hidden_states=True)
             pool = (lambda h: h[:, 0]) if pooling == 'cls' else (lambda h: h[:, 1:].mean(1))
             final = lambda: m.visual_projection(out.pooler_output)                  # [B, embed_dim]
@@ -297,23 +322,33 @@ class HFClipTower(Tower):
 
     def head(self):
         m = self.model
-        ln, proj = (m.vision_model.post_layernorm, m.visual_projection) if self.tower == 'image' else (m.text_model.final_layer_norm, m.text_projection)
+        if self.siglip and self.tower == 'image':
+            return (f"{self.spec}: SigLIP's image tower pools its tokens with attention (a MAP head): no layer's features "
+                    "go through its head")
+        if self.siglip: ln, proj = m.text_model.final_layer_norm, m.text_model.head
+        else: ln, proj = (m.vision_model.post_layernorm, m.visual_projection) if self.tower == 'image' else (m.text_model.final_layer_norm, m.text_projection)
         h = {'ln.weight': ln.weight, 'ln.bias': ln.bias, 'proj': proj.weight.T}
         if proj.bias is not None: h['proj.bias'] = proj.bias
         return dict({k: v.detach().float().cpu().contiguous() for k, v in h.items()}, eps=float(ln.eps))
 
+_CLIP_TYPES = {'clip': 'CLIPModel', 'siglip': 'SiglipModel'}   # model_type: the transformers class of both towers
+
 class HFClip:
-    "A transformers CLIPModel with its image processor and tokenizer; `.towers()` gives both `HFClipTower`s"
+    "A transformers CLIPModel or SiglipModel with its image processor and tokenizer; `.towers()` gives both `HFClipTower`s"
     def __init__(self, spec:str, init_seed:int=0):
         transformers = _require('transformers', spec)
         p, self.spec = parse_spec(spec), spec
         name, rev = p['name'], p['revision']
         config = _hf_load('config', transformers.AutoConfig.from_pretrained, spec, pretrained_model_name_or_path=name, revision=rev)
-        if config.model_type != 'clip':
-            raise ValueError(f"{spec} is a {config.model_type} model: of the models with both towers only CLIP (model_type 'clip') is supported; "
-                             "name a text model as text_model and a timm vision model as image_model instead")
-        if p['random']: model = _seeded(lambda: transformers.CLIPModel(config), init_seed)
-        else: model = _hf_load('weights', transformers.CLIPModel.from_pretrained, spec, pretrained_model_name_or_path=name, revision=rev)
+        if config.model_type == 'siglip2':
+            raise ValueError(f"{spec} is a SigLIP 2 model: its image tower takes patches at their native aspect ratio with a mask "
+                             "(NaFlex), which layeralign does not prepare; SigLIP (model_type 'siglip') is supported")
+        if config.model_type not in _CLIP_TYPES:
+            raise ValueError(f"{spec} is a {config.model_type} model: of the models with both towers only CLIP and SigLIP (model_type "
+                             "'clip', 'siglip') are supported; name a text model as text_model and a timm vision model as image_model instead")
+        self.siglip, cls = config.model_type == 'siglip', getattr(transformers, _CLIP_TYPES[config.model_type])
+        if p['random']: model = _seeded(lambda: cls(config), init_seed)
+        else: model = _hf_load('weights', cls.from_pretrained, spec, pretrained_model_name_or_path=name, revision=rev)
         self.model = model.eval()
         self.processor = _hf_load('image processor', transformers.AutoImageProcessor.from_pretrained, spec, pretrained_model_name_or_path=name, revision=rev)
         tok = _hf_load('tokenizer', transformers.AutoTokenizer.from_pretrained, spec, pretrained_model_name_or_path=name, revision=rev)
@@ -321,11 +356,15 @@ class HFClip:
         tok.padding_side = 'right'
         self.tokenizer, self.context_length = tok, _context_length(config.text_config, tok)
         self.record = dict(source='hf', name=name, weights='random' if p['random'] else 'pretrained', init_seed=init_seed if p['random'] else None,
-                           revision=rev, commit=getattr(config, '_commit_hash', None), model_type='clip', transformers=transformers.__version__,
+                           revision=rev, commit=getattr(config, '_commit_hash', None), model_type=config.model_type, transformers=transformers.__version__,
                            preprocessing=dict(image_processor=type(self.processor).__name__, tokenizer=type(tok).__name__,
-                                              context_length=self.context_length, padding='right'))
+                                              context_length=self.context_length, padding='max_length' if self.siglip else 'right'))
+        if self.siglip: self.record.update(image_pooling='mean of all tokens (SigLIP has no class token)',
+                                           text_pooling='last position of the max_length row, no attention mask (as SigLIP was trained)')
     def preprocess(self, img): return self.processor(images=img, return_tensors='pt')['pixel_values'][0]   # [3, H, W]
-    def tokenize(self, captions): return HFTextTower.tokenize(self, captions)
+    def tokenize(self, captions):   # SigLIP: every row padded to the full context, as it was trained and as its text head reads it
+        if not self.siglip: return HFTextTower.tokenize(self, captions)
+        return dict(self.tokenizer(list(captions), padding='max_length', truncation=True, max_length=self.context_length, return_tensors='pt'))
     def n_truncated(self, captions): return HFTextTower.n_truncated(self, captions)
     def towers(self)->dict: return {t: HFClipTower(self, t) for t in ('image', 'text')}
 
@@ -346,8 +385,8 @@ def spec_blocks(spec:str,  # a timm: or hf: tower spec
     if p['source'] == 'hf':
         transformers = _require('transformers', spec)
         config = _hf_load('config', transformers.AutoConfig.from_pretrained, spec, pretrained_model_name_or_path=p['name'], revision=p['revision'])
-        if config.model_type == 'clip': return getattr(config, f"{'vision' if tower == 'image' else 'text'}_config").num_hidden_layers, True
-        if tower == 'image': raise ValueError(f"{spec}: an hf: image tower must be a CLIP model's")
+        if config.model_type in _CLIP_TYPES: return getattr(config, f"{'vision' if tower == 'image' else 'text'}_config").num_hidden_layers, True
+        if tower == 'image': raise ValueError(f"{spec}: an hf: image tower must be a CLIP or SigLIP model's")
         return config.num_hidden_layers, False
     raise ValueError(f"{spec}: spec_blocks reads timm: and hf: towers")
 
