@@ -980,7 +980,7 @@ def _tower_specs(model, pretrained, image_model, text_model): # None, (model, pr
             raise ValueError(f"{t}_model {specs[t]!r}: {p[t]['source']}: gives no {t} tower here; use one of "
                              f"{', '.join(s + ':' for s in _SOURCES[t])}")
     if p['image']['source'] == 'hf' and specs['text'] != specs['image']:
-        raise ValueError(f"image_model {specs['image']!r}: an hf: image tower is a CLIP model's, used with its own text tower: "
+        raise ValueError(f"image_model {specs['image']!r}: an hf: image tower is a CLIP or SigLIP model's, used with its own text tower: "
                          "give the same spec as text_model (or as model); for a vision model alone use timm:")
     if all(p[t]['source'] == 'open_clip' for t in TOWERS) and (p['image']['name'], p['image']['pretrained']) == (p['text']['name'], p['text']['pretrained']):
         return p['image']['name'], p['image']['pretrained']
@@ -1040,7 +1040,7 @@ def tower_layers(model=None,       # as `extract`
 
 # %% ../nbs/01_extract.ipynb #8d7ab829
 def extract(data:CaptionSet,          # the images and captions of one split
-            model:str,                 # open_clip model name, project model name, path of a config JSON, or 'hf:NAME' (a transformers CLIP); None: image_model and text_model
+            model:str,                 # open_clip model name, project model name, path of a config JSON, or 'hf:NAME' (a transformers CLIP or SigLIP); None: image_model and text_model
             pretrained,                # None (random init), a tag ('openai', 'synthetic', ...), or a checkpoint file
             out:Path,                  # the store directory to write (see `store_dir`)
             layers='all',              # 'all', a list of names ('L1'...'LN', 'final'; 'L0' of timm/hf towers) or {'image': ..., 'text': ...}
