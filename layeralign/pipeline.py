@@ -308,6 +308,7 @@ def _grid_pass(stages:_Stages, label:str, stores:dict, folder:Path, grid_csv:Pat
     stages.run(f'{label}evaluate', dict(projected=_fingerprint(projected/f'{p}.safetensors' for p in keep), pairs=keep),
                [grid_csv], evaluate, verbose)
     grid = pd.read_csv(grid_csv)
+    grid = grid[grid.projection != 'lens'].reset_index(drop=True)   # the lens rows a run adds after: not this pass's
     grid.attrs['failed'] = failed
     return grid
 
