@@ -20,7 +20,7 @@ from .projection import (train_grid, grid_pairs, check_pairs, plot_histories, PR
                                    train_status, train_pending, parse_pair, _save_tensors)
 from .project_eval import project, project_pending, BASELINE
 from .retrieval import evaluate_grid, recall_at_k, plot_heatmaps, plot_depth_curves, chance_recall
-from .metrics import (check_metrics, write_metrics, spearman_with, grid_panels, plot_small_multiples, metrics_cli)
+from .metrics import (check_metrics, similarity_grid, spearman_with, grid_panels, plot_small_multiples, metrics_cli)
 
 # %% auto #0
 __all__ = ['SPLITS', 'torch_threads', 'check_settings', 'run_settings', 'run_dir', 'run', 'write_pictures', 'emergence',
@@ -363,10 +363,12 @@ def _metrics_pass(stages:_Stages, store:FeatureStore, out:Path, names:list, pair
     "07's training-free metrics of the run's pairs on the eval store into out/metrics.csv: a stage with its own record"
     if not names: return None, None
     pairs = list(dict.fromkeys([BASELINE] + list(pairs)))
+    def work():   # the run folder is locked already, and run.json records the settings: no lock or record of its own
+        table = similarity_grid(store, names, pairs=pairs, device=device, progress=verbose)
+        with atomic_path(out/'metrics.csv') as tmp: table.to_csv(tmp, index=False)
     try:
         stages.run('metrics', dict(store=str(store.path), created=store.manifest.get('created'), metrics=names, pairs=pairs),
-                   [out/'metrics.csv'], lambda: write_metrics(store, out, names, overwrite=True, pairs=pairs, device=device,
-                                                              progress=verbose), verbose)
+                   [out/'metrics.csv'], work, verbose)
     except ValueError as e: return None, str(e)     # e.g. fewer eval images than neighbours: the grid stands without them
     return pd.read_csv(out/'metrics.csv'), None
 
