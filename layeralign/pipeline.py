@@ -52,17 +52,18 @@ class _Stages:
         if r is None or r['digest'] != _digest(settings): return False
         return not outputs() if callable(outputs) else all(Path(o).exists() for o in outputs)
 
-    def mark(self, stage, settings, seconds):
+    def mark(self, stage, settings, seconds, cpu_seconds=None):
         self.rec['stages'][stage] = dict(digest=_digest(settings), settings=settings, seconds=round(seconds, 2),
+                                         cpu_seconds=None if cpu_seconds is None else round(cpu_seconds, 2),
                                          finished=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()))
         write_json(self.path, self.rec)
 
     def run(self, stage:str, settings:dict, outputs, work, verbose:bool=True)->bool:
         "Do `work()` unless `stage` is done with `settings` and its `outputs` are whole (as `done`); whether it ran"
         if self.done(stage, settings, outputs): _say(f"{stage}: up to date", verbose); return False
-        t0 = time.time()
+        t0, c0 = time.time(), time.process_time()   # wall, and CPU of this process's threads (on a shared CPU, the fair measure)
         work()   # outputs it could not make (a pair that failed) are missing, so the next run tries them again
-        self.mark(stage, settings, time.time() - t0)
+        self.mark(stage, settings, time.time() - t0, time.process_time() - c0)
         _say(f"{stage}: done ({time.time() - t0:.1f}s)", verbose)
         return True
 
