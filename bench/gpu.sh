@@ -22,9 +22,9 @@ if [ -n "${WHEELS:-}" ]; then   # a machine without internet: the wheelhouse tha
     export PYTHONPATH="$PYTHONPATH:$site" PATH="$site/bin:$PATH"
 fi
 if [ -n "${QUICK:-}" ]; then
-    grid=(--quick); extract=(--quick); flags=''
+    grid=(--quick); extract=(--quick); metrics=(--quick); flags=''
 else
-    grid=(--device cuda); extract=(--model ViT-B-32 --device cuda --n_images 20000 --num_workers 15); flags=cuda
+    grid=(--device cuda); metrics=(--device cuda); extract=(--model ViT-B-32 --device cuda --n_images 20000 --num_workers 15); flags=cuda
     step "GPU" nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader -f "$out/gpu.csv"
 fi
 step "versions" $py -c "import sys, torch, open_clip, layeralign; print(sys.version.split()[0], torch.__version__, open_clip.__version__, layeralign.__version__, torch.cuda.is_available())" > "$out/versions.txt"
@@ -32,6 +32,8 @@ step "versions" $py -c "import sys, torch, open_clip, layeralign; print(sys.vers
 step "bench/grid.py ${grid[*]}" $py bench/grid.py "${grid[@]}" --out "$out/grid.json" > /dev/null
 # extract: ViT-B-32, all layers of both towers, against the decode-only ceiling and the original loop
 step "bench/extract.py ${extract[*]}" sh -c "$py bench/extract.py ${extract[*]} > '$out/extract.json'"
+# similarity_grid: platonic-rep's metrics on the 13 x 13 grid, against its per-pair loop
+step "bench/metrics.py ${metrics[*]}" sh -c "$py bench/metrics.py ${metrics[*]} > '$out/metrics.json'"
 if [ -n "$flags" ]; then
     step "notebook cells flagged $flags" sh -c "$py tools/run_tests.py --flags $flags > '$out/tests-$flags.txt' 2>&1"
     tail -n 1 "$out/tests-$flags.txt"

@@ -19,20 +19,23 @@ from torchvision.transforms import Compose, Normalize, ToTensor
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
+from .towers import HFClip, HFTextTower, TimmTower, Tower, parse_spec, spec_blocks
 from .data import (CaptionSet, LockedError, atomic_path, layeralign_home, load_image, remove_stale_tmp, skip_bad_hint,
                              stage_lock, write_json)
 
 # %% auto #0
 __all__ = ['TOWERS', 'STORE_DTYPES', 'IMAGE_POOLING', 'TEXT_POOLING', 'layer_names', 'DamagedStoreError', 'FeatureStore',
-           'environment', 'write_store', 'load_model', 'lens', 'check_device', 'extract', 'store_dir']
+           'environment', 'write_store', 'load_model', 'lens', 'check_device', 'towers_name', 'tower_layers', 'extract',
+           'store_dir']
 
 # %% ../nbs/01_extract.ipynb #3ee579fc
 TOWERS = ('image', 'text')
 
 def layer_names(n_blocks:int, # transformer blocks in the tower
+                final:bool=True, # does the tower project into a space shared with the other tower?
                )->list:       # ['L1', ..., 'LN', 'final']
     "The layer names of a tower with `n_blocks` blocks"
-    return [f'L{i}' for i in range(1, n_blocks+1)] + ['final']
+    return [f'L{i}' for i in range(1, n_blocks+1)] + (['final'] if final else [])
 
 # %% ../nbs/01_extract.ipynb #d7914967
 _REBUILD = "rebuild it with extract(..., overwrite=True), or `--overwrite` on the command line"
@@ -587,6 +590,8 @@ _PRECISIONS = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 
 def _select_layers(layers,        # 'all', a list of names for both towers, or {'image': ..., 'text': ...}
                    n_blocks:dict, # {'image': n, 'text': n}
+                   finals:dict=None, # {'image': bool, 'text': bool}: which towers have `final`; None: both
+                   embedding:dict=None, # {'image': bool, 'text': bool}: which towers can give L0 (the embedding output) when asked
                   )->dict:        # {'image': [...], 'text': [...]} in tower order
     "Check the requested layers against what each tower has"
     if not isinstance(layers, dict): layers = {t: layers for t in TOWERS}
@@ -594,8 +599,9 @@ def _select_layers(layers,        # 'all', a list of names for both towers, or {
     if unknown_towers: raise ValueError(f"Unknown tower(s) {sorted(unknown_towers)} in layers: use {TOWERS}")
     out = {}
     for t in TOWERS:
-        valid, want = layer_names(n_blocks[t]), layers.get(t, 'all')
+        valid, want = layer_names(n_blocks[t], (finals or {}).get(t, True)), layers.get(t, 'all')
         if want == 'all': out[t] = valid; continue
+        if (embedding or {}).get(t): valid = ['L0'] + valid
         if isinstance(want, str): want = [want]
         bad = [l for l in want if l not in valid]
         if bad: raise ValueError(f"Unknown {t} layer(s) {bad}: the {t} tower has {n_blocks[t]} blocks, valid names are {valid}")
@@ -706,7 +712,9 @@ def _run_tower(tower:str,          # 'image' or 'text'
     cuda = device.type == 'cuda'
     loader = torch.utils.data.DataLoader(dataset, batch_sampler=batches, collate_fn=collate, num_workers=num_workers,
                                          pin_memory=cuda, prefetch_factor=2 if num_workers else None)
-    fwd, dims = (_image_layers if tower == 'image' else functools.partial(_text_layers, truncate=False)), _tower_dims(model, tower)
+    adapter = isinstance(model, Tower)     # a tower of another source (or one open_clip tower beside one), see 00a_towers
+    fwd = (lambda m, x, ls, p: m.forward(x, ls, p)) if adapter else _image_layers if tower == 'image' else functools.partial(_text_layers, truncate=False)
+    dims = model.dims if adapter else _tower_dims(model, tower)
     pending, seen, errors = {}, {}, {}
     for s in [s for s in todo if expected[s] == 0]: _write_shard(_shard_file(partial, tower, s), layers, [], dims, store_dtype, {})
     total = sum(expected.values())
@@ -721,9 +729,11 @@ def _run_tower(tower:str,          # 'image' or 'text'
                                  f"finished shards are kept in {partial}")
             s = int(idx[0]) // shard_size
             if x is not None:
-                if tower == 'text': x = _cut_tokens(model, x)     # on the CPU: no GPU sync per batch
-                x = x.to(device, non_blocking=cuda)
-                if tower == 'image': x = _finish_images(x, norm)
+                if adapter: x = model.prepare(x, device)
+                else:
+                    if tower == 'text': x = _cut_tokens(model, x)     # on the CPU: no GPU sync per batch
+                    x = x.to(device, non_blocking=cuda)
+                    if tower == 'image': x = _finish_images(x, norm)
                 with torch.inference_mode(), torch.autocast(device.type, dtype=autocast_dtype or torch.float32,
                                                             enabled=autocast_dtype is not None):
                     feats = fwd(model, x, layers, pooling)
@@ -931,12 +941,108 @@ def _existing(out:Path,        # the store directory
     print(f"{out}: already extracted with these settings, and verified; nothing to do")
     return store
 
+# %% ../nbs/01_extract.ipynb #93ec1149
+class _OpenClipTower(Tower):
+    "One tower of an OpenCLIP model, beside a tower of another model (its `final` is left out)"
+    source = 'open_clip'
+    def __init__(self, spec:str, tower:str, init_seed:int=0):
+        p, self.spec, self.tower = parse_spec(spec), spec, tower
+        r = _resolve_model(p['name'], p['pretrained'])
+        self.n_blocks = _config_blocks(r['config'], r['name'])[tower]
+        self.model, preprocess, self.tokenize = load_model(p['name'], p['pretrained'], init_seed=init_seed)
+        self.dims = dict(_tower_dims(self.model, tower), final=None)
+        self.preprocess, self.norm = _split_preprocess(preprocess)
+        self.pooling = 'cls' if tower == 'image' else 'eos'
+        self.record = _jsonable(dict(source='open_clip', name=r['name'], pretrained=p['pretrained'], weights=_weights_id(r),
+                                     init_seed=init_seed if p['pretrained'] is None else None, open_clip=open_clip.__version__))
+    def prepare(self, x, device):
+        if self.tower == 'text': x = _cut_tokens(self.model, x)
+        x = x.to(device, non_blocking=device.type == 'cuda')
+        return _finish_images(x, self.norm) if self.tower == 'image' else x
+    def forward(self, x, layers, pooling):
+        if self.tower == 'image': return _image_layers(self.model, x, layers, pooling)
+        return _text_layers(self.model, x, layers, pooling, truncate=False)
+
+_SOURCES = {'image': {'timm': TimmTower, 'open_clip': _OpenClipTower, 'hf': HFClip}, 'text': {'hf': HFTextTower, 'open_clip': _OpenClipTower}}
+
+def _tower_specs(model, pretrained, image_model, text_model): # None, (model, pretrained) of one open_clip model, or {tower: spec}
+    "Which towers a request names; a tower not given comes from `model`"
+    if image_model is None and text_model is None:
+        if not str(model).startswith('hf:'): return None
+        image_model = text_model = model      # a transformers CLIP model: both towers, and their final
+    if model is None and (image_model is None or text_model is None):
+        raise ValueError("give both image_model and text_model, or model (whose tower fills the one not given)")
+    mine = f"open_clip:{model}" + (f"/{pretrained}" if pretrained is not None else '')
+    specs = {'image': image_model or mine, 'text': text_model or mine}
+    p = {t: parse_spec(s) for t, s in specs.items()}
+    for t in TOWERS:
+        if p[t]['source'] not in _SOURCES[t]:
+            raise ValueError(f"{t}_model {specs[t]!r}: {p[t]['source']}: gives no {t} tower here; use one of "
+                             f"{', '.join(s + ':' for s in _SOURCES[t])}")
+    if p['image']['source'] == 'hf' and specs['text'] != specs['image']:
+        raise ValueError(f"image_model {specs['image']!r}: an hf: image tower is a CLIP model's, used with its own text tower: "
+                         "give the same spec as text_model (or as model); for a vision model alone use timm:")
+    if all(p[t]['source'] == 'open_clip' for t in TOWERS) and (p['image']['name'], p['image']['pretrained']) == (p['text']['name'], p['text']['pretrained']):
+        return p['image']['name'], p['image']['pretrained']
+    return specs
+
+def _load_towers(specs:dict, init_seed:int, text_dtype:str, text_pooling)->dict: # {tower: Tower} on the CPU
+    "Build each tower from its spec"
+    out = {}
+    if parse_spec(specs['image'])['source'] == 'hf': out = HFClip(specs['image'], init_seed).towers()   # both towers of one model
+    for t in [t for t in TOWERS if t not in out]:
+        src = parse_spec(specs[t])['source']
+        if src == 'open_clip': out[t] = _OpenClipTower(specs[t], t, init_seed)
+        elif t == 'text': out[t] = HFTextTower(specs[t], init_seed, text_dtype, text_pooling)
+        else: out[t] = TimmTower(specs[t], init_seed)
+    if text_pooling is not None and out['text'].pooling != text_pooling:
+        if text_pooling not in ('eos', 'mean'): raise ValueError(f"text_pooling {text_pooling!r}: a CLIP text tower pools by 'eos' or 'mean'")
+        out['text'].pooling = text_pooling
+    return out
+
+def towers_name(image_model:str, # e.g. 'timm:vit_small_patch14_dinov2.lvd142m'
+                text_model:str,  # e.g. 'hf:bert-base-uncased'
+               )->str:           # a name fit for a folder, e.g. 'timm.vit_small_patch14_dinov2.lvd142m+hf.bert-base-uncased'
+    "The model name of a store of two towers (its manifest's `model`, and its folder's name with `store_dir`)"
+    safe = lambda s: s.replace(':', '.', 1).replace('/', '_').replace(':', '_').strip('_.')
+    return f"{safe(image_model)}+{safe(text_model)}"
+
+def _same_weights(record:dict)->dict:
+    "A tower's record without its library's version: what must match for a store to be reused (the version is kept in the manifest)"
+    return {k: v for k, v in record.items() if k not in ('timm', 'transformers', 'open_clip')}
+
+def _truncated(text, data)->dict: # {'captions': n, 'context_length': tokens}
+    "How many captions the text tower cuts to its context"
+    n = text.n_truncated(data.captions) if hasattr(text, 'n_truncated') else 0
+    if n: print(f"{text.spec}: {n:,} of {data.n_captions:,} captions are longer than its context of {text.context_length} tokens and were cut")
+    return dict(captions=n, context_length=getattr(text, 'context_length', None))
+
+# %% ../nbs/01_extract.ipynb #7f5ac05d
+def tower_layers(model=None,       # as `extract`
+                 pretrained=None,  # as `extract`
+                 image_model=None, # as `extract`
+                 text_model=None,  # as `extract`
+                )->dict:           # {'image': [...], 'text': [...]}
+    "The layer names of each tower `extract` would store for this request, without loading any weights"
+    specs = _tower_specs(model, pretrained, image_model, text_model)
+    if not isinstance(specs, dict):
+        r = _resolve_model(*(specs or (model, pretrained)))
+        return {t: layer_names(n) for t, n in _config_blocks(r['config'], r['name']).items()}
+    out = {}
+    for t in TOWERS:
+        p = parse_spec(specs[t])
+        if p['source'] == 'open_clip':
+            r = _resolve_model(p['name'], p['pretrained'])
+            out[t] = layer_names(_config_blocks(r['config'], r['name'])[t], final=False)
+        else: out[t] = layer_names(*spec_blocks(specs[t], t))
+    return out
+
 # %% ../nbs/01_extract.ipynb #8d7ab829
 def extract(data:CaptionSet,          # the images and captions of one split
-            model:str,                 # open_clip model name, project model name, or path of a config JSON
+            model:str,                 # open_clip model name, project model name, path of a config JSON, or 'hf:NAME' (a transformers CLIP); None: image_model and text_model
             pretrained,                # None (random init), a tag ('openai', 'synthetic', ...), or a checkpoint file
             out:Path,                  # the store directory to write (see `store_dir`)
-            layers='all',              # 'all', a list of names ('L1'...'LN', 'final') or {'image': ..., 'text': ...}
+            layers='all',              # 'all', a list of names ('L1'...'LN', 'final'; 'L0' of timm/hf towers) or {'image': ..., 'text': ...}
             device='cpu',              # 'cpu', 'cuda', 'cuda:1', 'mps', ...
             precision:str=None,        # autocast 'bf16' / 'fp16', or 'fp32'; None: 'bf16' on CUDA, 'fp32' elsewhere
             batch_size=None,           # images (and captions) per batch, or {'image': n, 'text': m}; None: by device
@@ -948,24 +1054,42 @@ def extract(data:CaptionSet,          # the images and captions of one split
             shard_size=None,           # items per resumable shard, or {'image': n, 'text': m}; None: 8 batches
             progress:bool=True,        # show progress bars
             init_seed:int=0,           # with pretrained=None: the seed of the random weights
+            image_model:str=None,      # the image tower of another model: 'timm:NAME', 'open_clip:MODEL/TAG' (see 00a_towers)
+            text_model:str=None,       # the text tower of another model: 'hf:NAME_OR_PATH', 'open_clip:MODEL/TAG'
+            text_dtype:str='fp32',     # an hf text model's weights: 'fp32', 'bf16' or 'fp16'
+            text_pooling:str=None,     # an hf text model's pooling: 'cls', 'mean' or 'last'; None: by its type
            )->FeatureStore:
     "Features of every requested layer of both towers for `data`, in one forward pass per batch per tower"
     out, device = Path(out), check_device(device)
     _check_request(dtype, precision, batch_size, num_workers, shard_size)
     if isinstance(pooling, str): pooling = ('mean', 'mean') if pooling == 'mean' else ('cls', 'eos') if pooling in ('cls', 'eos') else (pooling,)
     pooling = tuple(pooling)
-    if len(pooling) != 2 or pooling[0] not in IMAGE_POOLING or pooling[1] not in TEXT_POOLING:
+    specs = _tower_specs(model, pretrained, image_model, text_model)
+    if specs is not None and not isinstance(specs, dict): model, pretrained, specs = *specs, None   # both towers of one open_clip model
+    if len(pooling) != 2 or pooling[0] not in IMAGE_POOLING or (specs is None and pooling[1] not in TEXT_POOLING):
         raise ValueError(f"pooling {pooling!r}: the image side is one of {IMAGE_POOLING}, the text side one of {TEXT_POOLING}")
     precision = precision or ('bf16' if device.type == 'cuda' else 'fp32')
-    resolved = _resolve_model(model, pretrained)
-    layers = _select_layers(layers, _config_blocks(resolved['config'], resolved['name']))
-    settings = _jsonable(dict(model=resolved['name'], pretrained=pretrained if pretrained is None else str(pretrained),
-                              weights=_weights_id(resolved), quick_gelu=resolved['force_quick_gelu'] or bool(resolved['config'].get('quick_gelu')),
-                              dataset=data.name, split=data.split, n_images=data.n_images, n_captions=data.n_captions,
-                              data=_data_digest(data), layers=layers, pooling={'image': pooling[0], 'text': pooling[1]},
-                              dtype=dtype, precision=precision))
-    if pretrained is None: settings['init_seed'] = int(init_seed)   # random weights: their seed makes them
-    head_of = lambda: _model_head(model, pretrained, init_seed)
+    towers = None
+    if specs is None:
+        resolved = _resolve_model(model, pretrained)
+        layers = _select_layers(layers, _config_blocks(resolved['config'], resolved['name']))
+        settings = _jsonable(dict(model=resolved['name'], pretrained=pretrained if pretrained is None else str(pretrained),
+                                  weights=_weights_id(resolved), quick_gelu=resolved['force_quick_gelu'] or bool(resolved['config'].get('quick_gelu')),
+                                  dataset=data.name, split=data.split, n_images=data.n_images, n_captions=data.n_captions,
+                                  data=_data_digest(data), layers=layers, pooling={'image': pooling[0], 'text': pooling[1]},
+                                  dtype=dtype, precision=precision))
+        if pretrained is None: settings['init_seed'] = int(init_seed)   # random weights: their seed makes them
+        head_of = lambda: _model_head(model, pretrained, init_seed)
+    else:   # towers of two models: built here (on the CPU), as their number of blocks and provenance come from them
+        towers = _load_towers(specs, init_seed, text_dtype, text_pooling)
+        layers = _select_layers(layers, {t: towers[t].n_blocks for t in TOWERS}, {t: towers[t].dims['final'] is not None for t in TOWERS},
+                                {t: towers[t].embedding for t in TOWERS})
+        settings = _jsonable(dict(model=towers_name(specs['image'], specs['text']), pretrained=None, image_model=specs['image'],
+                                  text_model=specs['text'], towers={t: _same_weights(towers[t].record) for t in TOWERS},
+                                  dataset=data.name, split=data.split, n_images=data.n_images, n_captions=data.n_captions,
+                                  data=_data_digest(data), layers=layers, pooling={'image': pooling[0], 'text': towers['text'].pooling},
+                                  dtype=dtype, precision=precision, init_seed=int(init_seed)))
+        head_of = lambda: {t: towers[t].head() for t in TOWERS}
     rank, world = _rank_world()
     with stage_lock(out, what=f"the feature store {out}") if rank == 0 else contextlib.nullcontext():   # one builder per store
         store = _existing(out, settings, overwrite, head_of if rank == 0 else None)
@@ -993,25 +1117,33 @@ def extract(data:CaptionSet,          # the images and captions of one split
         mine = {t: [s for s in range(n_shards[t]) if s % world == rank] for t in TOWERS}
         if any(not _shard_file(partial, t, s).exists() for t in TOWERS for s in mine[t]):
             workers = num_workers if num_workers is not None else (min(16, max(1, (os.cpu_count() or 2) - 1)) if cuda else 0)
-            net, preprocess, tokenizer = load_model(model, pretrained, device=device, init_seed=init_seed)
-            head = {t: _tower_head(net, t) for t in TOWERS}
+            if towers is None:
+                net, preprocess, tokenizer = load_model(model, pretrained, device=device, init_seed=init_seed)
+                head = {t: _tower_head(net, t) for t in TOWERS}
+                decode, norm = _split_preprocess(preprocess)
+                nets = {'image': net, 'text': net}
+            else:
+                nets = {t: towers[t].to(device) for t in TOWERS}
+                head, decode, norm, tokenizer = head_of(), towers['image'].preprocess, None, towers['text'].tokenize
             lengths = np.array([len(c) for c in data.captions])
             common = dict(partial=partial, device=device, autocast_dtype=_PRECISIONS[precision], store_dtype=getattr(torch, dtype),
                           num_workers=workers, skip_bad=skip_bad, progress=progress and rank == 0, rank=rank, world=world)
-            decode, norm = _split_preprocess(preprocess)
-            k, secs = _run_tower('image', net, _ImageFiles(data.image_paths, decode), _Collate(), n['image'], shard['image'],
+            k, secs = _run_tower('image', nets['image'], _ImageFiles(data.image_paths, decode), _Collate(), n['image'], shard['image'],
                                  bs['image'], layers=layers['image'], pooling=pooling[0], norm=norm, **common)
             if k: speed['images_per_s'] = k / secs
-            k, secs = _run_tower('text', net, _Captions(data.captions), _Collate(tokenizer), n['text'], shard['text'],
-                                 bs['text'], layers=layers['text'], pooling=pooling[1], lengths=lengths, **common)
+            k, secs = _run_tower('text', nets['text'], _Captions(data.captions), _Collate(tokenizer), n['text'], shard['text'],
+                                 bs['text'], layers=layers['text'], pooling=settings['pooling']['text'], lengths=lengths, **common)
             if k: speed['captions_per_s'] = k / secs
-            del net
+            del nets
         if rank != 0: return _wait_for(lambda: _assembled(out, settings), f"rank 0 to assemble {out}")
         _wait_for(lambda: all(_shard_file(partial, t, s).exists() for t in TOWERS for s in range(n_shards[t])),
                   f"the other ranks' shards in {partial}")
-        meta = dict(model=resolved['name'], pretrained=settings['pretrained'], dataset=data.name, split=data.split,
-                    pooling=settings['pooling'], precision=precision, quick_gelu=settings['quick_gelu'], device=str(device),
-                    speed=speed, settings=settings, environment=environment(device))
+        meta = dict(model=settings['model'], pretrained=settings['pretrained'], dataset=data.name, split=data.split,
+                    pooling=settings['pooling'], precision=precision, device=str(device), speed=speed, settings=settings,
+                    environment=environment(device))
+        if towers is None: meta['quick_gelu'] = settings['quick_gelu']
+        else: meta.update(image_model=specs['image'], text_model=specs['text'], towers=_jsonable({t: towers[t].record for t in TOWERS}),
+                          truncated=_truncated(towers['text'], data))
         store = _assemble(partial, out, data, layers, n_shards, meta, dtype, overwrite, head or head_of())
         shutil.rmtree(partial, ignore_errors=True)
     if progress: print(f"{store}: " + ', '.join(f"{v:,.0f} {k.replace('_per_s', '')}/s" for k, v in speed.items()))

@@ -14,7 +14,7 @@ from . import __version__
 from .data import (layeralign_home, load_dataset, synthetic, write_json, atomic_path, download_flickr30k,
                              download_coco, KARPATHY_SPLITS_URL, COCO_IMAGES_URL, KaggleCredentialsError, DATASETS,
                              stage_lock, remove_stale_tmp, LockedError, write_split_assignment, SPLIT_FRACTIONS)
-from .extract import (extract, store_dir, FeatureStore, layer_names, environment, STORE_DTYPES, _PRECISIONS,
+from .extract import (tower_layers, towers_name, extract, store_dir, FeatureStore, layer_names, environment, STORE_DTYPES, _PRECISIONS,
                                _resolve_model, _config_blocks, _weights_id, _settings_diff, lens, check_device)
 from .projection import (train_grid, grid_pairs, check_pairs, plot_histories, PROJECTIONS, check_train_settings,
                                    train_status, train_pending, parse_pair, _save_tensors)
@@ -133,6 +133,8 @@ def check_settings(model:str,              # as `run`
                    dataset:str='synthetic',# as `run`
                    seed:int=0,             # as `run`
                    log:str|None=None,      # as `run`
+                   image_model:str|None=None, # as `run`
+                   text_model:str|None=None,  # as `run`
                   )->dict:                 # {'text': [...], 'image': [...]} the model's layer names
     "Check a run's settings without downloading or building anything; a ValueError names the first one at fault"
     check_device(_device(device))   # 'mps' or 'cuda' where there is none: one line, before anything is fetched
@@ -147,9 +149,9 @@ def check_settings(model:str,              # as `run`
     if dataset not in DATASETS and not Path(dataset).is_file():
         raise ValueError(f"{_flag('dataset', dataset)}: not one of {list(DATASETS)}, and no such file "
                          "(a Karpathy JSON, or a CSV/JSONL of image, caption rows)")
-    resolved = _resolve_model(model, pretrained)    # an unknown model or tag: an error listing the valid ones
-    layers = {t: layer_names(n) for t, n in _config_blocks(resolved['config'], resolved['name']).items()}
-    check_pairs(layers, pairs, resolved['name'])    # an unknown layer, or no pair at all: an error naming it
+    layers = tower_layers(model, pretrained, image_model, text_model)   # an unknown model, tag or source: an error naming it
+    check_pairs(layers, pairs, towers_name(image_model or f'open_clip:{model}', text_model or f'open_clip:{model}')
+                if image_model or text_model else model)   # an unknown layer, or no pair at all: an error naming it
     return layers
 
 # %% ../nbs/08_pipeline.ipynb #d25b7fbf
@@ -173,16 +175,28 @@ def run_settings(dataset:str='synthetic', model:str='layeralign-tiny', pretraine
                  train_batch_size:int=256, lr:float=1e-4, seed:int=0, eval_split:str='test', # as `run`
                  synthetic_images:int=6000, feature_dtype:str='float16', precision:str|None=None, # as `run`
                  control:bool|None=None, skip_bad:bool=False, split_seed:int|None=None, # as `run`
+                 image_model:str|None=None, text_model:str|None=None, embed_dim:int|None=None, # as `run`
+                 text_dtype:str='fp32', text_pooling:str|None=None, # as `run`
                  **speed,  # settings that change neither outputs nor folders (batch_size, num_workers, threads, log): checked only
                 )->dict:   # the settings a run's outputs depend on (`run.json`'s 'settings')
     "Check a run's settings and return those its outputs depend on"
     layers = check_settings(model, pretrained, device, pairs, projection, precision, feature_dtype, epochs, lr,
                             train_batch_size, eval_split=eval_split, synthetic_images=synthetic_images, dataset=dataset,
-                            seed=seed, **speed)
-    resolved, cuda = _resolve_model(model, pretrained), torch.device(_device(device)).type == 'cuda'
+                            seed=seed, image_model=image_model, text_model=text_model, **speed)
+    cuda = torch.device(_device(device)).type == 'cuda'
+    resolved = None if image_model or text_model else _resolve_model(model, pretrained)
     if control is None: control = dataset == 'synthetic'   # on by default for the built-in world, where it is cheap
     order = check_pairs(layers, 'all')                     # pairs in grid order: the same pairs are the same run
-    names = sorted(check_pairs(layers, pairs, resolved['name']), key=order.index)
+    names = sorted(check_pairs(layers, pairs, resolved['name'] if resolved else 'the towers'), key=order.index)
+    if image_model or text_model:   # towers of two models: they name the run; no random-weights control
+        towers = dict(image=image_model or f'open_clip:{model}' + (f'/{pretrained}' if pretrained else ''),
+                      text=text_model or f'open_clip:{model}' + (f'/{pretrained}' if pretrained else ''), text_dtype=text_dtype, text_pooling=text_pooling)
+        return json.loads(json.dumps(dict(
+            dataset=_dataset_id(dataset, synthetic_images, seed), split_seed=split_seed, model=towers_name(towers['image'], towers['text']),
+            model_config=_digest(towers), pretrained='towers', weights=towers, embed_dim=embed_dim, feature_dtype=feature_dtype,
+            precision=precision or ('bf16' if cuda else 'fp32'), skip_bad=skip_bad, pairs=names, projection=projection,
+            layernorm=layernorm, epochs=epochs, train_batch_size=train_batch_size, lr=float(lr), seed=seed, eval_split=eval_split,
+            control=False)))
     return json.loads(json.dumps(dict(
         dataset=_dataset_id(dataset, synthetic_images, seed), split_seed=split_seed, model=resolved['name'],
         model_config=_digest(resolved['config']), pretrained=None if pretrained is None else str(pretrained),
@@ -299,10 +313,12 @@ def _grid_pass(stages:_Stages, label:str, stores:dict, folder:Path, grid_csv:Pat
                lambda: train_grid(stores['train'], stores['val'], proj_dir, pairs=names, device=device, progress=verbose,
                                   overwrite=overwrite, **hp, **train_kw), verbose)
     failed = _failed_pairs(proj_dir, names)
-    keep = [BASELINE] + [p for p in names if p not in failed]
-    stages.run(f'{label}project', dict(store=str(scored.path), projections=_fingerprint(proj_dir/f'{p}.safetensors' for p in keep[1:])),
-               lambda: project_pending(scored, proj_dir, projected, keep[1:]),
-               lambda: _project(scored, proj_dir, projected, keep[1:], device, overwrite, verbose), verbose)
+    base = [BASELINE] if all('final' in scored.layers[t] for t in ('text', 'image')) else []   # two models' towers: no baseline
+    keep = base + [p for p in names if p not in failed]
+    done = keep[len(base):]
+    stages.run(f'{label}project', dict(store=str(scored.path), projections=_fingerprint(proj_dir/f'{p}.safetensors' for p in done)),
+               lambda: project_pending(scored, proj_dir, projected, done),
+               lambda: _project(scored, proj_dir, projected, done, device, overwrite, verbose), verbose)
     def evaluate():
         grid = evaluate_grid(projected, device=device, progress=verbose)
         with atomic_path(grid_csv) as tmp: grid[grid.pair.isin(keep)].to_csv(tmp, index=False)
@@ -331,14 +347,21 @@ def _lens_files(store:FeatureStore, # the eval store, with its head
         write_json(folder/f'{p}.json', dict(pair=p, text_layer=t, image_layer=i, projection='lens', store=str(store.path),
                                             n_images=store.n_images, n_captions=store.n_captions, embed_dim=int(text_emb.shape[1])))
 
+def _with_baseline(store:FeatureStore, pairs:list)->list:
+    "`pairs` and the final x final baseline, where both towers have a final (two separately trained models have none)"
+    has_final = all('final' in store.layers[t] for t in ('text', 'image'))
+    return list(dict.fromkeys(([BASELINE] if has_final else []) + list(pairs)))
+
 def _lens_pass(stages:_Stages, store:FeatureStore, out:Path, pairs:list, device:str, verbose:bool,
               )->tuple:  # (the lens rows as grid.csv holds them, or None; why there are none, or None)
     "The lens of every pair of the run on the eval store, scored by `evaluate_grid`: a stage with its own record"
+    if not all('final' in store.layers[t] for t in ('text', 'image')):
+        return None, "the towers come from two separately trained models: no head maps a layer into a shared space"
     try:
         for tower in ('text', 'image'): store.head(tower)
     except ValueError as e: return None, str(e)
     folder, scored = out/'projected_lens', out/'projected_lens'/'grid_lens.csv'
-    pairs = list(dict.fromkeys([BASELINE] + list(pairs)))
+    pairs = _with_baseline(store, pairs)
     def work():
         folder.mkdir(parents=True, exist_ok=True)
         _lens_files(store, folder, pairs)
@@ -363,7 +386,7 @@ def _metrics_pass(stages:_Stages, store:FeatureStore, out:Path, names:list, pair
                  )->tuple:  # (metrics.csv's table, or None; why there is none, or None)
     "07's training-free metrics of the run's pairs on the eval store into out/metrics.csv: a stage with its own record"
     if not names: return None, None
-    pairs = list(dict.fromkeys([BASELINE] + list(pairs)))
+    pairs = _with_baseline(store, pairs)
     def work():   # the run folder is locked already, and run.json records the settings: no lock or record of its own
         table = similarity_grid(store, names, pairs=pairs, device=device, progress=verbose)
         with atomic_path(out/'metrics.csv') as tmp: table.to_csv(tmp, index=False)
@@ -442,18 +465,28 @@ def run(dataset:str='synthetic',          # 'synthetic', 'flickr30k', 'coco', or
         log:str|None=None,                # training log, e.g. 'tensorboard'; None: none
         split_seed:int|None=None,         # seed of the splits of a pairs table without a split column
         wait:bool=True,                   # wait for another run holding the run folder (False: fail at once)
+        image_model:str|None=None,        # the image tower of another model: 'timm:NAME', 'open_clip:MODEL/TAG', 'hf:CLIP'
+        text_model:str|None=None,         # the text tower of another model: 'hf:NAME_OR_PATH', 'open_clip:MODEL/TAG'
+        embed_dim:int|None=None,          # shared-space width of two models' towers, which have no final (default 512)
+        text_dtype:str='fp32',            # an hf text model's weights: 'fp32', 'bf16' or 'fp16'
+        text_pooling:str|None=None,       # an hf text model's pooling: 'cls', 'mean' or 'last' (default: by its type)
         metrics='fast',                   # training-free metrics of the eval store (metrics.csv): 'fast', 'all', names, or 'none'
        )->pd.DataFrame:                   # one row per trained pair and the baseline; .attrs: out, stores, failed {pair: why}, control (its CSV), absent {lens/metrics: why}
     "Run layeralign from data to the recall grid (lens rows and metrics too); stages whose outputs exist for the same settings are skipped"
     device = _device(device)
+    if str(model).startswith('hf:') and not (image_model or text_model): image_model = text_model = model   # a transformers CLIP
     settings = run_settings(dataset, model, pretrained, device, pairs, projection, layernorm, epochs, train_batch_size, lr,
                             seed, eval_split, synthetic_images, feature_dtype, precision, control, skip_bad, split_seed,
+                            image_model, text_model, embed_dim, text_dtype, text_pooling,
                             batch_size=batch_size, num_workers=num_workers, threads=threads, log=log)
     metric_names = [] if metrics in (None, 'none') else check_metrics(metrics)
+    towers = (dict(image_model=settings['weights']['image'], text_model=settings['weights']['text'], text_dtype=text_dtype,
+                   text_pooling=text_pooling) if image_model or text_model else {})   # both towers named in full: the stores' folders say 'towers'
     if source is not None and dataset not in _DOWNLOADS:
         raise ValueError(f"{_flag('source', source)}: only {', '.join(_DOWNLOADS)} are downloaded, not {dataset!r}")
     fetch_kw = _given(_DOWNLOADS[dataset], 'source', source) if dataset in _DOWNLOADS else {}
     train_kw, split_kw = _given(train_grid, 'log', log), _given(load_dataset, 'split_seed', split_seed)
+    if embed_dim is not None: train_kw['embed_dim'] = embed_dim
     out = Path(out).absolute() if out else run_dir(settings)    # absolute: `--out .` has a name to lock
     with torch_threads(threads), _quiet(not verbose), stage_lock(out, f'the run folder {out}', wait=wait, verbose=verbose):
         created, t_all = not out.exists(), time.time()
@@ -462,9 +495,9 @@ def run(dataset:str='synthetic',          # 'synthetic', 'flickr30k', 'coco', or
             if dataset in _DOWNLOADS: _DOWNLOADS[dataset](Path(root) if root else None, progress=verbose, **fetch_kw)
             data, said = _load_data(dataset, ('train', 'val', eval_split), synthetic_images, seed, root, split_kw)
             notes = _data_notes(dataset, data, out, split_seed, said)
-            extract_kw = dict(model=model, device=device, batch_size=batch_size, num_workers=num_workers, overwrite=overwrite)
+            extract_kw = dict(model=model, device=device, batch_size=batch_size, num_workers=num_workers, overwrite=overwrite, **towers)
             common = dict(settings=settings, device=device, overwrite=overwrite, verbose=verbose, train_kw=train_kw)
-            stores = _features(data, pretrained, settings, extract_kw, feature_root, wait, verbose)
+            stores = _features(data, settings['pretrained'] if towers else pretrained, settings, extract_kw, feature_root, wait, verbose)
             grid = _grid_pass(stages, '', stores, out, out/'grid.csv', **common)
             lens_rows, no_lens = _lens_pass(stages, stores[eval_split], out, settings['pairs'], device, verbose)
             full = _join_lens(out/'grid.csv', lens_rows)
@@ -478,7 +511,12 @@ def run(dataset:str='synthetic',          # 'synthetic', 'flickr30k', 'coco', or
             info = dict(dataset=dataset, model=model, pretrained=pretrained, projection=projection, layernorm=layernorm,
                         eval_split=eval_split, epochs=epochs, seed=seed, n_images=stores[eval_split].n_images,
                         n_captions=stores[eval_split].n_captions, **environment(device))
-            title = f"{settings['model']} / {_weights_tag(pretrained)} / {_dataset_tag(settings['dataset'])} {eval_split}"
+            if towers:
+                m = stores[eval_split].manifest
+                info.update(model=settings['model'], pretrained=None, image_model=m['image_model'], text_model=m['text_model'],
+                            pooling=m['pooling'], embed_dim=m['dims']['image'].get('final') or embed_dim or 512,
+                            truncated_captions=', '.join(f"{s} {st.manifest['truncated']['captions']}" for s, st in stores.items()))
+            title = f"{settings['model']} / {_weights_tag(settings['pretrained'] if towers else pretrained)} / {_dataset_tag(settings['dataset'])} {eval_split}"
             _report_stage(stages, out, full, ctrl, info, failed, _skipped(stores), verbose, metrics_df, absent, notes, title)
         except BaseException:
             if created: _drop_if_empty(out)
@@ -655,23 +693,31 @@ def write_report(grid:pd.DataFrame, # evaluate_grid's result
     directions = ('image_retrieval', 'text_retrieval')
     kinds = grid.projection if 'projection' in grid.columns else pd.Series('', index=grid.index)
     lens_rows, grid = grid[kinds == 'lens'], grid[kinds != 'lens']
-    base = grid[(grid.text_layer == 'final') & (grid.image_layer == 'final')].iloc[0]
+    has_base = ((grid.text_layer == 'final') & (grid.image_layer == 'final')).any()
     lines = ['# layeralign report', '', '| setting | value |', '|---|---|']
     lines += [f'| {k} | {v} |' for k, v in settings.items()]
     if notes: lines += ['', '## Data', ''] + [f'- {n}' for n in notes]
-    lines += ['', '## Zero-training baseline (final x final)', '']
-    for d in directions:
-        lines.append(f"- {d}: " + ', '.join(f"R@{k} {base[f'{d}_recall@{k}']:.3f}" for k in (1, 5, 10)))
-    if {'n_images', 'n_captions'} <= set(grid.columns):
-        n_images, n_captions = int(base.n_images), int(base.n_captions)
+    if has_base:
+        base = grid[(grid.text_layer == 'final') & (grid.image_layer == 'final')].iloc[0]
+        lines += ['', '## Zero-training baseline (final x final)', '']
+        for d in directions:
+            lines.append(f"- {d}: " + ', '.join(f"R@{k} {base[f'{d}_recall@{k}']:.3f}" for k in (1, 5, 10)))
+    else:
+        lines += ['', '## No untrained baseline', '',
+                  'The towers come from two separately trained models, which share no space: neither has a `final`, so '
+                  'there is no final x final baseline row, and every pair trained a projector on both sides into a shared '
+                  f"space of width {settings.get('embed_dim', 512)}. Compare pairs with each other, and with chance."]
+    if {'n_images', 'n_captions'} <= set(grid.columns) and len(grid):
+        n_images, n_captions = int(grid.n_images.iloc[0]), int(grid.n_captions.iloc[0])
         lines += ['', f'Chance (a random ranking of {n_images} images and {n_captions} captions): ' + ', '.join(
             f"{d} R@1 {chance_recall(n_images, n_captions / n_images, 1, d):.4f}" for d in directions)]
-    lines += ['', '## Where alignment emerges', '',
-              'The shallowest layer of each tower whose pair with the other tower\'s final reaches 90% of the '
-              'baseline R@1:', '']
-    for d in directions:
-        e = emergence(grid, d)
-        lines.append(f"- {d}: " + '; '.join(_emergence_line(grid, d, t, e[t]) for t in ('text', 'image')))
+    if has_base:
+        lines += ['', '## Where alignment emerges', '',
+                  'The shallowest layer of each tower whose pair with the other tower\'s final reaches 90% of the '
+                  'baseline R@1:', '']
+        for d in directions:
+            e = emergence(grid, d)
+            lines.append(f"- {d}: " + '; '.join(_emergence_line(grid, d, t, e[t]) for t in ('text', 'image')))
     if control is not None: lines += _control_lines(grid, control)
     lines += _lens_lines(lens_rows, (absent or {}).get('lens'))
     lines += _metrics_lines(grid, lens_rows, metrics, (absent or {}).get('metrics'))
@@ -725,6 +771,11 @@ def run_cli(dataset:str='synthetic',          # 'synthetic', 'flickr30k', 'coco'
             log:str=None,                     # training log, e.g. 'tensorboard'
             split_seed:int=None,              # seed of the splits of a pairs table without a split column
             no_wait:bool=False,               # fail at once when another run holds the run folder, instead of waiting
+            image_model:str=None,             # the image tower of another model: timm:NAME, open_clip:MODEL/TAG (or hf:CLIP as --model)
+            text_model:str=None,              # the text tower of another model: hf:NAME_OR_PATH, open_clip:MODEL/TAG
+            embed_dim:int=None,               # shared-space width for two models' towers (default 512)
+            text_dtype:str='fp32',            # an hf text model's weights: fp32, bf16 or fp16
+            text_pooling:str=None,            # an hf text model's pooling: cls, mean or last (default: by its type)
             metrics:str='fast',               # training-free metrics of the eval split (metrics.csv): 'fast', 'all', names (mutual_knn,cka,...), or 'none'
            )->int:                            # exit status: 0, or 3 when some pairs failed (their results left out)
     """Run layeralign from data to the recall grid (grid.csv with lens rows, metrics.csv, pictures, report.md in --out).
@@ -738,7 +789,8 @@ def run_cli(dataset:str='synthetic',          # 'synthetic', 'flickr30k', 'coco'
                seed=seed, eval_split=eval_split, synthetic_images=synthetic_images, feature_dtype=feature_dtype,
                feature_root=feature_root, overwrite=overwrite, verbose=not quiet, threads=threads,
                control=True if control else False if no_control else None, skip_bad=skip_bad, source=source, log=log,
-               split_seed=split_seed, wait=not no_wait, metrics=metrics)
+               split_seed=split_seed, wait=not no_wait, image_model=image_model, text_model=text_model, embed_dim=embed_dim,
+               text_dtype=text_dtype, text_pooling=text_pooling, metrics=metrics)
     if not quiet:
         cols = ['pair', 'image_retrieval_recall@1', 'text_retrieval_recall@1']
         print(grid[cols].to_string(index=False, float_format=lambda v: f'{v:.3f}'))

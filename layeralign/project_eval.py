@@ -69,7 +69,8 @@ def _plan(store:FeatureStore, projections_dir:Path, out:Path, pairs)->list:
                                             f"it has {', '.join(trained) or 'none'}")
     store_id = {k: store.manifest.get(k) for k in ('model', 'pretrained', 'dataset', 'split', 'pooling', 'created')} | {'path': str(store.path)}
     plan = []
-    for p in [BASELINE] + names:
+    baseline = [BASELINE] if all('final' in store.layers[t] for t in ('text', 'image')) else []   # two models: no final
+    for p in baseline + names:
         t, i = parse_pair(p)
         src = projections_dir/f'{p}.safetensors'
         if p == BASELINE: source, sha, cfg = None, None, {}

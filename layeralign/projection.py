@@ -49,6 +49,7 @@ def toy_stores(dest:Path,             # directory to create the stores in ('trai
                seed:int=0,
                dtype:str='float32',   # on-disk dtype of the stores
                structured:bool=True,  # False: pure noise features (for benchmarks)
+               final:bool=True,       # False: no `final` (towers of two models, which share no space)
               )->tuple:               # (train, val) FeatureStores, and test when `n_test`
     "Write a small train, val (and test) FeatureStore whose towers share a hidden latent"
     dest = Path(dest)
@@ -74,6 +75,7 @@ def toy_stores(dest:Path,             # directory to create the stores in ('trai
                 else: layers[names[k]] = noise
             layers['final'] = (lat @ final_map + 0.1 * torch.randn(len(lat), embed_dim, generator=g)) if structured \
                               else torch.randn(len(lat), embed_dim, generator=g)
+            if not final: del layers['final']
             feats[tower] = layers
         stores.append(write_store(dest/split, feats['image'], feats['text'], caption_image,
                                   [f'caption {i} of image {j}' for i, j in enumerate(caption_image.tolist())],
@@ -232,7 +234,7 @@ def _check_stores(train:FeatureStore, val:FeatureStore):
     if train.manifest.get('split') == val.manifest.get('split') and train.path.resolve() != val.path.resolve():
         warnings.warn(f"the train and val stores are both split {train.manifest.get('split')!r}")
     te, ie = train.dims['text'].get('final'), train.dims['image'].get('final')
-    if te is None or ie is None or te != ie:
+    if (te is None) != (ie is None) or te != ie:   # towers of two models have no final at all: every side gets a projector
         raise ValueError(f"{train.path}: the towers' final layers must exist and share one width; got text {te}, image {ie}")
 
 # %% ../nbs/02_projection.ipynb #e7feb6f4
@@ -544,6 +546,7 @@ def train_grid(train_store,              # FeatureStore (or its path) of the tra
                overwrite:bool=False,     # retrain finished pairs whose settings differ instead of raising
                log:str|None=None,        # None, or 'tensorboard': each pair's curves also as TensorBoard scalars
                log_dir:Path|None=None,   # where TensorBoard's event files go (default: `out/tensorboard`)
+               embed_dim:int|None=None,  # shared-space width when the towers have no `final` (two models); None: 512
               )->Histories:              # {pair: history}; `.status`: done, failed or diverged; `.errors`: why
     "Train a projection for every layer pair, all pairs together in one pass over the data"
     check_train_settings(epochs, lr, batch_size, weight_decay, warmup, plateau, patience, min_delta, projection,
@@ -554,7 +557,12 @@ def train_grid(train_store,              # FeatureStore (or its path) of the tra
     out, device = Path(out), torch.device(device)
     names = [p for p in grid_pairs(train, pairs) if p != pair_name('final', 'final')]  # the baseline needs no training
     if names: grid_pairs(val, names)
-    dims = {'text': train.dims['text'], 'image': train.dims['image'], 'embed': train.dims['image']['final']}
+    final = train.dims['image'].get('final')
+    if final is not None and embed_dim not in (None, final):
+        raise ValueError(f"embed_dim {embed_dim}: the towers of {train.path} share a space of width {final} (their final); leave embed_dim out")
+    if embed_dim is not None and (not isinstance(embed_dim, int) or isinstance(embed_dim, bool) or embed_dim < 1):
+        raise ValueError(f"embed_dim {embed_dim!r}: use a positive whole number")
+    dims = {'text': train.dims['text'], 'image': train.dims['image'], 'embed': final or embed_dim or 512}
     hp = dict(projection=projection, layernorm=layernorm, hidden=hidden, temperature=temperature, epochs=epochs, lr=lr,
               weight_decay=weight_decay, batch_size=batch_size, warmup=warmup, plateau=plateau, patience=patience,
               min_delta=min_delta, seed=seed, precision=precision)
@@ -585,9 +593,9 @@ def train_grid(train_store,              # FeatureStore (or its path) of the tra
         half = store.manifest.get('dtype') == 'float16' and device.type == 'cuda'  # the CPU gathers float16 slowly
         sdt = torch.float16 if half else torch.float32
         feats[split] = {t: {l: store.load(t, l, dtype=sdt, device=device) for l in need[t]} for t in need}
-        finals[split] = {t: store.load(t, 'final', dtype=sdt, device=device) for t in need}
+        finals[split] = {t: store.load(t, 'final', dtype=sdt, device=device) for t in need if 'final' in store.layers[t]}
     nonfinite = {(t, l): [s for s in feats if not torch.isfinite(feats[s][t][l] if l != 'final' else finals[s][t]).all()]
-                 for t in need for l in need[t] + ['final']}  # {(tower, layer): the splits where it holds inf or NaN}
+                 for t in need for l in need[t] + (['final'] if 'final' in train.layers[t] else [])}  # {(tower, layer): the splits where it holds inf or NaN}
     tr_index = _caption_index(train.caption_image, train.n_images)
     n_rows = int((tr_index[2] > 0).sum())
     steps_per_epoch = math.ceil(n_rows / batch_size)

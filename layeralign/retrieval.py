@@ -332,10 +332,10 @@ def _chance(df:pd.DataFrame, direction:str, k:int)->float:
     n_images, n_captions = int(df.n_images.iloc[0]), int(df.n_captions.iloc[0])
     return chance_recall(n_images, n_captions / n_images, k, direction)
 
-def _baseline_handles(k:int, chance:dict)->tuple:
-    "Legend entries: the baseline's outline and the chance marks, and their texts"
-    handles = [Rectangle((0, 0), 1, 1, fill=False, edgecolor='red', linewidth=2.5)]
-    labels = [_BASELINE]
+def _baseline_handles(k:int, chance:dict, baseline:bool=True)->tuple:
+    "Legend entries: the baseline's outline (when the grid has one) and the chance marks, and their texts"
+    handles = [Rectangle((0, 0), 1, 1, fill=False, edgecolor='red', linewidth=2.5)] if baseline else []
+    labels = [_BASELINE] if baseline else []
     for (direction, c), style in zip(chance.items(), ('--', ':')):
         handles.append(Line2D([], [], color='white', linestyle=style, linewidth=1.5, path_effects=[withStroke(linewidth=3, foreground='black')]))
         labels.append(f"chance R@{k}, {direction.replace('_', ' ')}: {c:.3g} (mark on the colour bar)")
@@ -378,7 +378,8 @@ def plot_heatmap(df:pd.DataFrame,              # `evaluate_grid`'s table
         for _, row in rows[rows.projection == 'none'].iterrows():
             i, j = text_layers.index(row.text_layer), image_layers.index(row.image_layer)
             ax.add_patch(Rectangle((j-0.5, i-0.5), 1, 1, fill=False, edgecolor='red', linewidth=2.5, label=_BASELINE))
-    handles, labels = _baseline_handles(k, chance if colorbar else {})
+    has_base = 'projection' in rows.columns and (rows.projection == 'none').any()   # towers of two models: no baseline
+    handles, labels = _baseline_handles(k, chance if colorbar else {}, has_base)
     if legend:   # above the panel, the title lifted over it (about 12 points per entry)
         ax.legend(handles, labels, loc='lower center', bbox_to_anchor=(0.5, 1.0), fontsize=7, frameon=False, borderaxespad=0.2)
     ax.set_title(title if title is not None else _DIRECTIONS[direction].replace('\n', f' R@{k}\n'),
@@ -406,7 +407,8 @@ def plot_heatmaps(df:pd.DataFrame,         # `evaluate_grid`'s table
         plot_heatmap(rows, direction, k, ax=ax, vmax=top, colorbar=False, legend=False, projection=projection)
     _mark_chance(fig.colorbar(axs[0].images[0], ax=list(axs), label=f'R@{k}', shrink=0.9),
                  {direction: _chance(df, direction, k) for direction in _DIRECTIONS})
-    fig.legend(*_baseline_handles(k, {direction: _chance(df, direction, k) for direction in _DIRECTIONS}),
+    fig.legend(*_baseline_handles(k, {direction: _chance(df, direction, k) for direction in _DIRECTIONS},
+                                  'projection' in rows.columns and (rows.projection == 'none').any()),
                loc='outside lower center', ncols=1, fontsize=8, frameon=False)
     if title: fig.suptitle(title)
     return fig
@@ -422,13 +424,14 @@ def plot_depth_curves(df:pd.DataFrame,         # `evaluate_grid`'s table
     fig, axs = plt.subplots(1, 2, figsize=(10, 3.8), layout='constrained', sharey=True)
     present = set(rows.text_layer) | set(rows.image_layer)
     deepest = max([int(l[1:]) for l in present if l != 'final'], default=0)
-    layers = [f'L{i}' for i in range(1, deepest + 1)] + ['final']          # every depth, trained or not
+    layers = [f'L{i}' for i in range(1, deepest + 1)] + ['final'] * ('final' in present)   # every depth, trained or not
     for ax, direction in zip(axs, _DIRECTIONS):
         col = _metric(df, direction, k)
         for tower, other in (('text', 'image'), ('image', 'text')):
-            curve = rows[rows[f'{other}_layer'] == 'final'].set_index(f'{tower}_layer')
+            ref = max(rows[f'{other}_layer'], key=_depth) if len(rows) else 'final'   # final; two models' towers: the deepest block
+            curve = rows[rows[f'{other}_layer'] == ref].set_index(f'{tower}_layer')
             y = curve[col].reindex(layers).to_numpy(dtype=float)            # [layers], NaN where not trained: a gap
-            line, = ax.plot(range(len(layers)), y, marker='o', label=f'{tower} layer (x {other} final)')
+            line, = ax.plot(range(len(layers)), y, marker='o', label=f'{tower} layer (x {other} {ref})')
             if f'{col}_ci_low' in curve.columns:
                 ax.fill_between(range(len(layers)), curve[f'{col}_ci_low'].reindex(layers).to_numpy(dtype=float),
                                 curve[f'{col}_ci_high'].reindex(layers).to_numpy(dtype=float), color=line.get_color(), alpha=0.2, linewidth=0)

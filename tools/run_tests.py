@@ -96,14 +96,15 @@ def check_ci_command():
 
 
 def _bench_quick():
-    "Run `bench/gpu.sh` at the CI size (QUICK=1: extract.py and grid.py --quick) and check the JSON they wrote"
+    "Run `bench/gpu.sh` at the CI size (QUICK=1: extract.py, grid.py and metrics.py --quick) and check the JSON they wrote"
     import tempfile
     with tempfile.TemporaryDirectory() as d:
         r = subprocess.run(['bash', str(ROOT/'bench'/'gpu.sh'), d], cwd=ROOT, capture_output=True, text=True,
                            env=dict(os.environ, MPLBACKEND='Agg', QUICK='1', PYTHON=sys.executable))
         if r.returncode: return f'exit {r.returncode}:\n{r.stderr[-3000:]}'
         msgs = []
-        for name, check in (('extract.json', _check_extract_bench), ('grid.json', _check_grid_bench)):
+        for name, check in (('extract.json', _check_extract_bench), ('grid.json', _check_grid_bench),
+                            ('metrics.json', _check_metrics_bench)):
             try: res = json.loads((Path(d)/name).read_text())
             except (OSError, json.JSONDecodeError) as e: msgs.append(f'{name}: no JSON ({e})'); continue
             if msg := check(res): msgs.append(f'{name}: {msg}')
@@ -114,6 +115,14 @@ def _check_extract_bench(res):
     "extract and the original-style loop agree, and both were timed"
     if res['agreement_min_cosine_image_final'] < 0.999: return f"final image features disagree: {res['agreement_min_cosine_image_final']}"
     if not (res['extract']['images_per_s'] > 0 and res['original']['images_per_s'] > 0): return 'missing timings'
+    return ''
+
+
+def _check_metrics_bench(res):
+    "similarity_grid and platonic-rep's per-pair loop agree, and both were timed"
+    bad = {m: r['max_abs_diff'] for m, r in res['metrics'].items() if not r['max_abs_diff'] <= (1e-3 if m == 'svcca' else 1e-5)}
+    if bad: return f'similarity_grid differs from the per-pair loop: {bad}'
+    if not all(r['ours_s'] > 0 and r['theirs_s_extrapolated'] > 0 for r in res['metrics'].values()): return 'missing timings'
     return ''
 
 
@@ -229,7 +238,7 @@ def main():
         checks = [('sync: nbdev_export', check_export), ('sync: nbdev_clean', check_clean),
                   ('sync: README.md', check_readme), ('ci: README test command', check_ci_command),
                   ('notebooks: kernelspec and guarded export cell', check_kernelspec),
-                  ('bench: gpu.sh at the CI size (extract.py, grid.py --quick)', _bench_quick)]
+                  ('bench: gpu.sh at the CI size (extract.py, grid.py, metrics.py --quick)', _bench_quick)]
         if not a.no_plain: checks.append(('plain install: README papermill commands, 02 -> 03 -> 04', check_plain_papermill))
         for name, fn in checks:
             results.append(_check(name, fn)); _report(results[-1])
