@@ -13,13 +13,14 @@ from fastcore.script import call_parse, anno_parser
 from . import __version__
 from .data import (layeralign_home, load_dataset, synthetic, write_json, atomic_path, download_flickr30k,
                              download_coco, KARPATHY_SPLITS_URL, COCO_IMAGES_URL, KaggleCredentialsError, DATASETS,
-                             stage_lock, remove_stale_tmp, LockedError)
+                             stage_lock, remove_stale_tmp, LockedError, write_split_assignment, SPLIT_FRACTIONS)
 from .extract import (tower_layers, towers_name, extract, store_dir, FeatureStore, layer_names, environment, STORE_DTYPES, _PRECISIONS,
-                               _resolve_model, _config_blocks, _weights_id, _settings_diff)
+                               _resolve_model, _config_blocks, _weights_id, _settings_diff, lens, check_device)
 from .projection import (train_grid, grid_pairs, check_pairs, plot_histories, PROJECTIONS, check_train_settings,
-                                   train_status, train_pending)
+                                   train_status, train_pending, parse_pair, _save_tensors)
 from .project_eval import project, project_pending, BASELINE
-from .retrieval import evaluate_grid, recall_at_k, plot_heatmap, plot_depth_curves
+from .retrieval import evaluate_grid, recall_at_k, plot_heatmaps, plot_depth_curves, chance_recall
+from .metrics import (check_metrics, similarity_grid, spearman_with, grid_panels, plot_small_multiples, metrics_cli)
 
 # %% auto #0
 __all__ = ['SPLITS', 'torch_threads', 'check_settings', 'run_settings', 'run_dir', 'run', 'write_pictures', 'emergence',
@@ -51,17 +52,18 @@ class _Stages:
         if r is None or r['digest'] != _digest(settings): return False
         return not outputs() if callable(outputs) else all(Path(o).exists() for o in outputs)
 
-    def mark(self, stage, settings, seconds):
+    def mark(self, stage, settings, seconds, cpu_seconds=None):
         self.rec['stages'][stage] = dict(digest=_digest(settings), settings=settings, seconds=round(seconds, 2),
+                                         cpu_seconds=None if cpu_seconds is None else round(cpu_seconds, 2),
                                          finished=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()))
         write_json(self.path, self.rec)
 
     def run(self, stage:str, settings:dict, outputs, work, verbose:bool=True)->bool:
         "Do `work()` unless `stage` is done with `settings` and its `outputs` are whole (as `done`); whether it ran"
         if self.done(stage, settings, outputs): _say(f"{stage}: up to date", verbose); return False
-        t0 = time.time()
+        t0, c0 = time.time(), time.process_time()   # wall, and CPU of this process's threads (on a shared CPU, the fair measure)
         work()   # outputs it could not make (a pair that failed) are missing, so the next run tries them again
-        self.mark(stage, settings, time.time() - t0)
+        self.mark(stage, settings, time.time() - t0, time.process_time() - c0)
         _say(f"{stage}: done ({time.time() - t0:.1f}s)", verbose)
         return True
 
@@ -135,11 +137,7 @@ def check_settings(model:str,              # as `run`
                    text_model:str|None=None,  # as `run`
                   )->dict:                 # {'text': [...], 'image': [...]} the model's layer names
     "Check a run's settings without downloading or building anything; a ValueError names the first one at fault"
-    try: dev = torch.device(_device(device))
-    except RuntimeError as e: raise ValueError(f"device {device!r}: {e}") from None
-    if dev.type == 'cuda' and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r}: torch.cuda.is_available() is False here (torch {torch.__version__}); "
-                         f"use device 'cpu' or 'auto', or run on a machine with a GPU")
+    check_device(_device(device))   # 'mps' or 'cuda' where there is none: one line, before anything is fetched
     for what, value, valid in (('projection', projection, PROJECTIONS), ('precision', precision, (None, *_PRECISIONS)),
                                ('feature_dtype', feature_dtype, STORE_DTYPES), ('eval_split', eval_split, SPLITS)):
         if value not in valid: raise ValueError(f"{what} {value!r}: use one of {[v for v in valid if v]}")
@@ -227,7 +225,7 @@ def _store_path(settings:dict, split:str, pretrained, feature_root=None)->Path:
 
 # %% ../nbs/08_pipeline.ipynb #bf9fe42f
 _RESULTS = ('grid.csv', 'grid_control.csv', 'report.md', 'heatmap_r1.png', 'heatmap_control.png', 'depth_curves.png',
-            'loss_curves.png')   # files a run writes at the top of its folder
+            'loss_curves.png', 'heatmap_lens_r1.png', 'small_multiples.png', 'metrics.csv', 'metrics.json', 'splits.csv')   # files a run writes at the top of its folder
 
 def _pair_of(fname:str)->str:
     "'text_L1_image_L2' from any of its files: .safetensors, .json, _history.json"
@@ -238,7 +236,7 @@ def _pair_of(fname:str)->str:
 def _prune(out:Path, settings:dict):
     "Remove from a run folder what `settings` do not ask for, and the results they remake"
     for folder in (out, out/'control'):
-        for sub in ('projections', 'projected'):
+        for sub in ('projections', 'projected', 'projected_lens'):
             for f in sorted((folder/sub).glob('text_*_image_*')) if (folder/sub).is_dir() else []:
                 if _pair_of(f.name) not in settings['pairs']: f.unlink()
     if not settings['control']: shutil.rmtree(out/'control', ignore_errors=True)
@@ -258,7 +256,7 @@ def _claim(out:Path,        # the run folder (locked by the caller)
             raise FileExistsError(f"{out} holds a run with other settings ({why}); pass {_flag('overwrite')} to replace "
                                   "it, or choose another run folder")
         _prune(out, settings)
-    for folder in (out, out/'projections', out/'projected', out/'control'/'projections', out/'control'/'projected'):
+    for folder in (out, out/'projections', out/'projected', out/'projected_lens', out/'control'/'projections', out/'control'/'projected'):
         remove_stale_tmp(folder)      # what killed writers left behind
     return _Stages(out, settings)
 
@@ -327,8 +325,96 @@ def _grid_pass(stages:_Stages, label:str, stores:dict, folder:Path, grid_csv:Pat
     stages.run(f'{label}evaluate', dict(projected=_fingerprint(projected/f'{p}.safetensors' for p in keep), pairs=keep),
                [grid_csv], evaluate, verbose)
     grid = pd.read_csv(grid_csv)
+    grid = grid[grid.projection != 'lens'].reset_index(drop=True)   # the lens rows a run adds after: not this pass's
     grid.attrs['failed'] = failed
     return grid
+
+# %% ../nbs/08_pipeline.ipynb #a1e0c0d2
+def _lens_files(store:FeatureStore, # the eval store, with its head
+                folder:Path,        # where <pair>.safetensors and <pair>.json go
+                pairs:list,         # pair names
+               ):
+    "Each pair's two layers through their towers' heads, written as `project` writes a trained pair (projection 'lens')"
+    seen = {}
+    def side(tower, layer):          # each layer read once: [n, embed_dim]
+        if (tower, layer) not in seen: seen[(tower, layer)] = lens(store, tower, layer)
+        return seen[(tower, layer)]
+    for p in pairs:
+        t, i = parse_pair(p)
+        text_emb, image_emb = side('text', t), side('image', i)   # [n_captions, e], [n_images, e]
+        _save_tensors({'text_embeddings': text_emb, 'image_embeddings': image_emb, 'caption_image': store.caption_image},
+                      folder/f'{p}.safetensors', {'pair': p})
+        write_json(folder/f'{p}.json', dict(pair=p, text_layer=t, image_layer=i, projection='lens', store=str(store.path),
+                                            n_images=store.n_images, n_captions=store.n_captions, embed_dim=int(text_emb.shape[1])))
+
+def _with_baseline(store:FeatureStore, pairs:list)->list:
+    "`pairs` and the final x final baseline, where both towers have a final (two separately trained models have none)"
+    has_final = all('final' in store.layers[t] for t in ('text', 'image'))
+    return list(dict.fromkeys(([BASELINE] if has_final else []) + list(pairs)))
+
+def _lens_pass(stages:_Stages, store:FeatureStore, out:Path, pairs:list, device:str, verbose:bool,
+              )->tuple:  # (the lens rows as grid.csv holds them, or None; why there are none, or None)
+    "The lens of every pair of the run on the eval store, scored by `evaluate_grid`: a stage with its own record"
+    if not all('final' in store.layers[t] for t in ('text', 'image')):
+        return None, "the towers come from two separately trained models: no head maps a layer into a shared space"
+    try:
+        for tower in ('text', 'image'): store.head(tower)
+    except ValueError as e: return None, str(e)
+    folder, scored = out/'projected_lens', out/'projected_lens'/'grid_lens.csv'
+    pairs = _with_baseline(store, pairs)
+    def work():
+        folder.mkdir(parents=True, exist_ok=True)
+        _lens_files(store, folder, pairs)
+        grid = evaluate_grid(folder, device=device, progress=verbose)
+        with atomic_path(scored) as tmp: grid[grid.pair.isin(pairs)].to_csv(tmp, index=False)
+    stages.run('lens', dict(store=str(store.path), created=store.manifest.get('created'), pairs=pairs),
+               [scored] + [folder/f'{p}.safetensors' for p in pairs], work, verbose)
+    return pd.read_csv(scored), None
+
+def _join_lens(grid_csv:Path, lens_rows:pd.DataFrame|None)->pd.DataFrame: # grid.csv as written: learned rows, then lens rows
+    "grid.csv with the lens rows after the learned ones; rewritten only when that changes it"
+    old = grid_csv.read_text()
+    grid = pd.read_csv(grid_csv)
+    full = grid[grid.projection != 'lens']
+    if lens_rows is not None: full = pd.concat([full, lens_rows], ignore_index=True)
+    new = full.to_csv(index=False)
+    if new != old:
+        with atomic_path(grid_csv) as tmp: tmp.write_text(new)
+    return pd.read_csv(grid_csv)
+
+def _metrics_pass(stages:_Stages, store:FeatureStore, out:Path, names:list, pairs:list, device:str, verbose:bool,
+                 )->tuple:  # (metrics.csv's table, or None; why there is none, or None)
+    "07's training-free metrics of the run's pairs on the eval store into out/metrics.csv: a stage with its own record"
+    if not names: return None, None
+    pairs = _with_baseline(store, pairs)
+    def work():   # the run folder is locked already, and run.json records the settings: no lock or record of its own
+        table = similarity_grid(store, names, pairs=pairs, device=device, progress=verbose)
+        with atomic_path(out/'metrics.csv') as tmp: table.to_csv(tmp, index=False)
+    try:
+        stages.run('metrics', dict(store=str(store.path), created=store.manifest.get('created'), metrics=names, pairs=pairs),
+                   [out/'metrics.csv'], work, verbose)
+    except ValueError as e: return None, str(e)     # e.g. fewer eval images than neighbours: the grid stands without them
+    return pd.read_csv(out/'metrics.csv'), None
+
+def _load_data(dataset:str, splits, synthetic_images:int, seed:int, root, split_kw:dict)->tuple: # ({split: CaptionSet}, [warnings])
+    "Each split of the data, and the warnings loading it raised (small splits, repeated rows, unknown split names)"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        data = {s: synthetic(s, synthetic_images, seed, root) if dataset == 'synthetic' else
+                   load_dataset(dataset, s, root=root, **split_kw) for s in dict.fromkeys(splits)}
+    said = list(dict.fromkeys(str(w.message) for w in caught))
+    for w in caught: warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)   # still the caller's to see
+    return data, said
+
+def _data_notes(dataset:str, data:dict, out:Path, split_seed, said:list)->list:
+    "What the report says about the data: a split layeralign drew (its assignment written to splits.csv), then loading's warnings"
+    notes = []
+    if any(getattr(d, 'split_source', 'given') == 'seeded' for d in data.values()):
+        seed = 0 if split_seed is None else split_seed
+        write_split_assignment(dataset, out/'splits.csv', split_seed=seed)
+        shares = '/'.join(f'{round(100*f)}' for f in SPLIT_FRACTIONS)
+        notes.append(f"this table had no split column: layeralign split its images {shares} by seed {seed}; see splits.csv")
+    return notes + said
 
 # %% ../nbs/08_pipeline.ipynb #b959ad0a
 def _skipped(stores:dict)->dict:
@@ -336,14 +422,17 @@ def _skipped(stores:dict)->dict:
     found = {split: sorted(st.manifest.get('skipped', {}).get('images', {})) for split, st in stores.items()}
     return {split: files for split, files in found.items() if files}
 
-def _report_stage(stages:_Stages, out:Path, grid, control, info:dict, failed:dict, skipped:dict, verbose:bool):
+def _report_stage(stages:_Stages, out:Path, grid, control, info:dict, failed:dict, skipped:dict, verbose:bool,
+                  metrics:pd.DataFrame|None=None, absent:dict|None=None, notes:list=(), title:str|None=None):
     "Pictures and report.md, unless they exist for these grids"
-    grids = [out/f for f in ('grid.csv', 'grid_control.csv') if (out/f).exists()]
-    pictures = ['heatmap_r1.png', 'depth_curves.png'] + (['heatmap_control.png'] if control is not None else [])
+    has_lens = 'projection' in grid.columns and (grid.projection == 'lens').any()
+    grids = [out/f for f in ('grid.csv', 'grid_control.csv') if (out/f).exists()] + ([out/'metrics.csv'] if metrics is not None else [])
+    pictures = (['heatmap_r1.png', 'depth_curves.png'] + (['heatmap_control.png'] if control is not None else []) +
+                (['heatmap_lens_r1.png'] if has_lens else []) + (['small_multiples.png'] if has_lens or metrics is not None else []))
     def work():
-        write_pictures(grid, out, out/'projections', control=control)
-        write_report(grid, out, info, control=control, failed=failed, skipped=skipped)
-    stages.run('report', dict(grids=_fingerprint(grids), failed=failed, skipped=skipped),
+        write_pictures(grid, out, out/'projections', control=control, metrics=metrics, title=title)
+        write_report(grid, out, info, control=control, failed=failed, skipped=skipped, metrics=metrics, absent=absent, notes=notes)
+    stages.run('report', dict(grids=_fingerprint(grids), failed=failed, skipped=skipped, absent=absent, notes=list(notes), title=title),
                [out/'report.md'] + [out/f for f in pictures], work, verbose)
 
 # %% ../nbs/08_pipeline.ipynb #3eaa641c
@@ -381,14 +470,16 @@ def run(dataset:str='synthetic',          # 'synthetic', 'flickr30k', 'coco', or
         embed_dim:int|None=None,          # shared-space width of two models' towers, which have no final (default 512)
         text_dtype:str='fp32',            # an hf text model's weights: 'fp32', 'bf16' or 'fp16'
         text_pooling:str|None=None,       # an hf text model's pooling: 'cls', 'mean' or 'last' (default: by its type)
-       )->pd.DataFrame:                   # one row per pair; .attrs: out, stores, failed {pair: why}, control (its CSV)
-    "Run layeralign from data to the recall grid; stages whose outputs exist for the same settings are skipped"
+        metrics='fast',                   # training-free metrics of the eval store (metrics.csv): 'fast', 'all', names, or 'none'
+       )->pd.DataFrame:                   # one row per trained pair and the baseline; .attrs: out, stores, failed {pair: why}, control (its CSV), absent {lens/metrics: why}
+    "Run layeralign from data to the recall grid (lens rows and metrics too); stages whose outputs exist for the same settings are skipped"
     device = _device(device)
     if str(model).startswith('hf:') and not (image_model or text_model): image_model = text_model = model   # a transformers CLIP
     settings = run_settings(dataset, model, pretrained, device, pairs, projection, layernorm, epochs, train_batch_size, lr,
                             seed, eval_split, synthetic_images, feature_dtype, precision, control, skip_bad, split_seed,
                             image_model, text_model, embed_dim, text_dtype, text_pooling,
                             batch_size=batch_size, num_workers=num_workers, threads=threads, log=log)
+    metric_names = [] if metrics in (None, 'none') else check_metrics(metrics)
     towers = (dict(image_model=settings['weights']['image'], text_model=settings['weights']['text'], text_dtype=text_dtype,
                    text_pooling=text_pooling) if image_model or text_model else {})   # both towers named in full: the stores' folders say 'towers'
     if source is not None and dataset not in _DOWNLOADS:
@@ -402,12 +493,16 @@ def run(dataset:str='synthetic',          # 'synthetic', 'flickr30k', 'coco', or
         try:
             stages = _claim(out, settings, overwrite)
             if dataset in _DOWNLOADS: _DOWNLOADS[dataset](Path(root) if root else None, progress=verbose, **fetch_kw)
-            data = {s: synthetic(s, synthetic_images, seed, root) if dataset == 'synthetic' else
-                       load_dataset(dataset, s, root=root, **split_kw) for s in dict.fromkeys(('train', 'val', eval_split))}
+            data, said = _load_data(dataset, ('train', 'val', eval_split), synthetic_images, seed, root, split_kw)
+            notes = _data_notes(dataset, data, out, split_seed, said)
             extract_kw = dict(model=model, device=device, batch_size=batch_size, num_workers=num_workers, overwrite=overwrite, **towers)
             common = dict(settings=settings, device=device, overwrite=overwrite, verbose=verbose, train_kw=train_kw)
             stores = _features(data, settings['pretrained'] if towers else pretrained, settings, extract_kw, feature_root, wait, verbose)
             grid = _grid_pass(stages, '', stores, out, out/'grid.csv', **common)
+            lens_rows, no_lens = _lens_pass(stages, stores[eval_split], out, settings['pairs'], device, verbose)
+            full = _join_lens(out/'grid.csv', lens_rows)
+            metrics_df, no_metrics = _metrics_pass(stages, stores[eval_split], out, metric_names, settings['pairs'], device, verbose)
+            absent = {k: v for k, v in (('lens', no_lens), ('metrics', no_metrics)) if v}
             ctrl = None
             if settings['control']:
                 ctrl = _grid_pass(stages, 'control ', _features(data, None, settings, extract_kw, feature_root, wait, verbose,
@@ -421,12 +516,13 @@ def run(dataset:str='synthetic',          # 'synthetic', 'flickr30k', 'coco', or
                 info.update(model=settings['model'], pretrained=None, image_model=m['image_model'], text_model=m['text_model'],
                             pooling=m['pooling'], embed_dim=m['dims']['image'].get('final') or embed_dim or 512,
                             truncated_captions=', '.join(f"{s} {st.manifest['truncated']['captions']}" for s, st in stores.items()))
-            _report_stage(stages, out, grid, ctrl, info, failed, _skipped(stores), verbose)
+            title = f"{settings['model']} / {_weights_tag(settings['pretrained'] if towers else pretrained)} / {_dataset_tag(settings['dataset'])} {eval_split}"
+            _report_stage(stages, out, full, ctrl, info, failed, _skipped(stores), verbose, metrics_df, absent, notes, title)
         except BaseException:
             if created: _drop_if_empty(out)
             raise
         grid.attrs.update(stores={split: str(st.path) for split, st in stores.items()}, out=str(out), failed=failed,
-                          control=None if ctrl is None else str(out/'grid_control.csv'))
+                          control=None if ctrl is None else str(out/'grid_control.csv'), absent=absent)
         _say(f"done in {time.time()-t_all:.1f}s: {out}", verbose)
         return grid
 
@@ -435,21 +531,28 @@ def write_pictures(grid:pd.DataFrame, # evaluate_grid's result
                    out:Path,          # the run folder
                    proj_dir:Path=None,# trained projections (for the loss curves)
                    control:pd.DataFrame|None=None, # the random-weights control grid, if any
+                   metrics:pd.DataFrame|None=None, # `similarity_grid`'s table (metrics.csv), if any
+                   title:str|None=None, # over each figure, e.g. 'model / pretrained / dataset split'
                   )->list:            # the PNG files written
-    "The R@1 heatmaps, depth curves, loss curves and control comparison of a run, as PNG files"
+    "The R@1 heatmaps (learned, lens), depth curves, loss curves, control comparison and small multiples of a run, as PNG files"
     import matplotlib.pyplot as plt
     out, files = Path(out), []
     def _save(fig, fname):
         with atomic_path(out/fname) as tmp:
             fig.savefig(tmp, dpi=120, bbox_inches='tight', format='png')
         plt.close(fig); files.append(out/fname)
-    fig, axs = plt.subplots(1, 2, figsize=(12, 5))
-    for ax, direction in zip(axs, ('image_retrieval', 'text_retrieval')): plot_heatmap(grid, direction, k=1, ax=ax)
-    _save(fig, 'heatmap_r1.png')
-    _save(plot_depth_curves(grid, k=1), 'depth_curves.png')
+    has_lens = 'projection' in grid.columns and (grid.projection == 'lens').any()
+    learned = grid[grid.projection != 'lens'] if has_lens else grid
+    _save(plot_heatmaps(grid, k=1, title=title), 'heatmap_r1.png')
+    if has_lens: _save(plot_heatmaps(grid, k=1, projection='lens', title=f"{title or ''} lens (no training)".strip()), 'heatmap_lens_r1.png')
+    _save(plot_depth_curves(grid, k=1, title=title), 'depth_curves.png')
     if proj_dir is not None and any(Path(proj_dir).glob('*_history.json')):
         _save(plot_histories(proj_dir), 'loss_curves.png')
-    if control is not None: _save(plot_control(grid, control), 'heatmap_control.png')
+    if control is not None: _save(plot_control(learned, control), 'heatmap_control.png')
+    if has_lens or metrics is not None:
+        fig = plot_small_multiples(grid_panels(grid, metrics))
+        if title: fig.suptitle(title)
+        _save(fig, 'small_multiples.png')
     return files
 
 # %% ../nbs/08_pipeline.ipynb #2e9312ce
@@ -536,35 +639,88 @@ def _control_lines(grid:pd.DataFrame, control:pd.DataFrame)->list:
                      f"trained - random over the grid: mean {gain.mean():+.3f}, largest {gain.max():+.3f} ({gain.idxmax()})")
     return lines
 
+def _spearman(a:pd.Series, b:pd.Series)->float:
+    "Spearman's rho of two Series over the index they share (as 07's `spearman_with`)"
+    both = pd.concat([a, b], axis=1, join='inner').dropna()
+    return both.iloc[:, 0].rank().corr(both.iloc[:, 1].rank()) if len(both) > 2 else float('nan')
+
+def _lens_lines(lens_rows:pd.DataFrame, why:str|None)->list:
+    "What the lens (each layer through its tower's own head, no training) finds, or why there is none"
+    lines = ['', '## The lens (no training)', '']
+    if not len(lens_rows):
+        return lines + [f"No lens rows: {why}" if why else "No lens rows in this grid."]
+    lines += ["Each layer read through its tower's own final LayerNorm and projection, no training (`projection` 'lens' "
+              "in grid.csv, `heatmap_lens_r1.png`); the final x final lens is the baseline.", '']
+    for d in _directions_of(lens_rows):
+        best = lens_rows.loc[lens_rows[f'{d}_recall@1'].idxmax()]
+        lines.append(f"- {d}: best lens pair {best.pair} with R@1 {best[f'{d}_recall@1']:.3f}")
+    return lines
+
+def _directions_of(grid)->list: return [d for d in ('image_retrieval', 'text_retrieval') if f'{d}_recall@1' in grid.columns]
+
+def _metrics_lines(grid:pd.DataFrame, lens_rows:pd.DataFrame, metrics:pd.DataFrame|None, why:str|None)->list:
+    "Each training-free measure's Spearman correlation with the learned R@1 over the grid's pairs"
+    if metrics is None:
+        return ['', '## Training-free metrics', '', f"No metrics: {why}"] if why else []
+    directions = _directions_of(grid)
+    rho = {d: spearman_with(grid, metrics, f'{d}_recall@1').set_index('metric') for d in directions}
+    lines = ['', '## Which training-free measure predicts the learned R@1?', '',
+             "Spearman's rho over the grid's pairs between each measure (`metrics.csv`, from the eval split) and the "
+             "learned R@1: which measure, without training, ranks the pairs as a trained probe does "
+             "(`small_multiples.png` shows them side by side).", '',
+             '| measure | ' + ' | '.join(f'{d} R@1' for d in directions) + ' | pairs |', '|---' * (len(directions) + 2) + '|']
+    for m in rho[directions[0]].index:
+        lines.append(f'| {m} | ' + ' | '.join(f"{rho[d].loc[m, 'spearman']:+.3f}" for d in directions) +
+                     f" | {rho[directions[0]].loc[m, 'n_pairs']} |")
+    if len(lens_rows):
+        learned, lensed = grid.set_index('pair'), lens_rows.set_index('pair')
+        n = len(learned.index.intersection(lensed.index))
+        lines.append('| lens R@1 | ' + ' | '.join(f"{_spearman(learned[f'{d}_recall@1'], lensed[f'{d}_recall@1']):+.3f}"
+                                                   for d in directions) + f' | {n} |')
+    return lines
+
 def write_report(grid:pd.DataFrame, # evaluate_grid's result
                  out:Path,          # the run folder
                  settings:dict,     # what was run, for the header
                  control:pd.DataFrame|None=None, # the random-weights control grid, if any
                  failed:dict|None=None,  # {pair: why} of pairs whose training failed or diverged
                  skipped:dict|None=None, # {split: [image files]} left out as unreadable
+                 metrics:pd.DataFrame|None=None, # `similarity_grid`'s table (metrics.csv), if any
+                 absent:dict|None=None,  # {'lens' or 'metrics': why there are none}
+                 notes:list=(),          # what to say about the data: a drawn split, loading's warnings
                 )->Path:            # report.md
-    "A short markdown report: settings, the baseline, where alignment emerges, the control, the best pairs, R@1 grids"
+    "A short markdown report: settings, data, the baseline and chance, where alignment emerges, the control, the lens, the metrics, the best pairs, R@1 grids"
     directions = ('image_retrieval', 'text_retrieval')
+    kinds = grid.projection if 'projection' in grid.columns else pd.Series('', index=grid.index)
+    lens_rows, grid = grid[kinds == 'lens'], grid[kinds != 'lens']
     has_base = ((grid.text_layer == 'final') & (grid.image_layer == 'final')).any()
     lines = ['# layeralign report', '', '| setting | value |', '|---|---|']
     lines += [f'| {k} | {v} |' for k, v in settings.items()]
+    if notes: lines += ['', '## Data', ''] + [f'- {n}' for n in notes]
     if has_base:
         base = grid[(grid.text_layer == 'final') & (grid.image_layer == 'final')].iloc[0]
         lines += ['', '## Zero-training baseline (final x final)', '']
         for d in directions:
             lines.append(f"- {d}: " + ', '.join(f"R@{k} {base[f'{d}_recall@{k}']:.3f}" for k in (1, 5, 10)))
+    else:
+        lines += ['', '## No untrained baseline', '',
+                  'The towers come from two separately trained models, which share no space: neither has a `final`, so '
+                  'there is no final x final baseline row, and every pair trained a projector on both sides into a shared '
+                  f"space of width {settings.get('embed_dim', 512)}. Compare pairs with each other, and with chance."]
+    if {'n_images', 'n_captions'} <= set(grid.columns) and len(grid):
+        n_images, n_captions = int(grid.n_images.iloc[0]), int(grid.n_captions.iloc[0])
+        lines += ['', f'Chance (a random ranking of {n_images} images and {n_captions} captions): ' + ', '.join(
+            f"{d} R@1 {chance_recall(n_images, n_captions / n_images, 1, d):.4f}" for d in directions)]
+    if has_base:
         lines += ['', '## Where alignment emerges', '',
                   'The shallowest layer of each tower whose pair with the other tower\'s final reaches 90% of the '
                   'baseline R@1:', '']
         for d in directions:
             e = emergence(grid, d)
             lines.append(f"- {d}: " + '; '.join(_emergence_line(grid, d, t, e[t]) for t in ('text', 'image')))
-    else:
-        lines += ['', '## No untrained baseline', '',
-                  'The towers come from two separately trained models, which share no space: neither has a `final`, so '
-                  'there is no final x final baseline row, and every pair trained a projector on both sides into a shared '
-                  f"space of width {settings.get('embed_dim', 512)}. Compare pairs with each other, and with chance."]
     if control is not None: lines += _control_lines(grid, control)
+    lines += _lens_lines(lens_rows, (absent or {}).get('lens'))
+    lines += _metrics_lines(grid, lens_rows, metrics, (absent or {}).get('metrics'))
     if failed: lines += ['', '## Pairs that failed', ''] + [f'- {p}: {why}' for p, why in failed.items()]
     if skipped: lines += ['', '## Images left out (unreadable)', ''] + [f'- {s}: {", ".join(f)}' for s, f in skipped.items()]
     lines += ['', '## Best trained pairs', '']
@@ -578,6 +734,8 @@ def write_report(grid:pd.DataFrame, # evaluate_grid's result
     lines += ['', '## Pictures', '', '![R@1 heatmaps](heatmap_r1.png)', '', '![Depth curves](depth_curves.png)', '']
     if (Path(out)/'loss_curves.png').exists(): lines += ['![Loss curves](loss_curves.png)', '']
     if control is not None: lines += ['![Trained vs random weights](heatmap_control.png)', '']
+    if len(lens_rows): lines += ['![Lens R@1 heatmaps](heatmap_lens_r1.png)', '']
+    if len(lens_rows) or metrics is not None: lines += ['![Learned R@1, lens R@1 and each metric](small_multiples.png)', '']
     with atomic_path(Path(out)/'report.md') as tmp: tmp.write_text('\n'.join(lines), encoding='utf-8')
     return Path(out)/'report.md'
 
@@ -618,8 +776,9 @@ def run_cli(dataset:str='synthetic',          # 'synthetic', 'flickr30k', 'coco'
             embed_dim:int=None,               # shared-space width for two models' towers (default 512)
             text_dtype:str='fp32',            # an hf text model's weights: fp32, bf16 or fp16
             text_pooling:str=None,            # an hf text model's pooling: cls, mean or last (default: by its type)
+            metrics:str='fast',               # training-free metrics of the eval split (metrics.csv): 'fast', 'all', names (mutual_knn,cka,...), or 'none'
            )->int:                            # exit status: 0, or 3 when some pairs failed (their results left out)
-    """Run layeralign from data to the recall grid (grid.csv, heatmaps, depth curves, report.md in --out).
+    """Run layeralign from data to the recall grid (grid.csv with lens rows, metrics.csv, pictures, report.md in --out).
     Exit status: 0 all done; 1 an error (one line on stderr); 2 a usage error; 3 results written, but some pairs failed."""
     if control and no_control: raise ValueError("--control and --no_control: choose one")
     pairs = pairs if pairs == 'all' else [p.strip() for p in pairs.split(',') if p.strip()]
@@ -631,7 +790,7 @@ def run_cli(dataset:str='synthetic',          # 'synthetic', 'flickr30k', 'coco'
                feature_root=feature_root, overwrite=overwrite, verbose=not quiet, threads=threads,
                control=True if control else False if no_control else None, skip_bad=skip_bad, source=source, log=log,
                split_seed=split_seed, wait=not no_wait, image_model=image_model, text_model=text_model, embed_dim=embed_dim,
-               text_dtype=text_dtype, text_pooling=text_pooling)
+               text_dtype=text_dtype, text_pooling=text_pooling, metrics=metrics)
     if not quiet:
         cols = ['pair', 'image_retrieval_recall@1', 'text_retrieval_recall@1']
         print(grid[cols].to_string(index=False, float_format=lambda v: f'{v:.3f}'))
@@ -665,7 +824,7 @@ def download_cli(dataset:str,               # the dataset to download: 'flickr30
     print(f"{dataset} ready: {path}")
 
 # %% ../nbs/08_pipeline.ipynb #8ffd7483
-_COMMANDS = {'run': run_cli, 'download': download_cli}
+_COMMANDS = {'run': run_cli, 'download': download_cli, 'metrics': metrics_cli}
 
 def _user_error(e:BaseException)->bool:
     "Is `e` the user's to fix (bad input, no network, no credentials, weights or data that could not be fetched, a busy folder)?"

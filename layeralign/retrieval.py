@@ -404,7 +404,7 @@ def plot_heatmaps(df:pd.DataFrame,         # `evaluate_grid`'s table
     n_text, n_image = rows.text_layer.nunique(), rows.image_layer.nunique()
     fig, axs = plt.subplots(1, 2, figsize=(2*(1.4 + 0.55*n_image) + 1.2, 1.9 + 0.45*n_text), layout='constrained')
     for ax, direction in zip(axs, _DIRECTIONS):
-        plot_heatmap(rows, direction, k, ax=ax, vmax=top, colorbar=False, legend=False)
+        plot_heatmap(rows, direction, k, ax=ax, vmax=top, colorbar=False, legend=False, projection=projection)
     _mark_chance(fig.colorbar(axs[0].images[0], ax=list(axs), label=f'R@{k}', shrink=0.9),
                  {direction: _chance(df, direction, k) for direction in _DIRECTIONS})
     fig.legend(*_baseline_handles(k, {direction: _chance(df, direction, k) for direction in _DIRECTIONS},
