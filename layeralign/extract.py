@@ -19,7 +19,7 @@ from torchvision.transforms import Compose, Normalize, ToTensor
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
-from .towers import HFClip, HFTextTower, TimmTower, Tower, parse_spec, spec_blocks
+from .towers import HFClip, HFTextTower, TimmTower, Tower, parse_spec, spec_blocks, fit_text_batch
 from .data import (CaptionSet, LockedError, atomic_path, layeralign_home, load_image, remove_stale_tmp, skip_bad_hint,
                              stage_lock, write_json)
 
@@ -1100,7 +1100,10 @@ def extract(data:CaptionSet,          # the images and captions of one split
         cuda = device.type == 'cuda'
         if cuda and device.index is not None: torch.cuda.set_device(device)   # pinned memory and kernels on this rank's GPU
         bs = batch_size if isinstance(batch_size, dict) else {t: batch_size for t in TOWERS}
+        bs_given = dict(bs)
         bs = {t: int(bs.get(t) or ((256 if t == 'image' else 2048) if cuda else (32 if t == 'image' else 128))) for t in TOWERS}
+        if cuda and not bs_given.get('text') and towers is not None and hasattr(getattr(towers['text'], 'model', None), 'config'):   # a large HF text model: fit its batch
+            bs['text'] = fit_text_batch(towers['text'].model.config, torch.cuda.mem_get_info(device)[0], dtype=text_dtype, start=bs['text'])
         partial, run = out.with_name(out.name + '.partial'), _run_id()
         if rank == 0:
             remove_stale_tmp(out.parent)                     # what killed runs left beside the store

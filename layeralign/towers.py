@@ -10,7 +10,7 @@ import torch
 
 # %% auto #0
 __all__ = ['SOURCES', 'IMAGE_POOLING', 'TEXT_POOLING', 'parse_spec', 'Tower', 'TimmTower', 'HFTextTower', 'tiny_hf_model',
-           'HFClipTower', 'HFClip', 'spec_blocks', 'text_memory']
+           'HFClipTower', 'HFClip', 'spec_blocks', 'text_memory', 'fit_text_batch']
 
 # %% ../nbs/00a_towers.ipynb #6786fb31
 SOURCES = ('open_clip', 'timm', 'hf')
@@ -410,3 +410,22 @@ def text_memory(config,              # a transformers config (or its dict)
     acts = (blocks + 1) * rows * width + batch_size * heads * n_tokens ** 2 + rows * inner * (2 if gated else 1) + 4 * rows * width
     gib = lambda n: n * b / 2**30
     return dict(weights=round(gib(params), 2), activations=round(gib(acts), 2), total=round(gib(params + acts), 2))
+
+# %% ../nbs/00a_towers.ipynb #346fb9a7
+def fit_text_batch(config,             # a transformers config (or its dict)
+                   free_bytes:int,     # memory free on the device, e.g. `torch.cuda.mem_get_info()[0]`
+                   n_tokens:int=64,    # tokens per caption row
+                   dtype:str='bf16',   # the weights' and activations' dtype
+                   start:int=2048,     # the largest batch to try
+                   share:float=0.8,    # the part of `free_bytes` one batch may take, weights included
+                  )->int:              # captions per batch: a power of two times `start`'s, at least 1
+    "The largest text batch (halving from `start`) whose `text_memory` fits in `share` of `free_bytes`"
+    fits = lambda b: text_memory(config, b, n_tokens, dtype)['total'] * 2**30 <= share * free_bytes
+    batch = start
+    while batch > 1 and not fits(batch): batch //= 2
+    if not fits(batch):
+        need = text_memory(config, 1, n_tokens, dtype)['total']
+        raise ValueError(f"the text model needs about {need:.1f} GiB in {dtype} even one caption at a time, and "
+                         f"{share:.0%} of the {free_bytes / 2**30:.1f} GiB free is less: use a smaller model, "
+                         f"--text_dtype bf16, or a GPU with more memory")
+    return batch
