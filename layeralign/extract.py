@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_extract.ipynb #0d259f64
 from __future__ import annotations
-import contextlib, difflib, hashlib, json, math, os, platform, shutil, struct, time
+import contextlib, difflib, hashlib, json, logging, math, os, platform, shutil, struct, time
 from concurrent.futures import ThreadPoolExecutor
 import functools
 from pathlib import Path
@@ -366,10 +366,13 @@ def load_model(model:str,         # open_clip model name, project model name, or
             m, _, preprocess = open_clip.create_model_and_transforms(r['name'], device='cpu', **build)
         m = m.to(device)
     else:
+        level = logging.root.manager.disable   # a failed download is said once, by _fetch_error, not also by the hub's and open_clip's logs
+        logging.disable(logging.ERROR)
         try: m, _, preprocess = open_clip.create_model_and_transforms(r['name'], device=device, **build)
         except RuntimeError as e:   # open_clip's own words for a failed download
             if not str(e).startswith('Failed to download'): raise
             raise _fetch_error(r['name'], r['pretrained'], e) from None
+        finally: logging.disable(level)
     tokenizer = (open_clip.get_tokenizer(r['name'], bpe_path=r['bpe_path']) if r['bpe_path']
                  else open_clip.get_tokenizer(r['name']))
     return m.eval(), preprocess, tokenizer
@@ -873,12 +876,12 @@ def check_device(device, # 'cpu', 'cuda', 'cuda:1', 'mps', or a torch.device
     try: dev = torch.device(device)
     except (RuntimeError, TypeError) as e: raise ValueError(f"device {device!r} is not a device ({e}); use 'cpu', 'cuda' or 'cuda:N'") from None
     if dev.type == 'cuda' and not torch.cuda.is_available():
-        raise ValueError(f"device={str(dev)!r} but torch.cuda.is_available() is False here (torch {torch.__version__}); use device='cpu'")
+        raise ValueError(f"device={str(dev)!r} but torch.cuda.is_available() is False here (torch {torch.__version__}); use device='cpu' (--device cpu)")
     if dev.type == 'cuda' and (dev.index or 0) >= torch.cuda.device_count():
         raise ValueError(f"device={str(dev)!r} but this machine has {torch.cuda.device_count()} GPU(s): use cuda:0 ... cuda:{torch.cuda.device_count()-1}")
     if dev.type == 'mps' and not torch.backends.mps.is_available():
         raise ValueError(f"device={str(dev)!r} but torch.backends.mps.is_available() is False here (MPS needs a Mac with Apple "
-                         "silicon and a torch built for it); use device='cpu'")
+                         "silicon and a torch built for it); use device='cpu' (--device cpu)")
     if dev.type not in ('cpu', 'cuda', 'mps'): raise ValueError(f"device={str(dev)!r}: extract runs on 'cpu', 'cuda' or 'mps'")
     return dev
 

@@ -104,12 +104,14 @@ def _given(fn, name:str, value)->dict:
 
 @contextmanager
 def _quiet(on:bool):
-    "Nothing on stdout and no logged warnings (open_clip's 'No pretrained weights loaded') inside the block when `on`"
+    "Nothing on stdout, no logged warnings (open_clip's 'No pretrained weights loaded') and no Python warnings inside the block when `on`"
     if not on: yield; return
     level = logging.root.manager.disable
     logging.disable(logging.WARNING)
     try:
-        with redirect_stdout(io.StringIO()): yield
+        with redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter('ignore')   # the report keeps what they say (small splits, repeated rows)
+            yield
     finally: logging.disable(level)
 
 # %% ../nbs/08_pipeline.ipynb #4cd2f268
