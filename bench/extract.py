@@ -22,8 +22,10 @@ import torch
 from fastcore.script import call_parse
 from PIL import Image
 
-from layeralign.data import CaptionSet, load_dataset, write_json
-from layeralign.extract import extract, load_model, layer_names, _ImageFiles, _Collate, _split_preprocess, _finish_images, TOWERS
+from layeralign.data import CaptionSet, load_dataset
+from layeralign.core import write_json
+from layeralign.extract import extract, load_model, _ImageFiles, _Collate, _split_preprocess, _finish_images
+from layeralign.names import layer_names, TOWERS
 
 _TINY = {'embed_dim': 64,
          'vision_cfg': {'image_size': 32, 'layers': 4, 'width': 64, 'patch_size': 8, 'head_width': 32},

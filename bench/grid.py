@@ -27,7 +27,8 @@ from fastcore.script import call_parse
 from open_clip.loss import ClipLoss
 
 from layeralign.extract import FeatureStore
-from layeralign.projection import toy_stores, train_grid, grid_pairs, init_pair, parse_pair, pair_name
+from layeralign.projection import toy_stores, train_grid, init_pair
+from layeralign.names import grid_pairs, parse_pair, pair_name
 
 
 def _sync(device):

@@ -15,20 +15,16 @@ import copy, csv, http.client, io, re, stat, tarfile, urllib.error, urllib.parse
 import numpy as np
 from PIL import Image, ImageDraw
 from tqdm.auto import tqdm
+import torch
+from .core import atomic_path, layeralign_home, read_json, stage_lock, write_json
 
 # %% auto #0
 __all__ = ['SHAPES', 'COLOURS', 'SIZES', 'RELATIONS', 'REGIONS', 'SYNTHETIC_WORDS', 'SPLIT_FRACTIONS', 'DATASETS',
            'FLICKR30K_IMAGES', 'HF_FLICKR30K', 'KARPATHY_SPLITS_URL', 'KAGGLE_CREDENTIALS_HELP', 'COCO_IMAGES_URL',
-           'COCO_IMAGES', 'layeralign_home', 'CaptionSet', 'atomic_path', 'write_json', 'LockedError', 'stage_lock',
-           'remove_stale_tmp', 'read_json', 'load_karpathy', 'load_image', 'image_error', 'skip_bad_hint',
+           'COCO_IMAGES', 'CaptionSet', 'caption_groups', 'load_karpathy', 'load_image', 'image_error', 'skip_bad_hint',
            'check_images', 'make_synthetic', 'synthetic', 'split_assignment', 'write_split_assignment', 'load_pairs',
            'load_dataset', 'safe_extract', 'KaggleCredentialsError', 'kaggle_api', 'download_flickr30k',
            'download_coco']
-
-# %% ../nbs/00_data.ipynb #b373e6a7
-def layeralign_home()->Path: # the storage root
-    "The storage root: `$LAYERALIGN_HOME`, else `~/.cache/layeralign` (on Colab, point it at a Drive folder)"
-    return Path(os.environ.get('LAYERALIGN_HOME', '~/.cache/layeralign')).expanduser()
 
 # %% ../nbs/00_data.ipynb #24d7001e
 @dataclass
@@ -60,119 +56,18 @@ class CaptionSet:
     def __repr__(self):
         return f"CaptionSet({self.name}/{self.split}: {self.n_images} images, {self.n_captions} captions)"
 
-# %% ../nbs/00_data.ipynb #2f8d879a
-_UMASK = os.umask(0); os.umask(_UMASK)   # the process's umask, read once (setting it is the only way to read it)
-
-def _output_mode(path:Path):
-    "Give `path` (a file, or every file under a folder) the mode a new file gets here: some writers (safetensors) make 0600"
-    for f in ([path] if not path.is_dir() else [p for p in path.rglob('*') if p.is_file()]):
-        if not f.is_symlink(): f.chmod(0o666 & ~_UMASK)
-
-@contextmanager
-def atomic_path(dest:Path, # the final file or directory
-               ):
-    "Yield a temporary path beside `dest`; on success it is renamed to `dest`, on error removed"
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f'.{dest.name}.tmp-{os.getpid()}')
-    try:
-        yield tmp
-        _output_mode(tmp)
-        os.replace(tmp, dest)
-    finally:
-        if tmp.is_dir() and not tmp.is_symlink(): shutil.rmtree(tmp, ignore_errors=True)
-        elif tmp.exists() or tmp.is_symlink(): tmp.unlink()
-
-# %% ../nbs/00_data.ipynb #2aa9b7f2
-def write_json(path:Path, # destination file
-               obj,       # anything `json.dump` takes
-              )->Path:
-    "Write `obj` as indented JSON, atomically"
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False), encoding='utf-8')
-    return Path(path)
-
-# %% ../nbs/00_data.ipynb #c96047d0
-class LockedError(RuntimeError):
-    "Raised by `stage_lock(..., wait=False)` when another process holds the lock"
-
-_HELD = {}   # lock file -> depth, for the locks this process holds (re-entrancy)
-
-def _lock_file(path:Path)->Path: return Path(path).with_name(f'.{Path(path).name}.lock')
-
-def _lock_holder(lock:Path)->str:
-    "Who holds `lock`, as its holder wrote it (the PID and since when), or 'another process'"
-    try: rec = json.loads(lock.read_text(encoding='utf-8'))
-    except (OSError, ValueError): return 'another process'
-    return f"PID {rec.get('pid')} on {rec.get('host')} (since {rec.get('since')})"
-
-@contextmanager
-def stage_lock(path:Path,             # the output the lock guards (a file or folder); the lock is `.<name>.lock` beside it
-               what:str|None=None,    # what is being written, for the messages (default: the path)
-               wait:bool=True,        # True: wait for the holder to finish; False: raise `LockedError` at once
-               timeout:float|None=None, # give up waiting after this many seconds (`TimeoutError`); None: wait as long as the holder lives
-               poll:float=0.5,        # seconds between tries while waiting
-               verbose:bool=True,     # say once whom we wait for
-              ):
-    "Hold an OS file lock on `path` for the block: one writer at a time, released when the holder's process ends"
-    lock, what = _lock_file(path), what or str(path)
-    if lock in _HELD or fcntl is None:
-        if fcntl is None and not _HELD.get('_warned'):
-            warnings.warn("no fcntl on this platform: layeralign's outputs are not locked against concurrent runs")
-            _HELD['_warned'] = 1
-        _HELD[lock] = _HELD.get(lock, 0) + 1
-        try: yield lock
-        finally: _HELD[lock] -= 1; _HELD.pop(lock) if not _HELD[lock] else None
-        return
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    fd, start, said = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644), time.monotonic(), False
-    try:
-        while True:
-            try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB); break
-            except BlockingIOError: pass
-            holder = _lock_holder(lock)
-            if not wait: raise LockedError(f"{what} is being written by {holder}; wait for it to finish, or choose another output ({lock})")
-            if timeout is not None and time.monotonic() - start > timeout:
-                raise TimeoutError(f"gave up after {timeout:g}s waiting for {holder}, which is writing {what} ({lock})")
-            if verbose and not said: print(f"waiting for {holder}, which is writing {what}", flush=True); said = True
-            time.sleep(poll)
-        os.ftruncate(fd, 0)
-        os.write(fd, json.dumps(dict(pid=os.getpid(), host=socket.gethostname(),
-                                     since=time.strftime('%Y-%m-%dT%H:%M:%S'))).encode())
-        _HELD[lock] = 1
-        try: yield lock
-        finally: _HELD.pop(lock, None)
-    finally: os.close(fd)   # closing the descriptor releases the lock
-
-# %% ../nbs/00_data.ipynb #3671a112
-def _pid_alive(pid:int)->bool:
-    try: os.kill(pid, 0)
-    except ProcessLookupError: return False
-    except PermissionError: return True    # alive, someone else's
-    return True
-
-def remove_stale_tmp(folder:Path, # a folder outputs are written into
-                    )->list:      # the leftovers removed
-    "Remove the `.<name>.tmp-<PID>` leftovers of `atomic_path` in `folder` whose process no longer runs"
-    removed = []
-    for p in sorted(Path(folder).glob('.*.tmp-*')) if Path(folder).is_dir() else []:
-        pid = p.name.rsplit('.tmp-', 1)[-1]
-        if not pid.isdigit() or int(pid) == os.getpid() or _pid_alive(int(pid)): continue
-        if p.is_dir() and not p.is_symlink(): shutil.rmtree(p, ignore_errors=True)
-        else: p.unlink(missing_ok=True)
-        removed.append(p)
-    return removed
+# %% ../nbs/00_data.ipynb #9b64aa92
+def caption_groups(caption_image:torch.Tensor, # [n_captions] the image index of each caption
+                   n_images:int,               # images in the set (an image may have no caption)
+                  )->tuple:                    # (order, start, count): [n_captions], [n_images], [n_images]
+    "Captions grouped by image: image j's captions are `order[start[j]:start[j]+count[j]]`, in their original order"
+    caption_image = torch.as_tensor(caption_image)
+    order = torch.argsort(caption_image, stable=True)
+    count = torch.bincount(caption_image, minlength=n_images)
+    start = torch.cumsum(count, 0) - count
+    return order, start, count
 
 # %% ../nbs/00_data.ipynb #4f119963
-def read_json(path:Path, # a JSON file (a manifest, a split file, ...)
-              what:str='JSON file', # what it is, for the message when it is missing
-             ): # the parsed JSON
-    "Parse `path`, naming it when it is missing, not UTF-8 or not JSON"
-    path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f"{what} not found: {path}")
-    try: return json.loads(path.read_text(encoding='utf-8'))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ValueError(f"{path} is not valid JSON: {e}") from e
-
 def _karpathy_images(data, json_path:Path)->list:
     "The checked `images` list of a Karpathy split file"
     need = "each image needs 'filename', 'split' and 'sentences' (a list of {'raw': ...})"

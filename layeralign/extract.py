@@ -20,22 +20,15 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
 from .towers import HFClip, HFTextTower, TimmTower, Tower, parse_spec, spec_blocks, fit_text_batch
-from .data import (CaptionSet, LockedError, atomic_path, layeralign_home, load_image, remove_stale_tmp, skip_bad_hint,
-                             stage_lock, write_json)
+from .data import CaptionSet, load_image, skip_bad_hint
+from .core import (LockedError, atomic_path, layeralign_home, remove_stale_tmp, stage_lock, write_json,
+                             environment)
+from .names import TOWERS, layer_names
 
 # %% auto #0
-__all__ = ['TOWERS', 'STORE_DTYPES', 'IMAGE_POOLING', 'TEXT_POOLING', 'layer_names', 'DamagedStoreError', 'FeatureStore',
-           'environment', 'write_store', 'load_model', 'lens', 'check_device', 'towers_name', 'tower_layers', 'extract',
-           'store_dir']
-
-# %% ../nbs/01_extract.ipynb #3ee579fc
-TOWERS = ('image', 'text')
-
-def layer_names(n_blocks:int, # transformer blocks in the tower
-                final:bool=True, # does the tower project into a space shared with the other tower?
-               )->list:       # ['L1', ..., 'LN', 'final']
-    "The layer names of a tower with `n_blocks` blocks"
-    return [f'L{i}' for i in range(1, n_blocks+1)] + (['final'] if final else [])
+__all__ = ['STORE_DTYPES', 'IMAGE_POOLING', 'TEXT_POOLING', 'PRECISIONS', 'DamagedStoreError', 'FeatureStore', 'write_store',
+           'resolve_model', 'load_model', 'lens', 'config_blocks', 'weights_id', 'check_device', 'towers_name',
+           'tower_layers', 'extract', 'store_dir']
 
 # %% ../nbs/01_extract.ipynb #d7914967
 _REBUILD = "rebuild it with extract(..., overwrite=True), or `--overwrite` on the command line"
@@ -184,25 +177,6 @@ def _rows(v):
 
 STORE_DTYPES = ('float16', 'float32')   # what a FeatureStore holds on disk
 
-def _cpu_name()->str:
-    "The processor's model name (from /proc/cpuinfo where there is one)"
-    try:
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('model name'): return line.split(':', 1)[1].strip()
-    except OSError: pass
-    return platform.processor() or platform.machine()
-
-def environment(device=None, # where the work ran: its name is recorded too
-               )->dict:       # versions of layeralign, Python, torch, open_clip, numpy (and the device)
-    "The software, and the device, a result was made with: for the record beside it"
-    env = dict(layeralign=layeralign.__version__, python=platform.python_version(), torch=torch.__version__,
-               open_clip=open_clip.__version__, numpy=np.__version__)
-    if device is not None:   # a CPU's vector instructions (torch's CPU capability) decide its float rounding
-        dev = torch.device(device)
-        env['device'] = (torch.cuda.get_device_name(dev) if dev.type == 'cuda' else
-                         f"CPU ({_cpu_name()}, {torch.backends.cpu.get_cpu_capability()}, {os.cpu_count()} cores)")
-    return env
-
 def write_store(out:Path,        # the store directory to create; must not exist
                 image:dict,      # {'L1': [n_images, d], ..., 'final': ...} tensors, or ((n, d), chunks) pairs
                 text:dict,       # {'L1': [n_captions, d], ..., 'final': ...} tensors, or ((n, d), chunks) pairs
@@ -300,7 +274,7 @@ def _is_file_ref(pretrained)->bool:
     if pretrained is None: return False
     return Path(str(pretrained)).suffix in ('.safetensors', '.pt', '.pth', '.bin') or os.sep in str(pretrained)
 
-def _resolve_model(model:str,      # an open_clip model name, a project model name, or the path of a config JSON
+def resolve_model(model:str,      # an open_clip model name, a project model name, or the path of a config JSON
                    pretrained=None, # None (random init), a tag, or a checkpoint file
                   )->dict:         # name, pretrained (tag or file), force_quick_gelu, bpe_path, config
     "Check a (model, pretrained) choice and work out how open_clip must build it, without building it"
@@ -358,7 +332,7 @@ def load_model(model:str,         # open_clip model name, project model name, or
                init_seed:int=0,   # with pretrained=None: the seed of the random weights
               )->tuple:           # (model in eval mode, image preprocess, tokenizer)
     "An OpenCLIP model ready for feature extraction, with its preprocessing and tokenizer"
-    r = _resolve_model(model, pretrained)
+    r = resolve_model(model, pretrained)
     build = dict(pretrained=r['pretrained'], precision=precision, force_quick_gelu=r['force_quick_gelu'])
     if pretrained is None:   # random weights drawn on the CPU from their own seed: the same on every device and run
         with torch.random.fork_rng(devices=[]):
@@ -589,7 +563,7 @@ def _finish_images(x,     # [B, 3, H, W] uint8 from the workers (or float when n
     return x.sub_(mean).div_(std)
 
 # %% ../nbs/01_extract.ipynb #81942a45
-_PRECISIONS = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+PRECISIONS = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 
 def _select_layers(layers,        # 'all', a list of names for both towers, or {'image': ..., 'text': ...}
                    n_blocks:dict, # {'image': n, 'text': n}
@@ -612,7 +586,7 @@ def _select_layers(layers,        # 'all', a list of names for both towers, or {
         out[t] = [l for l in valid if l in want]
     return out
 
-def _config_blocks(config:dict,  # an open_clip model config
+def config_blocks(config:dict,  # an open_clip model config
                    name:str='',   # the model's name, for the error message
                   )->dict:        # {'image': n, 'text': n}
     "Blocks of each tower from an open_clip model config; an error for towers `extract` cannot read"
@@ -633,7 +607,7 @@ def _data_digest(data:CaptionSet)->str:
     h.update(np.ascontiguousarray(data.caption_image, dtype=np.int64).tobytes())
     return h.hexdigest()
 
-def _weights_id(resolved:dict):
+def weights_id(resolved:dict):
     "The weights a run used: a tag, None, or a file with its size and time"
     p = resolved['pretrained']
     if p is None or not Path(str(p)).is_file(): return p
@@ -890,7 +864,7 @@ def _count(value)->bool: return isinstance(value, (int, np.integer)) and not isi
 def _check_request(dtype, precision, batch_size, num_workers, shard_size):
     "Check `extract`'s settings (as it takes them) before anything is written; a ValueError names the one at fault"
     if dtype not in STORE_DTYPES: raise ValueError(f"dtype must be one of {STORE_DTYPES}, not {dtype!r}")
-    if precision is not None and precision not in _PRECISIONS: raise ValueError(f"precision {precision!r}: use one of {list(_PRECISIONS)}")
+    if precision is not None and precision not in PRECISIONS: raise ValueError(f"precision {precision!r}: use one of {list(PRECISIONS)}")
     for what, value in (('batch_size', batch_size), ('shard_size', shard_size)):
         per = value if isinstance(value, dict) else {t: value for t in TOWERS}
         if set(per) - set(TOWERS) or any(v is not None and (not _count(v) or v < 1) for v in per.values()):
@@ -950,13 +924,13 @@ class _OpenClipTower(Tower):
     source = 'open_clip'
     def __init__(self, spec:str, tower:str, init_seed:int=0):
         p, self.spec, self.tower = parse_spec(spec), spec, tower
-        r = _resolve_model(p['name'], p['pretrained'])
-        self.n_blocks = _config_blocks(r['config'], r['name'])[tower]
+        r = resolve_model(p['name'], p['pretrained'])
+        self.n_blocks = config_blocks(r['config'], r['name'])[tower]
         self.model, preprocess, self.tokenize = load_model(p['name'], p['pretrained'], init_seed=init_seed)
         self.dims = dict(_tower_dims(self.model, tower), final=None)
         self.preprocess, self.norm = _split_preprocess(preprocess)
         self.pooling = 'cls' if tower == 'image' else 'eos'
-        self.record = _jsonable(dict(source='open_clip', name=r['name'], pretrained=p['pretrained'], weights=_weights_id(r),
+        self.record = _jsonable(dict(source='open_clip', name=r['name'], pretrained=p['pretrained'], weights=weights_id(r),
                                      init_seed=init_seed if p['pretrained'] is None else None, open_clip=open_clip.__version__))
     def prepare(self, x, device):
         if self.tower == 'text': x = _cut_tokens(self.model, x)
@@ -1030,14 +1004,14 @@ def tower_layers(model=None,       # as `extract`
     "The layer names of each tower `extract` would store for this request, without loading any weights"
     specs = _tower_specs(model, pretrained, image_model, text_model)
     if not isinstance(specs, dict):
-        r = _resolve_model(*(specs or (model, pretrained)))
-        return {t: layer_names(n) for t, n in _config_blocks(r['config'], r['name']).items()}
+        r = resolve_model(*(specs or (model, pretrained)))
+        return {t: layer_names(n) for t, n in config_blocks(r['config'], r['name']).items()}
     out = {}
     for t in TOWERS:
         p = parse_spec(specs[t])
         if p['source'] == 'open_clip':
-            r = _resolve_model(p['name'], p['pretrained'])
-            out[t] = layer_names(_config_blocks(r['config'], r['name'])[t], final=False)
+            r = resolve_model(p['name'], p['pretrained'])
+            out[t] = layer_names(config_blocks(r['config'], r['name'])[t], final=False)
         else: out[t] = layer_names(*spec_blocks(specs[t], t))
     return out
 
@@ -1075,10 +1049,10 @@ def extract(data:CaptionSet,          # the images and captions of one split
     precision = precision or ('bf16' if device.type == 'cuda' else 'fp32')
     towers = None
     if specs is None:
-        resolved = _resolve_model(model, pretrained)
-        layers = _select_layers(layers, _config_blocks(resolved['config'], resolved['name']))
+        resolved = resolve_model(model, pretrained)
+        layers = _select_layers(layers, config_blocks(resolved['config'], resolved['name']))
         settings = _jsonable(dict(model=resolved['name'], pretrained=pretrained if pretrained is None else str(pretrained),
-                                  weights=_weights_id(resolved), quick_gelu=resolved['force_quick_gelu'] or bool(resolved['config'].get('quick_gelu')),
+                                  weights=weights_id(resolved), quick_gelu=resolved['force_quick_gelu'] or bool(resolved['config'].get('quick_gelu')),
                                   dataset=data.name, split=data.split, n_images=data.n_images, n_captions=data.n_captions,
                                   data=_data_digest(data), layers=layers, pooling={'image': pooling[0], 'text': pooling[1]},
                                   dtype=dtype, precision=precision))
@@ -1134,7 +1108,7 @@ def extract(data:CaptionSet,          # the images and captions of one split
                 nets = {t: towers[t].to(device) for t in TOWERS}
                 head, decode, norm, tokenizer = head_of(), towers['image'].preprocess, None, towers['text'].tokenize
             lengths = np.array([len(c) for c in data.captions])
-            common = dict(partial=partial, device=device, autocast_dtype=_PRECISIONS[precision], store_dtype=getattr(torch, dtype),
+            common = dict(partial=partial, device=device, autocast_dtype=PRECISIONS[precision], store_dtype=getattr(torch, dtype),
                           num_workers=workers, skip_bad=skip_bad, progress=progress and rank == 0, rank=rank, world=world)
             k, secs = _run_tower('image', nets['image'], _ImageFiles(data.image_paths, decode), _Collate(), n['image'], shard['image'],
                                  bs['image'], layers=layers['image'], pooling=pooling[0], norm=norm, **common)

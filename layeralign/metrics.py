@@ -13,9 +13,9 @@ import torch.nn.functional as F
 from fastcore.script import call_parse
 from tqdm.auto import tqdm
 import matplotlib.pyplot as plt
-from .data import atomic_path, stage_lock, write_json
+from .core import atomic_path, stage_lock, write_json
 from .extract import FeatureStore
-from .projection import check_pairs, pair_name, parse_pair
+from .names import check_pairs, pair_name, parse_pair
 
 # %% auto #0
 __all__ = ['METRICS', 'FAST_METRICS', 'KNN_METRICS', 'check_metrics', 'prepare_features', 'alignment_score', 'similarity_grid',

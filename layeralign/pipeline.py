@@ -11,14 +11,17 @@ import pandas as pd
 import torch
 from fastcore.script import call_parse, anno_parser
 from . import __version__
-from .data import (layeralign_home, load_dataset, synthetic, write_json, atomic_path, download_flickr30k,
-                             download_coco, KARPATHY_SPLITS_URL, COCO_IMAGES_URL, KaggleCredentialsError, DATASETS,
-                             stage_lock, remove_stale_tmp, LockedError, write_split_assignment, SPLIT_FRACTIONS)
-from .extract import (tower_layers, towers_name, extract, store_dir, FeatureStore, layer_names, environment, STORE_DTYPES, _PRECISIONS,
-                               _resolve_model, _config_blocks, _weights_id, _settings_diff, lens, check_device)
-from .projection import (train_grid, grid_pairs, check_pairs, plot_histories, PROJECTIONS, check_train_settings,
-                                   train_status, train_pending, parse_pair, _save_tensors)
-from .project_eval import project, project_pending, BASELINE
+from .data import (load_dataset, synthetic, download_flickr30k, download_coco, KARPATHY_SPLITS_URL,
+                             COCO_IMAGES_URL, KaggleCredentialsError, DATASETS, write_split_assignment,
+                             SPLIT_FRACTIONS)
+from .core import (layeralign_home, write_json, atomic_path, stage_lock, remove_stale_tmp, LockedError,
+                             environment, save_tensors)
+from .extract import (tower_layers, towers_name, extract, store_dir, FeatureStore, STORE_DTYPES, PRECISIONS,
+                                resolve_model, config_blocks, weights_id, _settings_diff, lens, check_device)
+from .names import layer_names, grid_pairs, check_pairs, parse_pair, BASELINE
+from .projection import (train_grid, plot_histories, PROJECTIONS, check_train_settings, train_status,
+                                   train_pending)
+from .project_eval import project, project_pending
 from .retrieval import evaluate_grid, recall_at_k, plot_heatmaps, plot_depth_curves, chance_recall
 from .metrics import (check_metrics, similarity_grid, spearman_with, grid_panels, plot_small_multiples, metrics_cli)
 
@@ -140,7 +143,7 @@ def check_settings(model:str,              # as `run`
                   )->dict:                 # {'text': [...], 'image': [...]} the model's layer names
     "Check a run's settings without downloading or building anything; a ValueError names the first one at fault"
     check_device(_device(device))   # 'mps' or 'cuda' where there is none: one line, before anything is fetched
-    for what, value, valid in (('projection', projection, PROJECTIONS), ('precision', precision, (None, *_PRECISIONS)),
+    for what, value, valid in (('projection', projection, PROJECTIONS), ('precision', precision, (None, *PRECISIONS)),
                                ('feature_dtype', feature_dtype, STORE_DTYPES), ('eval_split', eval_split, SPLITS)):
         if value not in valid: raise ValueError(f"{what} {value!r}: use one of {[v for v in valid if v]}")
     check_train_settings(epochs=epochs, lr=lr, batch_size=train_batch_size, projection=projection, seed=seed, log=log)
@@ -186,7 +189,7 @@ def run_settings(dataset:str='synthetic', model:str='layeralign-tiny', pretraine
                             train_batch_size, eval_split=eval_split, synthetic_images=synthetic_images, dataset=dataset,
                             seed=seed, image_model=image_model, text_model=text_model, **speed)
     cuda = torch.device(_device(device)).type == 'cuda'
-    resolved = None if image_model or text_model else _resolve_model(model, pretrained)
+    resolved = None if image_model or text_model else resolve_model(model, pretrained)
     if control is None: control = dataset == 'synthetic'   # on by default for the built-in world, where it is cheap
     order = check_pairs(layers, 'all')                     # pairs in grid order: the same pairs are the same run
     names = sorted(check_pairs(layers, pairs, resolved['name'] if resolved else 'the towers'), key=order.index)
@@ -202,7 +205,7 @@ def run_settings(dataset:str='synthetic', model:str='layeralign-tiny', pretraine
     return json.loads(json.dumps(dict(
         dataset=_dataset_id(dataset, synthetic_images, seed), split_seed=split_seed, model=resolved['name'],
         model_config=_digest(resolved['config']), pretrained=None if pretrained is None else str(pretrained),
-        weights=_weights_id(resolved), feature_dtype=feature_dtype, precision=precision or ('bf16' if cuda else 'fp32'),
+        weights=weights_id(resolved), feature_dtype=feature_dtype, precision=precision or ('bf16' if cuda else 'fp32'),
         skip_bad=skip_bad, pairs=names, projection=projection, layernorm=layernorm,
         epochs=epochs, train_batch_size=train_batch_size, lr=float(lr), seed=seed, eval_split=eval_split,
         control=bool(control) and pretrained is not None)))   # random weights need no random-weights control
@@ -344,7 +347,7 @@ def _lens_files(store:FeatureStore, # the eval store, with its head
     for p in pairs:
         t, i = parse_pair(p)
         text_emb, image_emb = side('text', t), side('image', i)   # [n_captions, e], [n_images, e]
-        _save_tensors({'text_embeddings': text_emb, 'image_embeddings': image_emb, 'caption_image': store.caption_image},
+        save_tensors({'text_embeddings': text_emb, 'image_embeddings': image_emb, 'caption_image': store.caption_image},
                       folder/f'{p}.safetensors', {'pair': p})
         write_json(folder/f'{p}.json', dict(pair=p, text_layer=t, image_layer=i, projection='lens', store=str(store.path),
                                             n_images=store.n_images, n_captions=store.n_captions, embed_dim=int(text_emb.shape[1])))

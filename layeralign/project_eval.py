@@ -9,13 +9,13 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 from tqdm.auto import tqdm
-from .data import write_json
+from .core import write_json, complete_safetensors, save_tensors
 from .extract import FeatureStore
-from .projection import (grid_pairs, load_projection, parse_pair, _pair_state, _complete_safetensors,
-                                   _save_tensors)
+from .projection import load_projection, pair_state
+from .names import BASELINE, grid_pairs, parse_pair
 
 # %% auto #0
-__all__ = ['BASELINE', 'project_pending', 'project', 'load_projected']
+__all__ = ['project_pending', 'project', 'load_projected']
 
 # %% ../nbs/03_project_eval.ipynb #bfd2c19c
 def _check_store(store:FeatureStore, cfg:dict, source:Path):
@@ -49,15 +49,13 @@ def _trained_pairs(projections_dir:Path)->dict:
     for f in sorted(Path(projections_dir).glob('text_*_image_*.json')):
         if f.name.endswith('_history.json'): continue
         pair = f.name[:-len('.json')]
-        state, cfg = _pair_state(f.parent, pair)
+        state, cfg = pair_state(f.parent, pair)
         if state == 'done': found[pair] = cfg
         else: warnings.warn(f"{f}: pair {pair} is {state}{' (' + cfg['error'] + ')' if cfg and cfg.get('error') else ''}; "
                             f"not projected")
     return found
 
 # %% ../nbs/03_project_eval.ipynb #fd8a726d
-BASELINE = 'text_final_image_final'
-
 def _plan(store:FeatureStore, projections_dir:Path, out:Path, pairs)->list:
     "[(pair, record, up to date)] for the baseline and every pair asked for; raises for pairs not trained or not fitting"
     trained = _trained_pairs(projections_dir) if projections_dir.exists() else {}
@@ -90,7 +88,7 @@ def _output_state(out:Path, pair:str, record:dict)->str:
     dest, dest_cfg = out/f'{pair}.safetensors', out/f'{pair}.json'
     try: old = json.loads(dest_cfg.read_text())
     except (OSError, ValueError): return 'missing'
-    if not isinstance(old, dict) or not _complete_safetensors(dest): return 'missing'
+    if not isinstance(old, dict) or not complete_safetensors(dest): return 'missing'
     same = all(old.get(k) == record[k] for k in ('source_sha256', 'store', 'projection', 'layernorm'))
     return 'done' if same else 'other'
 
@@ -134,7 +132,7 @@ def project(store,                   # FeatureStore (or its path) of the evaluat
             model = load_projection(projections_dir/f'{p}.safetensors', device=device)
             text_emb = _embed(model.encode_text, feats('text', t), chunk_size, device)    # [n_captions, e]
             image_emb = _embed(model.encode_image, feats('image', i), chunk_size, device) # [n_images, e]
-        _save_tensors({'text_embeddings': text_emb, 'image_embeddings': image_emb, 'caption_image': store.caption_image},
+        save_tensors({'text_embeddings': text_emb, 'image_embeddings': image_emb, 'caption_image': store.caption_image},
                       dest, {'pair': p})
         write_json(out/f'{p}.json', dict(record, embed_dim=int(text_emb.shape[1]),
                                          created=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())))

@@ -11,29 +11,14 @@ import torch.nn.functional as F
 from torch import nn
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
-from .data import atomic_path, write_json
-from .extract import FeatureStore, layer_names, write_store
+from .core import atomic_path, write_json, complete_safetensors, save_tensors
+from .extract import FeatureStore, write_store
+from .names import layer_names, grid_pairs, pair_name, parse_pair
 
 # %% auto #0
-__all__ = ['PROJECTIONS', 'TRAIN_LOGS', 'pair_name', 'parse_pair', 'toy_stores', 'check_pairs', 'grid_pairs', 'Projector',
-           'PairProjection', 'clip_loss', 'lr_at', 'init_pair', 'check_train_settings', 'train_status', 'train_pending',
-           'Histories', 'train_grid', 'load_projection', 'plot_histories']
-
-# %% ../nbs/02_projection.ipynb #a3edb70e
-def pair_name(text_layer:str,  # e.g. 'L6' or 'final'
-              image_layer:str, # e.g. 'L9' or 'final'
-             )->str:           # e.g. 'text_L6_image_L9'
-    "The name of a layer pair, used for files, columns and plots"
-    return f'text_{text_layer}_image_{image_layer}'
-
-_PAIR_RE = re.compile(r'^text_(.+?)_image_(.+)$')
-
-def parse_pair(name:str, # e.g. 'text_L6_image_final'
-              )->tuple:  # (text_layer, image_layer)
-    "The two layers of a pair name"
-    m = _PAIR_RE.match(name)
-    if m is None: raise ValueError(f"{name!r} is not a pair name: expected 'text_<layer>_image_<layer>', e.g. 'text_L6_image_final'")
-    return m.group(1), m.group(2)
+__all__ = ['PROJECTIONS', 'TRAIN_LOGS', 'toy_stores', 'Projector', 'PairProjection', 'clip_loss', 'lr_at', 'init_pair',
+           'check_train_settings', 'pair_state', 'train_status', 'train_pending', 'Histories', 'train_grid',
+           'load_projection', 'plot_histories']
 
 # %% ../nbs/02_projection.ipynb #4bb3fd00
 def toy_stores(dest:Path,             # directory to create the stores in ('train/', 'val/')
@@ -83,36 +68,6 @@ def toy_stores(dest:Path,             # directory to create the stores in ('trai
                                   dict(model='toy', pretrained=f'seed{seed}', dataset='toy', split=split, pooling='toy'),
                                   dtype=dtype))
     return tuple(stores)
-
-# %% ../nbs/02_projection.ipynb #8f88970c
-def check_pairs(layers:dict,  # {'text': [...], 'image': [...]} the layer names each tower has
-                pairs='all',  # 'all', pair names (a list, or one string, comma-separated), or (text_layer, image_layer) tuples
-                where:str='', # what has those layers, for the error message: a store, a model
-               )->list:       # pair names, e.g. ['text_L1_image_L1', ...]
-    "The checked list of layer pairs among `layers`; an error names the pair and the layer it lacks"
-    if isinstance(pairs, str) and pairs == 'all':
-        return [pair_name(t, i) for t in layers['text'] for i in layers['image']]
-    asked = pairs
-    if isinstance(pairs, str): pairs = [s.strip() for s in pairs.split(',') if s.strip()]  # 'a,b' from a command line
-    elif isinstance(pairs, tuple): pairs = [pairs]
-    out = []
-    for p in pairs:
-        t, i = parse_pair(p) if isinstance(p, str) else tuple(p)
-        for tower, layer in (('text', t), ('image', i)):
-            if layer not in layers[tower]:
-                raise ValueError(f"pair {pair_name(t, i)}: the {tower} tower of {where} has no layer "
-                                 f"{layer!r}; it has {', '.join(layers[tower])}")
-        name = pair_name(t, i)
-        if name not in out: out.append(name)
-    if not out: raise ValueError(f"pairs {asked!r} names no pair: give 'all', or pair names such as 'text_L6_image_final' "
-                                 f"(on the command line --pairs text_L6_image_final,text_final_image_L9)")
-    return out
-
-def grid_pairs(store:FeatureStore,  # the store whose layers the pairs name
-               pairs='all',         # as `check_pairs`
-              )->list:              # pair names, e.g. ['text_L1_image_L1', ...]
-    "The checked list of layer pairs to work on"
-    return check_pairs(store.layers, pairs, f'the store {store.path}')
 
 # %% ../nbs/02_projection.ipynb #a514afe0
 PROJECTIONS = ('linear', 'mlp')   # what an intermediate side can get
@@ -433,23 +388,7 @@ def check_train_settings(epochs:int=50,          # most epochs per pair: a whole
     if log == 'tensorboard': _tensorboard_writer()
 
 # %% ../nbs/02_projection.ipynb #263e90ff
-def _complete_safetensors(path:Path)->bool:
-    "Whether `path` is a whole safetensors file: its header parses and the file is as long as the header says"
-    try:
-        with open(path, 'rb') as f:
-            n = int.from_bytes(f.read(8), 'little')
-            if not 0 < n < 100_000_000: return False
-            header = json.loads(f.read(n))
-        end = max((v['data_offsets'][1] for k, v in header.items() if k != '__metadata__'), default=0)
-        return Path(path).stat().st_size == 8 + n + end
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError): return False
-
-def _save_tensors(tensors:dict, dest:Path, metadata:dict|None=None):
-    "Save `tensors` as safetensors atomically (`atomic_path` gives the file the mode every new file gets here)"
-    with atomic_path(dest) as tmp:
-        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
-
-def _pair_state(out:Path, pair:str)->tuple:
+def pair_state(out:Path, pair:str)->tuple:
     "(state, config) of one pair in a train_grid directory; see `train_status`"
     cfg_path = Path(out)/f'{pair}.json'
     if not cfg_path.exists(): return 'missing', None
@@ -457,7 +396,7 @@ def _pair_state(out:Path, pair:str)->tuple:
     except (OSError, ValueError): return 'incomplete', None
     status = cfg.get('status') if isinstance(cfg, dict) else None
     if status in ('failed', 'diverged'): return status, cfg
-    if status != 'done' or not _complete_safetensors(Path(out)/f'{pair}.safetensors'): return 'incomplete', cfg
+    if status != 'done' or not complete_safetensors(Path(out)/f'{pair}.safetensors'): return 'incomplete', cfg
     try: json.loads((Path(out)/f'{pair}_history.json').read_text())
     except (OSError, ValueError): return 'incomplete', cfg
     return 'done', cfg
@@ -470,7 +409,7 @@ def train_status(out:Path, # a train_grid output directory
                  pairs,    # pair names (a list, or one comma-separated string), e.g. `grid_pairs(store)`
                 )->dict:   # {pair: 'done' | 'failed' | 'diverged' | 'missing' | 'incomplete'}
     "Each pair's state, from its files: done (config, history and whole weights), failed or diverged (as its config says), missing, or incomplete (damaged or partly gone)"
-    return {p: _pair_state(out, p)[0] for p in _pair_list(pairs)}
+    return {p: pair_state(out, p)[0] for p in _pair_list(pairs)}
 
 def train_pending(out:Path, # a train_grid output directory
                   pairs,    # as `train_status`; the untrained baseline text_final_image_final is left out
@@ -502,7 +441,7 @@ def _same_run(old:dict, new:dict)->list:
 
 def _finish(out:Path, pair:str, state:dict|None, history:list, config:dict):
     "Write one pair's files, the config (the 'done' marker) last"
-    if state is not None: _save_tensors(state, out/f'{pair}.safetensors', {'pair': pair})
+    if state is not None: save_tensors(state, out/f'{pair}.safetensors', {'pair': pair})
     write_json(out/f'{pair}_history.json', history)
     write_json(out/f'{pair}.json', config)
 
@@ -571,7 +510,7 @@ def train_grid(train_store,              # FeatureStore (or its path) of the tra
     # the rest (never finished, damaged, failed or diverged) are trained again
     result, todo = Histories(), []
     for p in names:
-        state, cfg = _pair_state(out, p)
+        state, cfg = pair_state(out, p)
         if state == 'done':
             diff = _same_run(cfg, base)
             if not diff:

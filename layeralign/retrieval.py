@@ -17,8 +17,8 @@ import matplotlib.pyplot as plt
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from matplotlib.patheffects import withStroke
-from .data import atomic_path
-from .projection import parse_pair
+from .core import atomic_path
+from .names import parse_pair
 
 # %% auto #0
 __all__ = ['retrieval_ranks', 'recall_at_k', 'bootstrap_recall', 'evaluate_grid', 'chance_recall', 'plot_heatmap',

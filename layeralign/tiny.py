@@ -15,8 +15,9 @@ from safetensors.torch import save_file, load_file
 from tqdm.auto import tqdm
 from fastcore.script import call_parse
 import layeralign
-from .data import CaptionSet, atomic_path, write_json, layeralign_home, synthetic, SYNTHETIC_WORDS
-from .extract import load_model, environment
+from .data import CaptionSet, synthetic, SYNTHETIC_WORDS
+from .core import atomic_path, write_json, layeralign_home, environment
+from .extract import load_model
 
 # %% auto #0
 __all__ = ['TINY_MODEL', 'TINY_TAG', 'tiny_files', 'caption_words', 'build_bpe', 'tiny_config', 'preload_images', 'embed',
