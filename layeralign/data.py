@@ -15,7 +15,7 @@ from .core import atomic_path, read_json, flag_hint
 
 # %% auto #0
 __all__ = ['TABLE_SUFFIXES', 'SPLIT_FRACTIONS', 'CaptionSet', 'caption_groups', 'karpathy_images', 'check_present',
-           'load_karpathy', 'load_image', 'image_error', 'skip_bad_hint', 'check_images', 'read_table',
+           'load_karpathy', 'load_image', 'image_error', 'check_images', 'skip_bad_hint', 'read_table',
            'split_assignment', 'write_split_assignment', 'load_pairs']
 
 # %% ../nbs/00_data.ipynb #24d7001e
@@ -60,7 +60,9 @@ def caption_groups(caption_image:torch.Tensor, # [n_captions] the image index of
     return order, start, count
 
 # %% ../nbs/00_data.ipynb #4f119963
-def karpathy_images(data, json_path:Path)->list:
+def karpathy_images(data,          # a parsed Karpathy split file (`read_json`'s result)
+                    json_path:Path, # where it came from, for the messages
+                   )->list:         # its `images`, each checked to have a filename, a split and sentences with 'raw'
     "The checked `images` list of a Karpathy split file"
     need = "each image needs 'filename', 'split' and 'sentences' (a list of {'raw': ...})"
     if not isinstance(data, dict) or not isinstance(data.get('images'), list):
@@ -76,8 +78,10 @@ def karpathy_images(data, json_path:Path)->list:
                 raise ValueError(f"{json_path}: images[{i}] ({img['filename']}) sentences[{j}] has no 'raw' field ({need})")
     return data['images']
 
-def check_present(paths:list, source)->None:
-    "Raise naming the files in `paths` that do not exist"
+def check_present(paths:list, # the image files a split file or table lists
+                  source,      # what lists them, for the message (e.g. the file and the split)
+                 )->None:
+    "Raise naming the files in `paths` that do not exist (the first three, and how many)"
     missing = [p for p in paths if not p.exists()]
     if missing:
         shown = ', '.join(str(p) for p in missing[:3]) + (', ...' if len(missing) > 3 else '')
@@ -137,10 +141,6 @@ def image_error(path:Path, # an image file
     except Exception as e: return f"{type(e).__name__}: {e}"
     return None
 
-def skip_bad_hint()->str: # how to leave unreadable images out, for the message of an error
-    "What to do about an unreadable image, naming `skip_bad` as `flag_hint` does (the flag under the `layeralign` command)"
-    return f"run again with {flag_hint('skip_bad')} to leave it (and its captions) out"
-
 def check_images(data:CaptionSet|list, # a CaptionSet or a list of image paths
                  raise_error:bool=True, # raise when any image is broken (else just return them)
                  progress:bool=False, # show a progress bar
@@ -156,13 +156,17 @@ def check_images(data:CaptionSet|list, # a CaptionSet or a list of image paths
         raise ValueError(f"{len(bad)} of {len(paths)} images cannot be read: {shown}")
     return list(bad)
 
-# %% ../nbs/00_data.ipynb #cb862ad4
-_IMAGE_COLUMNS = ('image', 'filename', 'file', 'image_path', 'path')
-_CAPTION_COLUMNS = ('caption', 'text', 'raw', 'sentence')
-TABLE_SUFFIXES = ('.csv', '.tsv', '.jsonl', '.ndjson')
+# %% ../nbs/00_data.ipynb #a7f30160
+def skip_bad_hint()->str: # how to leave unreadable images out, for the message of an error
+    "What to do about an unreadable image, naming `skip_bad` as `flag_hint` does (the flag under the `layeralign` command)"
+    return f"run again with {flag_hint('skip_bad')} to leave it (and its captions) out"
 
-def read_table(table:Path)->tuple:
-    "(rows as dicts, the file line each row ends on) of a CSV/TSV/JSONL table"
+# %% ../nbs/00_data.ipynb #cb862ad4
+TABLE_SUFFIXES = ('.csv', '.tsv', '.jsonl', '.ndjson')   # the tables `read_table` reads (.tsv: tab-separated; .ndjson: JSONL)
+
+def read_table(table:Path, # a .csv, .tsv, .jsonl or .ndjson file
+              )->tuple:    # (rows as dicts, the line of the file each row ends on)
+    "The rows of a CSV/TSV/JSONL table, each with its line in the file (blank JSONL lines skipped)"
     if table.suffix.lower() not in TABLE_SUFFIXES:
         raise ValueError(f"{table}: unknown table type {table.suffix!r}; valid: {', '.join(TABLE_SUFFIXES)}")
     if not table.exists(): raise FileNotFoundError(f"pairs table not found: {table}")
@@ -182,6 +186,10 @@ def read_table(table:Path)->tuple:
         if not isinstance(row, dict): raise ValueError(f"{table}, line {n}: not a JSON object")
         rows.append(row); lines.append(n)
     return rows, lines
+
+# %% ../nbs/00_data.ipynb #b84a7824
+_IMAGE_COLUMNS = ('image', 'filename', 'file', 'image_path', 'path')
+_CAPTION_COLUMNS = ('caption', 'text', 'raw', 'sentence')
 
 def _column(table:Path, columns:list, names:tuple, what:str)->str:
     for c in names:
@@ -252,6 +260,7 @@ def split_assignment(table:Path, # a .csv/.tsv/.jsonl of (image, caption[, split
     rows, has_split = _table_rows(table)
     return _assign(table, rows, has_split, split_fractions, split_seed)
 
+# %% ../nbs/00_data.ipynb #ed471c0e
 def write_split_assignment(table:Path, # the pairs table
                            dest:Path, # the CSV to write (`image,split`)
                            split_fractions:tuple=SPLIT_FRACTIONS, # as for `split_assignment`
