@@ -63,6 +63,7 @@ def _link_problem(name:str, target:str, hard:bool)->str|None:
     if resolved == '..' or resolved.startswith('..' + os.sep): return f"a {kind} pointing outside ({target})"
     return None
 
+# %% ../nbs/00c_sources.ipynb #f9171927
 def _parts(path:str)->list: return [p for p in re.split(r'[\\/]+', path) if p not in ('', '.')]
 
 def _resolve(path:str, links:dict)->list|None:
@@ -101,6 +102,7 @@ def _chained_links(members:list)->list:
             bad.append((place, 'a symlink pointing outside through later symlinks'))
     return bad
 
+# %% ../nbs/00c_sources.ipynb #1f94fb20
 def _unsafe_members(archive:Path)->tuple:
     "(kind, [(member, why)]) for a zip or tar archive"
     bad = []
@@ -166,16 +168,8 @@ FLICKR30K_IMAGES = 31783   # JPEGs in the Kaggle dataset (Karpathy's file lists 
 HF_FLICKR30K = 'nlphuji/flickr30k'   # Hub dataset repo: flickr30k-images.zip + flickr_annotations_30k.csv (Karpathy splits)
 _SOURCES = ('kaggle', 'hf')          # where download_flickr30k takes the files from
 KARPATHY_SPLITS_URL = 'https://cs.stanford.edu/people/karpathy/deepimagesent/caption_datasets.zip'
-KAGGLE_CREDENTIALS_HELP = (
-    "Kaggle credentials not found (or not accepted). Create an API token at https://www.kaggle.com/settings/api, "
-    "then either set the environment variable KAGGLE_API_TOKEN=<token>, or save the token in ~/.kaggle/access_token, "
-    "or put the legacy kaggle.json ({\"username\": ..., \"key\": ...}) in ~/.kaggle/kaggle.json (chmod 600). "
-    "On Colab: add KAGGLE_API_TOKEN as a secret and copy it into os.environ before calling. "
-    "Or use source='hf' (the Hugging Face Hub), which needs no Kaggle account.")
 
-class KaggleCredentialsError(RuntimeError):
-    "No usable Kaggle credentials"
-
+# %% ../nbs/00c_sources.ipynb #4b6b6875
 _NETWORK_MODULES = ('requests', 'urllib3', 'httpx', 'httpx2', 'httpcore', 'huggingface_hub')
 
 def _network_error(e:BaseException)->bool:
@@ -187,6 +181,17 @@ def _one_line(e:BaseException, limit:int=300)->str:
     "`Type: message` of an exception on one line, cut at `limit` characters"
     text = ' '.join(f"{type(e).__name__}: {e}".split())
     return text if len(text) <= limit else text[:limit] + ' ...'
+
+# %% ../nbs/00c_sources.ipynb #b1f4d326
+KAGGLE_CREDENTIALS_HELP = (
+    "Kaggle credentials not found (or not accepted). Create an API token at https://www.kaggle.com/settings/api, "
+    "then either set the environment variable KAGGLE_API_TOKEN=<token>, or save the token in ~/.kaggle/access_token, "
+    "or put the legacy kaggle.json ({\"username\": ..., \"key\": ...}) in ~/.kaggle/kaggle.json (chmod 600). "
+    "On Colab: add KAGGLE_API_TOKEN as a secret and copy it into os.environ before calling. "
+    "Or use source='hf' (the Hugging Face Hub), which needs no Kaggle account.")
+
+class KaggleCredentialsError(RuntimeError):
+    "No usable Kaggle credentials"
 
 _KAGGLE_AUTH_STEPS = ('_authenticate_with_access_token', '_authenticate_with_legacy_apikey', '_authenticate_with_oauth_creds')
 
@@ -251,6 +256,7 @@ def _fetch_url(url:str, dest:Path, progress:bool=True, timeout:float=60)->Path:
     os.replace(part, dest)
     return dest
 
+# %% ../nbs/00c_sources.ipynb #00072759
 def _annotations_complete(json_path:Path)->bool:
     "True when the split file is there and parses; raise if it is there but broken (it is not ours to overwrite)"
     if not json_path.exists(): return False

@@ -81,6 +81,7 @@ def _new_scene(rng)->dict:
     _place(scene, rng)
     return scene
 
+# %% ../nbs/00b_synthetic.ipynb #ff25db2e
 def _describe(scene:dict)->tuple:
     "What the captions can tell apart: attributes, relation, region (not the exact layout)"
     return tuple((o['shape'], o['colour'], o['size']) for o in scene['objects']) + (scene['relation'], scene['region'])
@@ -135,6 +136,7 @@ def _captions(scene:dict, rng, n:int=5)->list:
         caps.append(templates[t].format(**fields))
     return caps
 
+# %% ../nbs/00b_synthetic.ipynb #ea3332d3
 def _polygon(shape:str, cx:float, cy:float, r:float)->list:
     if shape == 'triangle': return [(cx, cy - r), (cx + 0.95*r, cy + 0.8*r), (cx - 0.95*r, cy + 0.8*r)]
     if shape == 'diamond': return [(cx, cy - r), (cx + 0.75*r, cy), (cx, cy + r), (cx - 0.75*r, cy)]
