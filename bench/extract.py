@@ -22,7 +22,8 @@ import torch
 from fastcore.script import call_parse
 from PIL import Image
 
-from layeralign.data import CaptionSet, load_dataset
+from layeralign.data import CaptionSet
+from layeralign.sources import load_dataset
 from layeralign.core import write_json
 from layeralign.extract import extract, load_model, _ImageFiles, _Collate, _split_preprocess, _finish_images
 from layeralign.names import layer_names, TOWERS
@@ -129,7 +130,7 @@ def main(quick:bool=False,         # CPU size that runs in seconds: tiny config,
          skip_original:bool=False, # leave out the original-style loop (it is slow at real sizes)
          keep:str=None,            # keep the data and outputs in this folder instead of a temporary one
          threads:int=None,         # torch CPU threads (default: torch's own choice)
-         dataset:str=None,         # real data instead of drawn JPEGs: a name or path for layeralign.data.load_dataset
+         dataset:str=None,         # real data instead of drawn JPEGs: a name or path for layeralign.sources.load_dataset
          split:str='test',         # the split of `dataset`
         ):
     "Time extract vs the original loop vs JPEG decoding; print JSON"

@@ -11,7 +11,7 @@ import contextlib, io, json, tempfile, time, warnings
 from pathlib import Path
 from fastcore.script import call_parse
 import torch
-from layeralign.data import synthetic
+from layeralign.synthetic import synthetic
 from layeralign.extract import extract, FeatureStore
 
 def _best(f, n=5): # the fastest of n runs, in seconds

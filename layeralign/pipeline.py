@@ -11,9 +11,10 @@ import pandas as pd
 import torch
 from fastcore.script import call_parse, anno_parser
 from . import __version__
-from .data import (load_dataset, synthetic, download_flickr30k, download_coco, KARPATHY_SPLITS_URL,
-                             COCO_IMAGES_URL, KaggleCredentialsError, DATASETS, write_split_assignment,
-                             SPLIT_FRACTIONS)
+from .data import write_split_assignment, SPLIT_FRACTIONS
+from .synthetic import synthetic
+from .sources import (load_dataset, download_flickr30k, download_coco, KARPATHY_SPLITS_URL, COCO_IMAGES_URL,
+                                KaggleCredentialsError, DATASETS)
 from .core import (layeralign_home, write_json, atomic_path, stage_lock, remove_stale_tmp, LockedError,
                              environment, save_tensors)
 from .extract import (tower_layers, towers_name, extract, store_dir, FeatureStore, STORE_DTYPES, PRECISIONS,

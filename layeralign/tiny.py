@@ -15,7 +15,8 @@ from safetensors.torch import save_file, load_file
 from tqdm.auto import tqdm
 from fastcore.script import call_parse
 import layeralign
-from .data import CaptionSet, synthetic, SYNTHETIC_WORDS
+from .data import CaptionSet
+from .synthetic import synthetic, SYNTHETIC_WORDS
 from .core import atomic_path, write_json, layeralign_home, environment
 from .extract import load_model
 
