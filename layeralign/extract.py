@@ -4,233 +4,30 @@
 
 # %% ../nbs/01_extract.ipynb #0d259f64
 from __future__ import annotations
-import contextlib, difflib, hashlib, json, logging, math, os, platform, shutil, struct, time
+import contextlib, difflib, hashlib, json, logging, math, os, shutil, time
 from concurrent.futures import ThreadPoolExecutor
 import functools
 from pathlib import Path
+from types import SimpleNamespace
 import numpy as np
 import torch
 import open_clip
 import layeralign
-from fastcore.basics import patch
 from open_clip.transformer import text_global_pool
 from PIL import Image
 from torchvision.transforms import Compose, Normalize, ToTensor
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors import safe_open
 from tqdm.auto import tqdm
 from .towers import HFClip, HFTextTower, TimmTower, Tower, parse_spec, spec_blocks, fit_text_batch
-from .data import CaptionSet, load_image, skip_bad_hint
-from .core import (LockedError, atomic_path, layeralign_home, remove_stale_tmp, stage_lock, write_json,
-                             environment)
+from .data import CaptionSet, load_image
+from .core import (LockedError, atomic_path, complete_safetensors, environment, flag_hint, remove_stale_tmp,
+                             save_tensors, settings_diff, stage_lock, write_json)
 from .names import TOWERS, layer_names
+from .store import (STORE_DTYPES, DamagedStoreError, FeatureStore, add_head, store_dir, write_store, _is_file_ref)
 
 # %% auto #0
-__all__ = ['STORE_DTYPES', 'IMAGE_POOLING', 'TEXT_POOLING', 'PRECISIONS', 'DamagedStoreError', 'FeatureStore', 'write_store',
-           'resolve_model', 'load_model', 'lens', 'config_blocks', 'weights_id', 'check_device', 'towers_name',
-           'tower_layers', 'extract', 'store_dir']
-
-# %% ../nbs/01_extract.ipynb #d7914967
-_REBUILD = "rebuild it with extract(..., overwrite=True), or `--overwrite` on the command line"
-
-class DamagedStoreError(ValueError):
-    "A feature store whose files are not what was written (missing, truncated, altered, unreadable)"
-
-def _read_tensor(path:Path,        # a safetensors file
-                 key:str,          # the tensor to read
-                 hint:str=_REBUILD,# what to do when it cannot be read
-                )->torch.Tensor:
-    "One tensor of a safetensors file; a file safetensors cannot read is named"
-    try:
-        with safe_open(path, framework='pt') as f: return f.get_tensor(key)
-    except SafetensorError as e: raise DamagedStoreError(f"{path} cannot be read ({e}); {hint}") from None
-
-def _st_size(path:Path)->int:
-    "The size a safetensors file must have, from its own header"
-    size = path.stat().st_size
-    with open(path, 'rb') as f:
-        raw = f.read(8)
-        n = struct.unpack('<Q', raw)[0] if len(raw) == 8 else size
-        try: header = json.loads(f.read(n)) if 8 + n <= size else None
-        except ValueError: header = None
-    if header is None: raise DamagedStoreError(f"{path} has no readable safetensors header ({size:,} bytes); {_REBUILD}")
-    return 8 + n + max((v['data_offsets'][1] for k, v in header.items() if k != '__metadata__'), default=0)
-
-# %% ../nbs/01_extract.ipynb #be98fd5c
-class FeatureStore:
-    "A directory of per-layer features of one split, read lazily; its files' sizes are checked on open"
-    def __init__(self, path:Path): # the store directory
-        self.path = Path(path)
-        mf = self.path/'manifest.json'
-        if not mf.exists(): raise FileNotFoundError(f"{self.path} is not a feature store: no manifest.json")
-        try: self.manifest = json.loads(mf.read_text(encoding='utf-8'))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise DamagedStoreError(f"{mf} is not valid JSON ({e}); {_REBUILD}") from None
-        self._check_sizes()
-
-    def _check_sizes(self):
-        "Each file at the size recorded when it was written (a store from before the record: as its header says)"
-        recorded = {n: None for n in ('image.safetensors', 'text.safetensors', 'captions.json')}
-        recorded.update(self.manifest.get('files') or {})
-        for name, rec in recorded.items():
-            p = self.path/name
-            if not p.is_file(): raise DamagedStoreError(f"{p} is missing; {_REBUILD}")
-            size = p.stat().st_size
-            want = rec['bytes'] if rec else _st_size(p) if name.endswith('.safetensors') else size
-            if size != want:
-                raise DamagedStoreError(f"{p} is {size:,} bytes but {want:,} were written: the store is damaged "
-                                        f"(a copy or sync cut short?); {_REBUILD}")
-
-    @property
-    def layers(self)->dict: return self.manifest['layers']   # {'image': [...], 'text': [...]}
-    @property
-    def dims(self)->dict: return self.manifest['dims']       # {'image': {'L1': d, ...}, 'text': {...}}
-    @property
-    def n_images(self)->int: return self.manifest['n_images']
-    @property
-    def n_captions(self)->int: return self.manifest['n_captions']
-
-    def _check(self, tower, layer):
-        if tower not in TOWERS: raise KeyError(f"Unknown tower {tower!r}: use one of {TOWERS}")
-        if layer not in self.layers[tower]:
-            raise KeyError(f"{self.path}: the {tower} tower has no layer {layer!r}; it has {self.layers[tower]}")
-
-    def load(self,
-             tower:str,                 # 'image' or 'text'
-             layer:str,                 # 'L1' ... 'LN' or 'final'
-             dtype=torch.float32,       # returned dtype
-             device='cpu',              # returned device
-            )->torch.Tensor:            # [n_images or n_captions, d]
-        "One layer of one tower"
-        self._check(tower, layer)
-        return _read_tensor(self.path/f'{tower}.safetensors', layer).to(device=device, dtype=dtype)
-
-    @property
-    def caption_image(self)->torch.Tensor: # int64 [n_captions]
-        return _read_tensor(self.path/'text.safetensors', 'caption_image')
-
-    def _captions_json(self): return json.loads((self.path/'captions.json').read_text(encoding='utf-8'))
-    @property
-    def captions(self)->list: return self._captions_json()['captions']
-    @property
-    def image_files(self)->list: return self._captions_json()['image_files']
-
-    def __repr__(self):
-        m = self.manifest
-        return (f"FeatureStore({m.get('dataset')}/{m.get('split')}, {m.get('model')}:{m.get('pretrained')}, "
-                f"{self.n_images} images, {self.n_captions} captions, "
-                f"{len(self.layers['image'])} image / {len(self.layers['text'])} text layers, {m.get('dtype')})")
-
-# %% ../nbs/01_extract.ipynb #ec826e89
-_ST_DTYPES = {torch.float32: 'F32', torch.float16: 'F16', torch.bfloat16: 'BF16', torch.int64: 'I64'}
-
-def _save_stream(path:Path,     # the .safetensors file to write
-                 tensors:dict,  # {key: (dtype, shape, chunks)}: `chunks()` yields row blocks in order
-                 metadata:dict=None, # str -> str, kept in the header
-                ):
-    "Write a safetensors file block by block, without holding whole tensors in memory"
-    header, offset = {}, 0
-    for k, (dt, shape, _) in tensors.items():
-        n = math.prod(shape) * torch.empty((), dtype=dt).element_size()
-        header[k] = {'dtype': _ST_DTYPES[dt], 'shape': list(shape), 'data_offsets': [offset, offset+n]}
-        offset += n
-    if metadata: header['__metadata__'] = {str(k): str(v) for k, v in metadata.items()}
-    hb = json.dumps(header, separators=(',', ':')).encode('utf-8')
-    hb += b' ' * (-len(hb) % 8)
-    with open(path, 'wb') as f:
-        f.write(struct.pack('<Q', len(hb)))
-        f.write(hb)
-        for k, (dt, shape, chunks) in tensors.items():
-            written = 0
-            for c in chunks():
-                c = c.detach().to('cpu', dt).contiguous().reshape(-1)
-                f.write(c.view(torch.uint8).numpy().tobytes())
-                written += c.numel()
-            if written != math.prod(shape): raise RuntimeError(f"{path}: {k} got {written} values, expected {math.prod(shape)}")
-
-# %% ../nbs/01_extract.ipynb #feeb026d
-def _sha256(path:Path)->str:
-    with open(path, 'rb') as f: return hashlib.file_digest(f, 'sha256').hexdigest()
-
-def _file_record(path:Path)->dict: # {'bytes': size, 'sha256': checksum}
-    "What the manifest records of a file, to check it against later"
-    return {'bytes': Path(path).stat().st_size, 'sha256': _sha256(path)}
-
-def _write_head(path:Path,  # the head.safetensors to write
-                head:dict,  # {tower: {'ln.weight', 'ln.bias', 'proj', ..., 'eps'}, or a string: why it has no lens}
-               )->dict:     # the manifest's "head": {tower: {'eps': ...} or {'unavailable': why}}
-    "Write the towers' heads in float32, keys '<tower>.<name>'; return what the manifest records of them"
-    tensors, entry = {}, {}
-    for tower, h in head.items():
-        if isinstance(h, str): entry[tower] = {'unavailable': h}; continue
-        entry[tower] = {'eps': float(h['eps'])}
-        tensors.update({f'{tower}.{k}': v.detach().float().cpu().contiguous() for k, v in h.items() if k != 'eps'})
-    save_file(tensors, str(path), metadata={'eps': json.dumps({t: e['eps'] for t, e in entry.items() if 'eps' in e})})
-    return entry
-
-# %% ../nbs/01_extract.ipynb #34d316c8
-def _rows(v):
-    "A (n_rows, n_cols, chunks) triple of a tensor or of a (shape, chunks) pair"
-    if isinstance(v, torch.Tensor): return v.shape[0], int(v.shape[1]), lambda: [v]
-    shape, chunks = v
-    return shape[0], int(shape[1]), chunks
-
-STORE_DTYPES = ('float16', 'float32')   # what a FeatureStore holds on disk
-
-def write_store(out:Path,        # the store directory to create; must not exist
-                image:dict,      # {'L1': [n_images, d], ..., 'final': ...} tensors, or ((n, d), chunks) pairs
-                text:dict,       # {'L1': [n_captions, d], ..., 'final': ...} tensors, or ((n, d), chunks) pairs
-                caption_image,   # [n_captions] image index of each caption
-                captions:list,   # [n_captions] caption strings
-                image_files:list,# [n_images] image file names
-                meta:dict,       # model, pretrained, dataset, split, pooling, ... for the manifest
-                dtype:str='float16', # 'float16' or 'float32' on disk
-                head:dict=None,  # {tower: its head (see `_tower_head`), or why it has none}, for head.safetensors
-               )->FeatureStore:
-    "Write a FeatureStore atomically: the directory appears complete or not at all"
-    out = Path(out)
-    if out.exists(): raise FileExistsError(f"{out} exists already; remove it or choose another directory")
-    if dtype not in STORE_DTYPES: raise ValueError(f"dtype must be 'float16' or 'float32', not {dtype!r}")
-    tdt = getattr(torch, dtype)
-    caption_image = torch.as_tensor(np.asarray(caption_image), dtype=torch.int64)
-    n_images, n_captions = len(image_files), len(captions)
-    image, text = {k: _rows(v) for k, v in image.items()}, {k: _rows(v) for k, v in text.items()}
-    for tower, feats, n in (('image', image, n_images), ('text', text, n_captions)):
-        for k, (rows, _, _) in feats.items():
-            if rows != n: raise ValueError(f"{tower} layer {k} has {rows} rows, expected {n}")
-    if len(caption_image) != n_captions: raise ValueError(f"caption_image has {len(caption_image)} entries, expected {n_captions}")
-    manifest = dict(meta, n_images=n_images, n_captions=n_captions,
-                    layers={'image': list(image), 'text': list(text)},
-                    dtype=dtype, dims={'image': {k: d for k, (_, d, _) in image.items()},
-                                       'text': {k: d for k, (_, d, _) in text.items()}},
-                    environment=meta.get('environment') or environment(), version=layeralign.__version__,
-                    created=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()))
-    with atomic_path(out) as tmp:
-        tmp.mkdir()
-        _save_stream(tmp/'image.safetensors', {k: (tdt, (n, d), c) for k, (n, d, c) in image.items()})
-        tfeats = {k: (tdt, (n, d), c) for k, (n, d, c) in text.items()}
-        tfeats['caption_image'] = (torch.int64, (n_captions,), lambda: [caption_image])
-        _save_stream(tmp/'text.safetensors', tfeats)
-        (tmp/'captions.json').write_text(json.dumps({'captions': list(captions), 'image_files': [str(o) for o in image_files]},
-                                                    ensure_ascii=False), encoding='utf-8')
-        if head: manifest['head'] = _write_head(tmp/'head.safetensors', head)
-        manifest['files'] = {p.name: _file_record(p) for p in sorted(tmp.iterdir())}   # sizes and checksums, as written
-        (tmp/'manifest.json').write_text(json.dumps(manifest, indent=2))
-    return FeatureStore(out)
-
-# %% ../nbs/01_extract.ipynb #f473ab99
-@patch
-def verify(self:FeatureStore)->FeatureStore: # the store itself, when every file is as it was written
-    "Compare every file with the sha256 checksum recorded when it was written (reads the whole store)"
-    recorded = self.manifest.get('files') or {}
-    for name, rec in recorded.items():
-        if _sha256(self.path/name) != rec['sha256']:
-            raise DamagedStoreError(f"{self.path/name} is not the file that was written (its sha256 differs from the "
-                                    f"manifest's): the store is damaged; {_REBUILD}")
-    for t in TOWERS:   # files recorded before checksums were: every tensor must at least read
-        if f'{t}.safetensors' not in recorded:
-            for l in self.layers[t]: _read_tensor(self.path/f'{t}.safetensors', l)
-    return self
+__all__ = ['IMAGE_POOLING', 'TEXT_POOLING', 'PRECISIONS', 'resolve_model', 'load_model', 'lens', 'config_blocks', 'weights_id',
+           'check_device', 'towers_name', 'tower_layers', 'extract']
 
 # %% ../nbs/01_extract.ipynb #74c32f58
 _PKG = Path(layeralign.__file__).parent
@@ -269,11 +66,6 @@ def _project_configs()->dict:
     return found
 
 # %% ../nbs/01_extract.ipynb #166fb48a
-def _is_file_ref(pretrained)->bool:
-    "Does `pretrained` name a checkpoint file (rather than a tag)?"
-    if pretrained is None: return False
-    return Path(str(pretrained)).suffix in ('.safetensors', '.pt', '.pth', '.bin') or os.sep in str(pretrained)
-
 def resolve_model(model:str,      # an open_clip model name, a project model name, or the path of a config JSON
                    pretrained=None, # None (random init), a tag, or a checkpoint file
                   )->dict:         # name, pretrained (tag or file), force_quick_gelu, bpe_path, config
@@ -477,24 +269,6 @@ def _tower_head(model,      # an open_clip CLIP model
     return dict({k: v.detach().float().cpu().contiguous() for k, v in head.items()}, eps=float(ln.eps))
 
 # %% ../nbs/01_extract.ipynb #84a868a9
-@patch
-def head(self:FeatureStore,
-         tower:str,  # 'image' or 'text'
-        )->dict:     # {'ln.weight': [w], 'ln.bias': [w], 'proj': [w, embed_dim] (, 'proj.bias'), 'eps': float}
-    "The tower's final LayerNorm and projection, as `extract` stored them from the model"
-    if tower not in TOWERS: raise KeyError(f"Unknown tower {tower!r}: use one of {TOWERS}")
-    info, path = self.manifest.get('head', {}).get(tower), self.path/'head.safetensors'
-    if info is None or not path.is_file():
-        raise ValueError(f"{self.path} has no head.safetensors: it was made before layeralign stored the model's head. "
-                         "Run extract again with the same settings (or `layeralign run` again): it adds the head without "
-                         "extracting anew; or rebuild the store with overwrite=True (--overwrite)")
-    if 'unavailable' in info: raise ValueError(f"{self.path}: the lens is not available for the {tower} tower: {info['unavailable']}")
-    try:
-        with safe_open(path, framework='pt') as f:
-            out = {k[len(tower)+1:]: f.get_tensor(k) for k in f.keys() if k.startswith(tower + '.')}
-    except SafetensorError as e: raise DamagedStoreError(f"{path} cannot be read ({e}); {_REBUILD}") from None
-    return dict(out, eps=info['eps'])
-
 def lens(store:FeatureStore, # a store with its head
          tower:str,          # 'image' or 'text'
          layer:str,          # 'L1' ... 'LN' ('final' comes back as stored: it went through the head already)
@@ -884,13 +658,6 @@ def _model_head(model, pretrained, init_seed:int=0)->dict:
     net, _, _ = load_model(model, pretrained, init_seed=init_seed)
     return {t: _tower_head(net, t) for t in TOWERS}
 
-def _add_head(store:FeatureStore, head:dict)->FeatureStore:
-    "Give a store made before heads were stored its head.safetensors, recorded in the manifest"
-    with atomic_path(store.path/'head.safetensors') as tmp: entry = _write_head(tmp, head)
-    files = dict(store.manifest.get('files') or {}, **{'head.safetensors': _file_record(store.path/'head.safetensors')})
-    write_json(store.path/'manifest.json', dict(store.manifest, head=entry, files=files))
-    return FeatureStore(store.path)
-
 def _existing(out:Path,        # the store directory
               settings:dict,   # the settings asked for
               overwrite:bool,  # rebuild a damaged store, replace one made with other settings
@@ -1130,15 +897,3 @@ def extract(data:CaptionSet,          # the images and captions of one split
         shutil.rmtree(partial, ignore_errors=True)
     if progress: print(f"{store}: " + ', '.join(f"{v:,.0f} {k.replace('_per_s', '')}/s" for k, v in speed.items()))
     return store
-
-# %% ../nbs/01_extract.ipynb #eb6ea8f5
-def store_dir(dataset:str,       # dataset name, e.g. 'flickr30k'
-              split:str,         # split name
-              model:str,         # model name (or config JSON path: its stem is used)
-              pretrained,        # tag, checkpoint file (its stem is used) or None ('random')
-              root:Path=None,    # features root; default layeralign_home()/'features'
-             )->Path:            # root/dataset/split/'<model>--<pretrained>'
-    "The conventional directory of a FeatureStore"
-    model = Path(model).stem if str(model).endswith('.json') else str(model)
-    tag = 'random' if pretrained is None else (Path(str(pretrained)).stem if _is_file_ref(pretrained) else str(pretrained))
-    return Path(root or layeralign_home()/'features')/dataset/split/f'{model}--{tag}'
