@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 # %% auto #0
-__all__ = ['SOURCES', 'IMAGE_POOLING', 'TEXT_POOLING', 'parse_spec', 'Tower', 'TimmTower', 'HFTextTower', 'tiny_hf_model',
+__all__ = ['SOURCES', 'IMAGE_POOLING', 'HF_TEXT_POOLING', 'parse_spec', 'Tower', 'TimmTower', 'HFTextTower', 'tiny_hf_model',
            'HFClipTower', 'HFClip', 'spec_blocks', 'text_memory', 'fit_text_batch']
 
 # %% ../nbs/00d_towers.ipynb #6786fb31
@@ -116,7 +116,7 @@ class TimmTower(Tower):
         return {l: out[l] for l in layers}
 
 # %% ../nbs/00d_towers.ipynb #b25b661a
-TEXT_POOLING = ('cls', 'mean', 'last')
+HF_TEXT_POOLING = ('cls', 'mean', 'last')   # a Hugging Face text tower's poolings (an OpenCLIP one's: extract.TEXT_POOLING)
 
 def _hf_kind(config)->str:
     "'encoder' for a masked language model (BERT, RoBERTa, ...), else 'decoder'"
@@ -168,7 +168,7 @@ class HFTextTower(Tower):
         tok.padding_side = 'right'
         self.tokenizer, self.context_length = tok, _context_length(config, tok)
         self.pooling = pooling or ('mean' if self.kind == 'encoder' else 'last')
-        if self.pooling not in TEXT_POOLING: raise ValueError(f"text_pooling {pooling!r}: use one of {TEXT_POOLING}")
+        if self.pooling not in HF_TEXT_POOLING: raise ValueError(f"text_pooling {pooling!r}: use one of {HF_TEXT_POOLING}")
         self.n_blocks = config.num_hidden_layers
         self.dims = {'L': config.hidden_size, 'final': None}
         self.record = dict(source='hf', name=name, weights='random' if p['random'] else 'pretrained', init_seed=init_seed if p['random'] else None,
@@ -207,7 +207,67 @@ class HFTextTower(Tower):
 
 _DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 
-# %% ../nbs/00d_towers.ipynb #399be78f
+# %% ../nbs/00d_towers.ipynb #46a0ed1e
+def _byte_bpe(specials:list,     # special tokens, given the ids after the 256 bytes
+              template:str=None, # a post-processor template ('<s> $A </s>'), or None
+             ):                  # a `tokenizers.Tokenizer`
+    "A byte-level BPE without merges (every byte a token), the special tokens after the bytes"
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors, decoders
+    chars = sorted(pre_tokenizers.ByteLevel.alphabet())      # the 256 byte-level characters
+    vocab = {c: i for i, c in enumerate(chars + specials)}
+    tk = Tokenizer(models.BPE(vocab, merges=[]))
+    tk.pre_tokenizer, tk.decoder = pre_tokenizers.ByteLevel(add_prefix_space=False), decoders.ByteLevel()
+    if template: tk.post_processor = processors.TemplateProcessing(single=template, special_tokens=[(s, vocab[s]) for s in specials if s in template])
+    return tk
+
+def _tiny_bert(transformers, path, words, layers, width, context)->tuple: # (tokenizer, config)
+    "A BERT with a WordPiece vocabulary of `words` (and single letters)"
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    vocab = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'] + sorted({w.lower() for w in words}) + list('abcdefghijklmnopqrstuvwxyz0123456789.,')
+    vocab = {w: i for i, w in enumerate(dict.fromkeys(vocab))}
+    tk = Tokenizer(models.WordPiece(vocab, unk_token='[UNK]'))
+    tk.normalizer, tk.pre_tokenizer = normalizers.BertNormalizer(lowercase=True), pre_tokenizers.BertPreTokenizer()
+    tk.post_processor = processors.TemplateProcessing(single='[CLS] $A [SEP]', special_tokens=[('[CLS]', 2), ('[SEP]', 3)])
+    tok = transformers.PreTrainedTokenizerFast(tokenizer_object=tk, unk_token='[UNK]', pad_token='[PAD]', cls_token='[CLS]',
+                                               sep_token='[SEP]', mask_token='[MASK]', model_max_length=context)
+    return tok, transformers.BertConfig(vocab_size=len(vocab), hidden_size=width, num_hidden_layers=layers, num_attention_heads=2,
+                                        intermediate_size=2 * width, max_position_embeddings=context)
+
+def _tiny_gpt2(transformers, path, words, layers, width, context)->tuple: # (tokenizer, config)
+    "A GPT-2 with a byte-level vocabulary (every byte a token, no merges)"
+    tk, eos = _byte_bpe(['<|endoftext|>']), 256
+    tok = transformers.PreTrainedTokenizerFast(tokenizer_object=tk, eos_token='<|endoftext|>', bos_token='<|endoftext|>', model_max_length=context)
+    return tok, transformers.GPT2Config(vocab_size=257, n_embd=width, n_layer=layers, n_head=2, n_positions=context, bos_token_id=eos, eos_token_id=eos)
+
+# %% ../nbs/00d_towers.ipynb #a52984b7
+def _tiny_clip(transformers, path, words, layers, width, context)->tuple: # (tokenizer, config); its image processor is saved in `path`
+    "A CLIP: a byte-level tokenizer adding CLIP's start and end tokens, and 32-pixel images in 8-pixel patches"
+    bos, eos = 256, 257
+    tk = _byte_bpe(['<|startoftext|>', '<|endoftext|>'], '<|startoftext|> $A <|endoftext|>')
+    tok = transformers.PreTrainedTokenizerFast(tokenizer_object=tk, bos_token='<|startoftext|>', eos_token='<|endoftext|>',
+                                               pad_token='<|endoftext|>', model_max_length=context)
+    small = dict(hidden_size=width, num_hidden_layers=layers, num_attention_heads=2, intermediate_size=2 * width)
+    cfg = transformers.CLIPConfig(text_config=dict(small, vocab_size=258, max_position_embeddings=context, bos_token_id=bos,
+                                                   eos_token_id=eos, pad_token_id=eos),
+                                  vision_config=dict(small, image_size=32, patch_size=8), projection_dim=width // 2)
+    transformers.CLIPImageProcessor(size={'shortest_edge': 32}, crop_size={'height': 32, 'width': 32}).save_pretrained(path)
+    return tok, cfg
+
+def _tiny_siglip(transformers, path, words, layers, width, context)->tuple: # (tokenizer, config); its image processor is saved in `path`
+    "A SigLIP: its own tokenizer is SentencePiece; this byte-level stand-in pads and ends as it does (with '</s>')"
+    eos = 256                                                 # '</s>': the end of every caption, and its padding
+    tk = _byte_bpe(['</s>', '<unk>'], '$A </s>')
+    tok = transformers.PreTrainedTokenizerFast(tokenizer_object=tk, eos_token='</s>', pad_token='</s>', unk_token='<unk>',
+                                               model_max_length=context)
+    small = dict(hidden_size=width, num_hidden_layers=layers, num_attention_heads=2, intermediate_size=2 * width)
+    cfg = transformers.SiglipConfig(text_config=dict(small, vocab_size=258, max_position_embeddings=context,
+                                                     pad_token_id=eos, eos_token_id=eos, bos_token_id=eos),
+                                    vision_config=dict(small, image_size=32, patch_size=8))
+    transformers.SiglipImageProcessor(size={'height': 32, 'width': 32}).save_pretrained(path)
+    return tok, cfg
+
+_TINY_ARCHS = {'bert': _tiny_bert, 'gpt2': _tiny_gpt2, 'clip': _tiny_clip, 'siglip': _tiny_siglip}
+
 def tiny_hf_model(path:Path,         # the folder to write
                   arch:str='bert',   # 'bert', 'gpt2', or 'clip' / 'siglip' (both towers)
                   words=(),          # BERT: the words of its vocabulary
@@ -215,59 +275,11 @@ def tiny_hf_model(path:Path,         # the folder to write
                   width:int=32,      # hidden size
                   context:int=64,    # the longest token row
                  )->Path:            # the folder, for 'hf:<folder>@random'
-    "Write a small transformers text model's config and tokenizer, for offline tests"
+    "Write a small transformers model's config and tokenizer (and image processor), for offline tests"
     transformers = _require('transformers', f'tiny_hf_model({arch!r})')
     path = Path(path); path.mkdir(parents=True, exist_ok=True)
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, decoders
-    if arch == 'bert':
-        vocab = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'] + sorted({w.lower() for w in words}) + list('abcdefghijklmnopqrstuvwxyz0123456789.,')
-        vocab = {w: i for i, w in enumerate(dict.fromkeys(vocab))}
-        tk = Tokenizer(models.WordPiece(vocab, unk_token='[UNK]'))
-        tk.normalizer, tk.pre_tokenizer = normalizers.BertNormalizer(lowercase=True), pre_tokenizers.BertPreTokenizer()
-        tk.post_processor = processors.TemplateProcessing(single='[CLS] $A [SEP]', special_tokens=[('[CLS]', 2), ('[SEP]', 3)])
-        tok = transformers.PreTrainedTokenizerFast(tokenizer_object=tk, unk_token='[UNK]', pad_token='[PAD]', cls_token='[CLS]',
-                                                   sep_token='[SEP]', mask_token='[MASK]', model_max_length=context)
-        cfg = transformers.BertConfig(vocab_size=len(vocab), hidden_size=width, num_hidden_layers=layers, num_attention_heads=2,
-                                      intermediate_size=2 * width, max_position_embeddings=context)
-    elif arch == 'gpt2':
-        chars = sorted(pre_tokenizers.ByteLevel.alphabet())      # the 256 byte-level characters: every byte a token
-        vocab = {c: i for i, c in enumerate(chars + ['<|endoftext|>'])}
-        tk = Tokenizer(models.BPE(vocab, merges=[]))
-        tk.pre_tokenizer, tk.decoder = pre_tokenizers.ByteLevel(add_prefix_space=False), decoders.ByteLevel()
-        tok = transformers.PreTrainedTokenizerFast(tokenizer_object=tk, eos_token='<|endoftext|>', bos_token='<|endoftext|>',
-                                                   model_max_length=context)
-        cfg = transformers.GPT2Config(vocab_size=len(vocab), n_embd=width, n_layer=layers, n_head=2, n_positions=context,
-                                      bos_token_id=len(chars), eos_token_id=len(chars))
-    elif arch == 'clip':
-        chars = sorted(pre_tokenizers.ByteLevel.alphabet())
-        vocab = {c: i for i, c in enumerate(chars + ['<|startoftext|>', '<|endoftext|>'])}
-        bos, eos = len(chars), len(chars) + 1
-        tk = Tokenizer(models.BPE(vocab, merges=[]))
-        tk.pre_tokenizer, tk.decoder = pre_tokenizers.ByteLevel(add_prefix_space=False), decoders.ByteLevel()
-        tk.post_processor = processors.TemplateProcessing(single='<|startoftext|> $A <|endoftext|>',
-                                                          special_tokens=[('<|startoftext|>', bos), ('<|endoftext|>', eos)])
-        tok = transformers.PreTrainedTokenizerFast(tokenizer_object=tk, bos_token='<|startoftext|>', eos_token='<|endoftext|>',
-                                                   pad_token='<|endoftext|>', model_max_length=context)
-        small = dict(hidden_size=width, num_hidden_layers=layers, num_attention_heads=2, intermediate_size=2 * width)
-        cfg = transformers.CLIPConfig(text_config=dict(small, vocab_size=len(vocab), max_position_embeddings=context, bos_token_id=bos,
-                                                       eos_token_id=eos, pad_token_id=eos),
-                                      vision_config=dict(small, image_size=32, patch_size=8), projection_dim=width // 2)
-        transformers.CLIPImageProcessor(size={'shortest_edge': 32}, crop_size={'height': 32, 'width': 32}).save_pretrained(path)
-    elif arch == 'siglip':   # SigLIP's own tokenizer is SentencePiece; this byte-level stand-in pads and ends as it does
-        chars = sorted(pre_tokenizers.ByteLevel.alphabet())
-        vocab = {c: i for i, c in enumerate(chars + ['</s>', '<unk>'])}
-        eos = len(chars)                                      # '</s>': the end of every caption, and its padding
-        tk = Tokenizer(models.BPE(vocab, merges=[]))
-        tk.pre_tokenizer, tk.decoder = pre_tokenizers.ByteLevel(add_prefix_space=False), decoders.ByteLevel()
-        tk.post_processor = processors.TemplateProcessing(single='$A </s>', special_tokens=[('</s>', eos)])
-        tok = transformers.PreTrainedTokenizerFast(tokenizer_object=tk, eos_token='</s>', pad_token='</s>', unk_token='<unk>',
-                                                   model_max_length=context)
-        small = dict(hidden_size=width, num_hidden_layers=layers, num_attention_heads=2, intermediate_size=2 * width)
-        cfg = transformers.SiglipConfig(text_config=dict(small, vocab_size=len(vocab), max_position_embeddings=context,
-                                                         pad_token_id=eos, eos_token_id=eos, bos_token_id=eos),
-                                        vision_config=dict(small, image_size=32, patch_size=8))
-        transformers.SiglipImageProcessor(size={'height': 32, 'width': 32}).save_pretrained(path)
-    else: raise ValueError(f"arch {arch!r}: use 'bert', 'gpt2', 'clip' or 'siglip'")
+    if arch not in _TINY_ARCHS: raise ValueError(f"arch {arch!r}: use 'bert', 'gpt2', 'clip' or 'siglip'")
+    tok, cfg = _TINY_ARCHS[arch](transformers, path, words, layers, width, context)
     tok.save_pretrained(path); cfg.save_pretrained(path)
     return path
 
