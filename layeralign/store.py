@@ -178,7 +178,7 @@ def write_store(out:Path,        # the store directory to create; must not exist
                 image_files:list,# [n_images] image file names
                 meta:dict,       # model, pretrained, dataset, split, pooling, ... for the manifest
                 dtype:str='float16', # 'float16' or 'float32' on disk
-                head:dict=None,  # {tower: its head (see `_tower_head`), or why it has none}, for head.safetensors
+                head:dict=None,  # {tower: its head (see `extract`'s `_tower_head`), or why it has none}, for head.safetensors
                )->FeatureStore:
     "Write a FeatureStore atomically: the directory appears complete or not at all"
     out = Path(out)
@@ -254,14 +254,12 @@ def add_head(store:FeatureStore, # a store made before heads were stored
     write_json(store.path/'manifest.json', dict(store.manifest, head=entry, files=files))
     return FeatureStore(store.path)
 
-# %% ../nbs/00e_store.ipynb #166fb48a
+# %% ../nbs/00e_store.ipynb #eb6ea8f5
 def _is_file_ref(pretrained)->bool:
     "Does `pretrained` name a checkpoint file (rather than a tag)?"
     if pretrained is None: return False
     return Path(str(pretrained)).suffix in ('.safetensors', '.pt', '.pth', '.bin') or os.sep in str(pretrained)
 
-
-# %% ../nbs/00e_store.ipynb #eb6ea8f5
 def store_dir(dataset:str,       # dataset name, e.g. 'flickr30k'
               split:str,         # split name
               model:str,         # model name (or config JSON path: its stem is used)
