@@ -159,7 +159,7 @@ def _fetch_error(name:str,   # the open_clip model
     pcfg = open_clip.get_pretrained_cfg(name, tag) or {}
     repo = '/'.join((pcfg.get('hf_hub') or '').strip('/').split('/')[:2])    # 'org/name' (a file name may follow)
     src = f"the Hugging Face hub repo {repo}" if repo else pcfg.get('url') or "open_clip's source for it"
-    how = (f"pass a local checkpoint file as pretrained (--pretrained /path/to/{name}.safetensors), or fill the Hugging Face "
+    how = (f"pass a local checkpoint file as {flag_hint('pretrained', f'/path/to/{name}.safetensors')}, or fill the Hugging Face "
            "cache ($HF_HOME, default ~/.cache/huggingface) on a machine with a network" + (f" (`huggingface-cli download {repo}`)" if repo else '') +
            " and copy it here")
     why = ' '.join(str(error).split())[:300]
@@ -700,12 +700,12 @@ def check_device(device, # 'cpu', 'cuda', 'cuda:1', 'mps', or a torch.device
     try: dev = torch.device(device)
     except (RuntimeError, TypeError) as e: raise ValueError(f"device {device!r} is not a device ({e}); use 'cpu', 'cuda' or 'cuda:N'") from None
     if dev.type == 'cuda' and not torch.cuda.is_available():
-        raise ValueError(f"device={str(dev)!r} but torch.cuda.is_available() is False here (torch {torch.__version__}); use device='cpu' (--device cpu)")
+        raise ValueError(f"device={str(dev)!r} but torch.cuda.is_available() is False here (torch {torch.__version__}); use {flag_hint('device', 'cpu')}")
     if dev.type == 'cuda' and (dev.index or 0) >= torch.cuda.device_count():
         raise ValueError(f"device={str(dev)!r} but this machine has {torch.cuda.device_count()} GPU(s): use cuda:0 ... cuda:{torch.cuda.device_count()-1}")
     if dev.type == 'mps' and not torch.backends.mps.is_available():
         raise ValueError(f"device={str(dev)!r} but torch.backends.mps.is_available() is False here (MPS needs a Mac with Apple "
-                         "silicon and a torch built for it); use device='cpu' (--device cpu)")
+                         f"silicon and a torch built for it); use {flag_hint('device', 'cpu')}")
     if dev.type not in ('cpu', 'cuda', 'mps'): raise ValueError(f"device={str(dev)!r}: extract runs on 'cpu', 'cuda' or 'mps'")
     return dev
 
