@@ -187,7 +187,7 @@ def _image_layers(model,          # an open_clip CLIP model
     if want_final: feats['final'] = out['image_features']                                # [B, embed_dim]
     return {l: feats[l] for l in layers}
 
-# %% ../nbs/01_extract.ipynb #4a5f8724
+# %% ../nbs/01_extract.ipynb #c1eaa4fb
 def _text_tower(model):
     "The module that holds the text transformer: the CLIP model itself, or its `.text` (CustomTextCLIP)"
     if hasattr(model, 'token_embedding') and hasattr(model, 'transformer'): return model
@@ -217,6 +217,7 @@ def _cut_tokens(model,           # an open_clip CLIP model
     if tower.attn_mask is None or pool_type == 'last': return tokens
     return tokens[:, :int(_pool_index(tokens, pool_type, eos_id).max()) + 1]
 
+# %% ../nbs/01_extract.ipynb #1d8ee177
 def _text_layers(model,          # an open_clip CLIP model
                  tokens,         # [B, context_length] token ids
                  layers:list,    # layer names to return
@@ -762,7 +763,7 @@ def _existing(out:Path,        # the store directory
     if progress: print(f"{out}: already extracted with these settings, and verified; nothing to do")
     return store
 
-# %% ../nbs/01_extract.ipynb #93ec1149
+# %% ../nbs/01_extract.ipynb #2d17d624
 class _OpenClipTower(Tower):
     "One tower of an OpenCLIP model, beside a tower of another model (its `final` is left out)"
     source = 'open_clip'
@@ -778,12 +779,13 @@ class _OpenClipTower(Tower):
                                      init_seed=init_seed if p['pretrained'] is None else None, open_clip=open_clip.__version__))
     def prepare(self, x, device):
         if self.tower == 'text': x = _cut_tokens(self.model, x)
-        x = x.to(device, non_blocking=device.type == 'cuda')
+        x = _on(device)(x)
         return _finish_images(x, self.norm) if self.tower == 'image' else x
     def forward(self, x, layers, pooling):
         if self.tower == 'image': return _image_layers(self.model, x, layers, pooling)
         return _text_layers(self.model, x, layers, pooling, truncate=False)
 
+# %% ../nbs/01_extract.ipynb #16ee1f6f
 _SOURCES = {'image': {'timm': TimmTower, 'open_clip': _OpenClipTower, 'hf': HFClip}, 'text': {'hf': HFTextTower, 'open_clip': _OpenClipTower}}
 
 def _tower_specs(model, pretrained, image_model, text_model): # None, (model, pretrained) of one open_clip model, or {tower: spec}
@@ -807,6 +809,7 @@ def _tower_specs(model, pretrained, image_model, text_model): # None, (model, pr
         return p['image']['name'], p['image']['pretrained']
     return specs
 
+# %% ../nbs/01_extract.ipynb #f0b929d5
 def _load_towers(specs:dict, init_seed:int, text_dtype:str, text_pooling)->dict: # {tower: Tower} on the CPU
     "Build each tower from its spec"
     out = {}
@@ -822,6 +825,7 @@ def _load_towers(specs:dict, init_seed:int, text_dtype:str, text_pooling)->dict:
         out['text'].pooling = text_pooling
     return out
 
+# %% ../nbs/01_extract.ipynb #503ac42b
 def towers_name(image_model:str, # e.g. 'timm:vit_small_patch14_dinov2.lvd142m'
                 text_model:str,  # e.g. 'hf:bert-base-uncased'
                )->str:           # a name fit for a folder, e.g. 'timm.vit_small_patch14_dinov2.lvd142m+hf.bert-base-uncased'
