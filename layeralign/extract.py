@@ -66,7 +66,7 @@ def _project_configs()->dict:
             found[p.stem] = p
     return found
 
-# %% ../nbs/01_extract.ipynb #a17d43a8
+# %% ../nbs/01_extract.ipynb #43ee2a52
 def _model_name(model)->tuple: # (open_clip name, config file or None, {project model: config file})
     "The open_clip name of `model`, and its config file when it is a project model or a JSON path (registered with open_clip)"
     project = _project_configs()
@@ -108,6 +108,7 @@ def _weights_for(name:str,        # the open_clip model name
                          f"{open_clip.list_pretrained_tags_by_model(name)}, or a checkpoint file")
     return tag, bool(pcfg.get('quick_gelu', False)) and not config.get('quick_gelu', False)
 
+# %% ../nbs/01_extract.ipynb #aa61fd09
 def resolve_model(model:str,      # an open_clip model name, a project model name, or the path of a config JSON
                   pretrained=None, # None (random init), a tag, or a checkpoint file
                  )->dict:         # name, pretrained (tag or file), force_quick_gelu, bpe_path, config
@@ -587,7 +588,7 @@ def _kept(files:dict,      # {'image': [shard files], 'text': [...]}
         with safe_open(f, framework='pt') as h: text_keep.append(torch.from_numpy(cap_new[h.get_tensor('_index').numpy()] >= 0))
     return good, cap_new, skipped, text_keep
 
-# %% ../nbs/01_extract.ipynb #07a164d2
+# %% ../nbs/01_extract.ipynb #be4e195a
 def _shard_layers(files:dict, layers:dict, n_rows:dict, text_keep:list)->tuple: # ({layer: ((n, d), chunks)} of the image tower, of the text tower)
     "Each layer of each tower as (shape, chunks), read shard by shard (the text shards' dropped captions left out)"
     def chunks(tower, layer):
@@ -614,6 +615,7 @@ def _replace_store(out:Path, overwrite:bool, write)->FeatureStore:
     if old is not None: shutil.rmtree(old, ignore_errors=True)
     return store
 
+# %% ../nbs/01_extract.ipynb #64756f80
 def _assemble(partial:Path,   # the folder of finished shards
               out:Path,       # the store to write
               data:CaptionSet,# the CaptionSet the shards were made from
