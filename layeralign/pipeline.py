@@ -17,8 +17,9 @@ from .sources import (load_dataset, download_flickr30k, download_coco, KARPATHY_
                                 KaggleCredentialsError, DATASETS)
 from .core import (layeralign_home, write_json, atomic_path, stage_lock, remove_stale_tmp, LockedError,
                              environment, save_tensors)
-from .extract import (tower_layers, towers_name, extract, store_dir, FeatureStore, STORE_DTYPES, PRECISIONS,
-                                resolve_model, config_blocks, weights_id, _settings_diff, lens, check_device)
+from .extract import (tower_layers, towers_name, extract, PRECISIONS, resolve_model, config_blocks,
+                                weights_id, lens, check_device)
+from .store import store_dir, FeatureStore, STORE_DTYPES
 from .names import layer_names, grid_pairs, check_pairs, parse_pair, BASELINE
 from .projection import (train_grid, plot_histories, PROJECTIONS, check_train_settings, train_status,
                                    train_pending)
