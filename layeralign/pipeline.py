@@ -19,8 +19,8 @@ from .core import (layeralign_home, write_json, atomic_path, stage_lock, remove_
 from .extract import (tower_layers, towers_name, extract, store_dir, FeatureStore, STORE_DTYPES, PRECISIONS,
                                 resolve_model, config_blocks, weights_id, _settings_diff, lens, check_device)
 from .names import layer_names, grid_pairs, check_pairs, parse_pair, BASELINE
-from .projection import (train_grid, plot_histories, PROJECTIONS, check_train_settings, train_status,
-                                   train_pending)
+from .projection import train_grid, PROJECTIONS, check_train_settings, train_status, train_pending
+from .curves import plot_histories
 from .project_eval import project, project_pending
 from .retrieval import evaluate_grid, recall_at_k, plot_heatmaps, plot_depth_curves, chance_recall
 from .metrics import (check_metrics, similarity_grid, spearman_with, grid_panels, plot_small_multiples, metrics_cli)

@@ -13,61 +13,11 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 from .core import atomic_path, write_json, complete_safetensors, save_tensors
 from .extract import FeatureStore, write_store
-from .names import layer_names, grid_pairs, pair_name, parse_pair
+from .names import grid_pairs, pair_name, parse_pair
 
 # %% auto #0
-__all__ = ['PROJECTIONS', 'TRAIN_LOGS', 'toy_stores', 'Projector', 'PairProjection', 'clip_loss', 'lr_at', 'init_pair',
-           'check_train_settings', 'pair_state', 'train_status', 'train_pending', 'Histories', 'train_grid',
-           'load_projection', 'plot_histories']
-
-# %% ../nbs/02_projection.ipynb #4bb3fd00
-def toy_stores(dest:Path,             # directory to create the stores in ('train/', 'val/')
-               n_train:int=256,       # train images
-               n_val:int=64,          # val images
-               n_test:int=0,          # test images; when > 0 a third store, 'test/', is written too
-               captions_per_image:int=5,
-               n_blocks:int=3,        # blocks per tower: layers L1..LN + final
-               image_dim:int=32,      # width of the image tower's blocks
-               text_dim:int=24,       # width of the text tower's blocks
-               embed_dim:int=16,      # width of the shared space (`final`)
-               latent_dim:int=8,      # width of the hidden latent shared by an image and its captions
-               seed:int=0,
-               dtype:str='float32',   # on-disk dtype of the stores
-               structured:bool=True,  # False: pure noise features (for benchmarks)
-               final:bool=True,       # False: no `final` (towers of two models, which share no space)
-              )->tuple:               # (train, val) FeatureStores, and test when `n_test`
-    "Write a small train, val (and test) FeatureStore whose towers share a hidden latent"
-    dest = Path(dest)
-    g = torch.Generator().manual_seed(seed)
-    names = layer_names(n_blocks)
-    maps = {t: [torch.randn(latent_dim, d, generator=g) / math.sqrt(latent_dim) for _ in range(n_blocks)]
-            for t, d in (('image', image_dim), ('text', text_dim))}
-    final_map = torch.randn(latent_dim, embed_dim, generator=g) / math.sqrt(latent_dim)
-    stores = []
-    for split, n in (('train', n_train), ('val', n_val), ('test', n_test)):
-        if split == 'test' and not n_test: break
-        caption_image = torch.arange(n).repeat_interleave(captions_per_image)  # [n_captions]
-        z = torch.randn(n, latent_dim, generator=g)                             # [n_images, latent]
-        zc = z[caption_image] + 0.3 * torch.randn(len(caption_image), latent_dim, generator=g)
-        feats = {}
-        for tower, lat, d in (('image', z, image_dim), ('text', zc, text_dim)):
-            layers = {}
-            for k in range(n_blocks):
-                noise = torch.randn(len(lat), d, generator=g)
-                if structured:
-                    w = (k + 1) / (n_blocks + 1)  # deeper: more latent, less noise
-                    layers[names[k]] = w * (lat @ maps[tower][k]) + (1 - w) * noise
-                else: layers[names[k]] = noise
-            layers['final'] = (lat @ final_map + 0.1 * torch.randn(len(lat), embed_dim, generator=g)) if structured \
-                              else torch.randn(len(lat), embed_dim, generator=g)
-            if not final: del layers['final']
-            feats[tower] = layers
-        stores.append(write_store(dest/split, feats['image'], feats['text'], caption_image,
-                                  [f'caption {i} of image {j}' for i, j in enumerate(caption_image.tolist())],
-                                  [f'image_{j:05d}.jpg' for j in range(n)],
-                                  dict(model='toy', pretrained=f'seed{seed}', dataset='toy', split=split, pooling='toy'),
-                                  dtype=dtype))
-    return tuple(stores)
+__all__ = ['PROJECTIONS', 'TRAIN_LOGS', 'Projector', 'PairProjection', 'clip_loss', 'lr_at', 'init_pair', 'check_train_settings',
+           'pair_state', 'train_status', 'train_pending', 'Histories', 'train_grid', 'load_projection']
 
 # %% ../nbs/02_projection.ipynb #a514afe0
 PROJECTIONS = ('linear', 'mlp')   # what an intermediate side can get
@@ -650,43 +600,3 @@ def load_projection(path:Path, # <pair>.safetensors or <pair>.json
     model.load_state_dict(load_file(str(w_path)))
     model.config = cfg
     return model.to(device).eval()
-
-# %% ../nbs/02_projection.ipynb #3a8be5a0
-def plot_histories(out_dir:Path,  # a train_grid output directory
-                   pairs='all',   # 'all' or a list of pair names
-                   size:float=1.6,# inches per panel
-                  ):              # a matplotlib Figure
-    "Train and val loss of every pair, one small panel per pair: rows text layers, columns image layers"
-    import matplotlib.pyplot as plt
-    out_dir = Path(out_dir)
-    found = {p.name[:-len('_history.json')]: p for p in out_dir.glob('*_history.json')}
-    names = sorted(found) if isinstance(pairs, str) and pairs == 'all' else _pair_list(pairs)
-    if not names: raise FileNotFoundError(f"{out_dir}: no <pair>_history.json files")
-    lacking = [p for p in names if p not in found]
-    if lacking: raise FileNotFoundError(f"{out_dir} has no history for {', '.join(lacking)}")
-    def key(l): return (1, 0) if l == 'final' else (0, int(l[1:]) if l[1:].isdigit() else l)
-    texts = sorted({parse_pair(p)[0] for p in names}, key=key)
-    images = sorted({parse_pair(p)[1] for p in names}, key=key)
-    fig, axs = plt.subplots(len(texts), len(images), figsize=(size * len(images) + 1, size * len(texts) + 0.5),
-                            sharex=True, sharey=True, squeeze=False)
-    for ax in axs.flat: ax.set_axis_off()
-    used = []
-    for p in names:
-        t, i = parse_pair(p)
-        ax = axs[texts.index(t), images.index(i)]
-        ax.set_axis_on(); used.append(ax)
-        h = json.loads(found[p].read_text())
-        cfg_path = out_dir/f'{p}.json'
-        cfg = json.loads(cfg_path.read_text()) if cfg_path.exists() else {}
-        ep = [r['epoch'] for r in h]
-        ax.plot(ep, [r['train_loss'] for r in h], lw=1, label='train')
-        ax.plot(ep, [r['val_loss'] for r in h], lw=1, label='val')
-        if cfg.get('best_epoch'): ax.axvline(cfg['best_epoch'], color='0.6', lw=0.7, ls=':')
-        ax.set_title(p.replace('_image', '\nimage'), fontsize=7,
-                     color='red' if cfg.get('status') in ('failed', 'diverged') else 'black')
-        # every panel keeps its tick labels: with a subset, the shared outer panels may be empty
-        ax.tick_params(labelsize=6, labelbottom=True, labelleft=True)
-    used[0].legend(fontsize=6)
-    fig.supxlabel('epoch'); fig.supylabel('symmetric InfoNCE loss')
-    fig.tight_layout()
-    return fig
