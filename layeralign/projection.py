@@ -56,8 +56,12 @@ class PairProjection(nn.Module):
         self.text, self.image = side(text_layer, text_dim), side(image_layer, image_dim)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / temperature)))
 
-    def encode_text(self, x): return self.text(x)   # [n_captions, text_dim] -> [n_captions, embed_dim]
-    def encode_image(self, x): return self.image(x) # [n_images, image_dim] -> [n_images, embed_dim]
+    def encode_text(self, x:torch.Tensor)->torch.Tensor: # [n_captions, text_dim] -> [n_captions, embed_dim]
+        "Caption features into the shared space (not normalised)"
+        return self.text(x)
+    def encode_image(self, x:torch.Tensor)->torch.Tensor: # [n_images, image_dim] -> [n_images, embed_dim]
+        "Image features into the shared space (not normalised)"
+        return self.image(x)
     def forward(self, text, image):
         "Normalised embeddings and the clamped logit scale, as open_clip's CLIP returns them"
         return (F.normalize(self.encode_text(text), dim=-1), F.normalize(self.encode_image(image), dim=-1),
