@@ -310,6 +310,7 @@ def _real(name, value, positive, rule):
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
        or value < 0 or (positive and value == 0): raise _bad_setting(name, value, rule)
 
+# %% ../nbs/02_projection.ipynb #439f12b3
 TRAIN_LOGS = (None, 'tensorboard')   # what `train_grid(log=...)` takes
 
 def _tensorboard_writer(log_dir:Path|None=None):

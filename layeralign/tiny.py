@@ -151,6 +151,7 @@ def _cosine(warmup:int, total:int):
     "lr factor per step: linear warmup, then cosine to 0"
     return lambda s: (s + 1)/warmup if s < warmup else 0.5*(1 + math.cos(math.pi*(s - warmup)/max(1, total - warmup)))
 
+# %% ../nbs/05_tiny.ipynb #fd9b5cc4
 def _epoch_order(n_images:int, groups, gen:torch.Generator)->torch.Tensor:
     "A random order of the images; with `groups`, groups in random order and each group's images together"
     if groups is None: return torch.randperm(n_images, generator=gen)
