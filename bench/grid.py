@@ -27,7 +27,8 @@ from fastcore.script import call_parse
 from open_clip.loss import ClipLoss
 
 from layeralign.store import FeatureStore
-from layeralign.projection import toy_stores, train_grid, init_pair
+from layeralign.testing import toy_stores
+from layeralign.projection import train_grid, init_pair
 from layeralign.names import grid_pairs, parse_pair, pair_name
 
 

@@ -21,8 +21,8 @@ from .extract import (tower_layers, towers_name, extract, PRECISIONS, resolve_mo
                                 weights_id, lens, check_device)
 from .store import store_dir, FeatureStore, STORE_DTYPES
 from .names import layer_names, grid_pairs, check_pairs, parse_pair, BASELINE
-from .projection import (train_grid, plot_histories, PROJECTIONS, check_train_settings, train_status,
-                                   train_pending)
+from .projection import train_grid, PROJECTIONS, check_train_settings, train_status, train_pending
+from .curves import plot_histories
 from .project_eval import project, project_pending
 from .retrieval import evaluate_grid, recall_at_k, plot_heatmaps, plot_depth_curves, chance_recall
 from .metrics import (check_metrics, similarity_grid, spearman_with, grid_panels, plot_small_multiples, metrics_cli)

@@ -4,70 +4,23 @@
 
 # %% ../nbs/02_projection.ipynb #a27863dd
 from __future__ import annotations
-import hashlib, json, math, numbers, os, re, time, warnings
+import hashlib, json, math, numbers, time, warnings
 from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from tqdm.auto import tqdm
-from .core import atomic_path, write_json, complete_safetensors, save_tensors
+from fastcore.basics import patch
+from .core import write_json, complete_safetensors, save_tensors, settings_diff, flag_hint
+from .data import caption_groups
+from .names import grid_pairs, pair_name, parse_pair, BASELINE
 from .store import FeatureStore, write_store
-from .names import layer_names, grid_pairs, pair_name, parse_pair
 
 # %% auto #0
-__all__ = ['PROJECTIONS', 'TRAIN_LOGS', 'toy_stores', 'Projector', 'PairProjection', 'clip_loss', 'lr_at', 'init_pair',
+__all__ = ['PROJECTIONS', 'TRAIN_LOGS', 'Projector', 'PairProjection', 'clip_loss', 'lr_at', 'param_groups', 'init_pair',
            'check_train_settings', 'pair_state', 'train_status', 'train_pending', 'Histories', 'train_grid',
-           'load_projection', 'plot_histories']
-
-# %% ../nbs/02_projection.ipynb #4bb3fd00
-def toy_stores(dest:Path,             # directory to create the stores in ('train/', 'val/')
-               n_train:int=256,       # train images
-               n_val:int=64,          # val images
-               n_test:int=0,          # test images; when > 0 a third store, 'test/', is written too
-               captions_per_image:int=5,
-               n_blocks:int=3,        # blocks per tower: layers L1..LN + final
-               image_dim:int=32,      # width of the image tower's blocks
-               text_dim:int=24,       # width of the text tower's blocks
-               embed_dim:int=16,      # width of the shared space (`final`)
-               latent_dim:int=8,      # width of the hidden latent shared by an image and its captions
-               seed:int=0,
-               dtype:str='float32',   # on-disk dtype of the stores
-               structured:bool=True,  # False: pure noise features (for benchmarks)
-               final:bool=True,       # False: no `final` (towers of two models, which share no space)
-              )->tuple:               # (train, val) FeatureStores, and test when `n_test`
-    "Write a small train, val (and test) FeatureStore whose towers share a hidden latent"
-    dest = Path(dest)
-    g = torch.Generator().manual_seed(seed)
-    names = layer_names(n_blocks)
-    maps = {t: [torch.randn(latent_dim, d, generator=g) / math.sqrt(latent_dim) for _ in range(n_blocks)]
-            for t, d in (('image', image_dim), ('text', text_dim))}
-    final_map = torch.randn(latent_dim, embed_dim, generator=g) / math.sqrt(latent_dim)
-    stores = []
-    for split, n in (('train', n_train), ('val', n_val), ('test', n_test)):
-        if split == 'test' and not n_test: break
-        caption_image = torch.arange(n).repeat_interleave(captions_per_image)  # [n_captions]
-        z = torch.randn(n, latent_dim, generator=g)                             # [n_images, latent]
-        zc = z[caption_image] + 0.3 * torch.randn(len(caption_image), latent_dim, generator=g)
-        feats = {}
-        for tower, lat, d in (('image', z, image_dim), ('text', zc, text_dim)):
-            layers = {}
-            for k in range(n_blocks):
-                noise = torch.randn(len(lat), d, generator=g)
-                if structured:
-                    w = (k + 1) / (n_blocks + 1)  # deeper: more latent, less noise
-                    layers[names[k]] = w * (lat @ maps[tower][k]) + (1 - w) * noise
-                else: layers[names[k]] = noise
-            layers['final'] = (lat @ final_map + 0.1 * torch.randn(len(lat), embed_dim, generator=g)) if structured \
-                              else torch.randn(len(lat), embed_dim, generator=g)
-            if not final: del layers['final']
-            feats[tower] = layers
-        stores.append(write_store(dest/split, feats['image'], feats['text'], caption_image,
-                                  [f'caption {i} of image {j}' for i, j in enumerate(caption_image.tolist())],
-                                  [f'image_{j:05d}.jpg' for j in range(n)],
-                                  dict(model='toy', pretrained=f'seed{seed}', dataset='toy', split=split, pooling='toy'),
-                                  dtype=dtype))
-    return tuple(stores)
+           'load_projection']
 
 # %% ../nbs/02_projection.ipynb #a514afe0
 PROJECTIONS = ('linear', 'mlp')   # what an intermediate side can get
@@ -103,8 +56,12 @@ class PairProjection(nn.Module):
         self.text, self.image = side(text_layer, text_dim), side(image_layer, image_dim)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / temperature)))
 
-    def encode_text(self, x): return self.text(x)   # [n_captions, text_dim] -> [n_captions, embed_dim]
-    def encode_image(self, x): return self.image(x) # [n_images, image_dim] -> [n_images, embed_dim]
+    def encode_text(self, x:torch.Tensor)->torch.Tensor: # [n_captions, text_dim] -> [n_captions, embed_dim]
+        "Caption features into the shared space (not normalised)"
+        return self.text(x)
+    def encode_image(self, x:torch.Tensor)->torch.Tensor: # [n_images, image_dim] -> [n_images, embed_dim]
+        "Image features into the shared space (not normalised)"
+        return self.image(x)
     def forward(self, text, image):
         "Normalised embeddings and the clamped logit scale, as open_clip's CLIP returns them"
         return (F.normalize(self.encode_text(text), dim=-1), F.normalize(self.encode_image(image), dim=-1),
@@ -140,13 +97,6 @@ def lr_at(step:int,            # optimiser step, from 0
     return lr * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - w - p) / (total - w - p))))
 
 # %% ../nbs/02_projection.ipynb #a382347c
-def _caption_index(caption_image:torch.Tensor, n_images:int):
-    "Captions grouped by image: (order, start, count) so that image j's captions are order[start[j]:start[j]+count[j]]"
-    order = torch.argsort(caption_image, stable=True)
-    count = torch.bincount(caption_image, minlength=n_images)
-    start = torch.cumsum(count, 0) - count
-    return order, start, count
-
 def _epoch_draw(gen:torch.Generator, order, start, count):
     "One epoch: the images shuffled, one random caption for each: (caption rows, image rows)"
     images = torch.nonzero(count > 0).squeeze(1)
@@ -162,9 +112,18 @@ def _val_rows(order, start, count):
         caps.append(order[start[images] + r % count[images]]); imgs.append(images)
     return caps, imgs
 
-# %% ../nbs/02_projection.ipynb #95f69ac7
-_DECAY = ('proj.weight', 'proj.0.weight', 'proj.2.weight')  # matrices decay; biases, LayerNorm, logit_scale do not
+# %% ../nbs/02_projection.ipynb #f10b5fa9
+def param_groups(named,              # (name, parameter) pairs, e.g. `model.named_parameters()`
+                 weight_decay:float, # the decay of the matrices
+                 stacked:bool=False, # parameters stacked over pairs: their leading dimension does not count
+                )->list:             # AdamW parameter groups: [with decay, without]
+    "open_clip's weight-decay rule: matrices decay; gains, biases, norms and the logit scale do not"
+    decays = lambda n, p: p.ndim - stacked >= 2 and not any(s in n for s in ('bn', 'ln', 'bias', 'logit_scale'))
+    named = list(named)
+    return [{'params': [p for n, p in named if decays(n, p)], 'weight_decay': weight_decay},
+            {'params': [p for n, p in named if not decays(n, p)], 'weight_decay': 0.0}]
 
+# %% ../nbs/02_projection.ipynb #95f69ac7
 def _pair_seed(seed:int, pair:str)->int:
     return int.from_bytes(hashlib.sha256(f'{seed}/{pair}'.encode()).digest()[:8], 'little') % (2**63)
 
@@ -182,10 +141,9 @@ def _store_id(store:FeatureStore)->dict:
     return {k: store.manifest.get(k) for k in ('model', 'pretrained', 'dataset', 'split', 'pooling')} | {'path': str(store.path)}
 
 def _check_stores(train:FeatureStore, val:FeatureStore):
-    diff = [f"{k}: {train.manifest.get(k)!r} (train) vs {val.manifest.get(k)!r} (val)"
-            for k in ('model', 'pretrained', 'dataset', 'pooling', 'dims') if train.manifest.get(k) != val.manifest.get(k)]
+    diff = settings_diff(train.manifest, val.manifest, ('model', 'pretrained', 'dataset', 'pooling', 'dims'))
     if diff: raise ValueError(f"the train store {train.path} and the val store {val.path} do not come from the same "
-                              f"model and data; they differ in " + '; '.join(diff))
+                              f"model and data; they differ (train -> val) in " + '; '.join(diff))
     if train.manifest.get('split') == val.manifest.get('split') and train.path.resolve() != val.path.resolve():
         warnings.warn(f"the train and val stores are both split {train.manifest.get('split')!r}")
     te, ie = train.dims['text'].get('final'), train.dims['image'].get('final')
@@ -220,33 +178,37 @@ class _Group:
         self.layers = layers
         self._index()
 
-    def _per_layer(self, x, w, b=None):
-        "Every member's first matrix on its layer: one matmul per layer, [B, L, dim] -> [P, B, out]"
-        B, out = x.shape[0], w.shape[1]
-        ys = []
-        for l, s, n in self.segments:
-            y = x[:, l] @ w[s:s + n].reshape(n * out, self.dim).T                  # [B, n*out]
-            if b is not None: y = y + b[s:s + n].reshape(n * out)
-            ys.append(y.view(B, n, out))
-        return torch.cat(ys, 1).transpose(0, 1)                                     # [P, B, out]
+# %% ../nbs/02_projection.ipynb #e5a708f9
+@patch
+def _per_layer(self:_Group, x, w, b=None):
+    "Every member's first matrix on its layer: one matmul per layer, [B, L, dim] -> [P, B, out]"
+    B, out = x.shape[0], w.shape[1]
+    ys = []
+    for l, s, n in self.segments:
+        y = x[:, l] @ w[s:s + n].reshape(n * out, self.dim).T                  # [B, n*out]
+        if b is not None: y = y + b[s:s + n].reshape(n * out)
+        ys.append(y.view(B, n, out))
+    return torch.cat(ys, 1).transpose(0, 1)                                     # [P, B, out]
 
-    def forward(self, rows:torch.Tensor, split:str)->torch.Tensor: # rows [B] -> [P, B, e]
-        x = self.stacks[split][rows].float()  # [B, L, dim]  (indexing: index_select is slow on the CPU)
-        p = self.params
-        if 'ln.weight' in p:  # per-member gains: each member needs its own copy of the features
-            x = F.layer_norm(x, (self.dim,), eps=1e-5)[:, self.layer_idx].transpose(0, 1)  # [P, B, dim]
-            x = x * p['ln.weight'][:, None] + p['ln.bias'][:, None]
-            if 'proj.weight' in p: return torch.bmm(x, p['proj.weight'].transpose(1, 2))
-            h = torch.baddbmm(p['proj.0.bias'][:, None], x, p['proj.0.weight'].transpose(1, 2))  # [P, B, hidden]
-        elif 'proj.weight' in p: return self._per_layer(x, p['proj.weight'])
-        else: h = self._per_layer(x, p['proj.0.weight'], p['proj.0.bias'])
-        return torch.baddbmm(p['proj.2.bias'][:, None], F.gelu(h), p['proj.2.weight'].transpose(1, 2))
+@patch
+def forward(self:_Group, rows:torch.Tensor, split:str)->torch.Tensor: # rows [B] -> [P, B, e]
+    "Every member's projection of the features of `rows`"
+    x = self.stacks[split][rows].float()  # [B, L, dim]  (indexing: index_select is slow on the CPU)
+    p = self.params
+    if 'ln.weight' in p:  # per-member gains: each member needs its own copy of the features
+        x = F.layer_norm(x, (self.dim,), eps=1e-5)[:, self.layer_idx].transpose(0, 1)  # [P, B, dim]
+        x = x * p['ln.weight'][:, None] + p['ln.bias'][:, None]
+        if 'proj.weight' in p: return torch.bmm(x, p['proj.weight'].transpose(1, 2))
+        h = torch.baddbmm(p['proj.0.bias'][:, None], x, p['proj.0.weight'].transpose(1, 2))  # [P, B, hidden]
+    elif 'proj.weight' in p: return self._per_layer(x, p['proj.weight'])
+    else: h = self._per_layer(x, p['proj.0.weight'], p['proj.0.bias'])
+    return torch.baddbmm(p['proj.2.bias'][:, None], F.gelu(h), p['proj.2.weight'].transpose(1, 2))
 
 # %% ../nbs/02_projection.ipynb #5c107692
 class _Grid:
     "Every active pair of a run: stacked groups, logit scales, one AdamW, the best weights so far"
     def __init__(self, pairs, states, feats, finals, lr, weight_decay, device):
-        self.pairs, self.finals = list(pairs), finals  # finals: {split: {tower: [N, e]}}
+        self.pairs, self.finals, self.device = list(pairs), finals, torch.device(device)  # finals: {split: {tower: [N, e]}}
         self.logit_scale = nn.Parameter(torch.stack([states[p]['logit_scale'] for p in range(len(pairs))]))
         self.groups = []
         for tower in ('text', 'image'):
@@ -264,10 +226,8 @@ class _Grid:
     def _tensors(self): return [self.logit_scale] + [t for g in self.groups for t in g.params.values()]
 
     def _make_opt(self):
-        decay = [g.params[n] for g in self.groups for n in g.params if n in _DECAY]
-        other = [g.params[n] for g in self.groups for n in g.params if n not in _DECAY] + [self.logit_scale]
-        self.opt = torch.optim.AdamW([{'params': decay, 'weight_decay': self.weight_decay},
-                                      {'params': other, 'weight_decay': 0.0}], **self.opt_kw)
+        named = [(f'{g.tower}.{n}', t) for g in self.groups for n, t in g.params.items()] + [('logit_scale', self.logit_scale)]
+        self.opt = torch.optim.AdamW(param_groups(named, self.weight_decay, stacked=True), **self.opt_kw)
 
     def _order(self):
         "Index maps that put each side's group outputs back in pair order"
@@ -290,53 +250,58 @@ class _Grid:
             out[tower] = F.normalize(torch.cat(parts)[inv], dim=-1)
         return out['text'], out['image'], self.logit_scale.exp().clamp(max=100)
 
-    def keep_best(self, improved:torch.Tensor): # [P] bool, on the device
-        "Remember the current weights of the pairs that improved"
-        for g in self.groups:
-            sel = improved[[p for p, _ in g.members]]
-            for t in g.params.values(): self.best[id(t)][sel] = t.detach()[sel]
-        self.best[id(self.logit_scale)][improved] = self.logit_scale.detach()[improved]
+# %% ../nbs/02_projection.ipynb #9d881023
+@patch
+def keep_best(self:_Grid, improved:torch.Tensor): # [P] bool, on the device
+    "Remember the current weights of the pairs that improved"
+    for g in self.groups:
+        sel = improved[[p for p, _ in g.members]]
+        for t in g.params.values(): self.best[id(t)][sel] = t.detach()[sel]
+    self.best[id(self.logit_scale)][improved] = self.logit_scale.detach()[improved]
 
-    def best_state(self, p:int)->dict:
-        "The best weights of pair `p`, as a `PairProjection` state dict on the CPU"
-        state = {'logit_scale': self.best[id(self.logit_scale)][p].cpu().clone()}
-        for g in self.groups:
-            for pos, (q, _) in enumerate(g.members):
-                if q == p: state.update({f'{g.tower}.{n}': self.best[id(t)][pos].cpu().clone() for n, t in g.params.items()})
-        return state
+@patch
+def best_state(self:_Grid, p:int)->dict:
+    "The best weights of pair `p`, as a `PairProjection` state dict on the CPU"
+    state = {'logit_scale': self.best[id(self.logit_scale)][p].cpu().clone()}
+    for g in self.groups:
+        for pos, (q, _) in enumerate(g.members):
+            if q == p: state.update({f'{g.tower}.{n}': self.best[id(t)][pos].cpu().clone() for n, t in g.params.items()})
+    return state
 
-    def drop(self, gone:set):
-        "Remove finished pairs from the stacks, carrying the survivors' weights, best weights and AdamW state"
-        keep = [p for p in range(len(self.pairs)) if p not in gone]
-        remap = {p: k for k, p in enumerate(keep)}
-        old_state, new_best, carried = self.opt.state, {}, []
-        def sub(t, pos):
-            idx = torch.tensor(pos, dtype=torch.long, device=t.device)
-            new = nn.Parameter(t.detach().index_select(0, idx).clone())
-            new_best[id(new)] = self.best[id(t)].index_select(0, idx)
-            st = old_state.get(t)
-            if st: carried.append((new, {k: (v.index_select(0, idx) if k != 'step' else v.clone()) for k, v in st.items()}))
-            return new
-        self.logit_scale = sub(self.logit_scale, keep)
-        groups = []
-        for g in self.groups:
-            pos = [k for k, (p, _) in enumerate(g.members) if p not in gone]
-            if not pos: continue
-            g.params = {n: sub(t, pos) for n, t in g.params.items()}
-            g.keep(pos, remap)
-            groups.append(g)
-        self.groups, self.pairs, self.best = groups, [self.pairs[p] for p in keep], new_best
-        self._make_opt()
-        for t, st in carried: self.opt.state[t] = st
-        self._order()
+# %% ../nbs/02_projection.ipynb #588009b3
+@patch
+def drop(self:_Grid, gone:set):
+    "Remove finished pairs from the stacks, carrying the survivors' weights, best weights and AdamW state"
+    keep = [p for p in range(len(self.pairs)) if p not in gone]
+    remap = {p: k for k, p in enumerate(keep)}
+    old_state, new_best, carried = self.opt.state, {}, []
+    def sub(t, pos):
+        idx = torch.tensor(pos, dtype=torch.long, device=t.device)
+        new = nn.Parameter(t.detach().index_select(0, idx).clone())
+        new_best[id(new)] = self.best[id(t)].index_select(0, idx)
+        st = old_state.get(t)
+        if st: carried.append((new, {k: (v.index_select(0, idx) if k != 'step' else v.clone()) for k, v in st.items()}))
+        return new
+    self.logit_scale = sub(self.logit_scale, keep)
+    groups = []
+    for g in self.groups:
+        pos = [k for k, (p, _) in enumerate(g.members) if p not in gone]
+        if not pos: continue
+        g.params = {n: sub(t, pos) for n, t in g.params.items()}
+        g.keep(pos, remap)
+        groups.append(g)
+    self.groups, self.pairs, self.best = groups, [self.pairs[p] for p in keep], new_best
+    self._make_opt()
+    for t, st in carried: self.opt.state[t] = st
+    self._order()
 
 # %% ../nbs/02_projection.ipynb #fa7e72c3
-_FLAGS = {'epochs': '--epochs', 'lr': '--lr', 'batch_size': '--train_batch_size', 'projection': '--projection',
-          'seed': '--seed', 'pairs': '--pairs'}  # the `layeralign run` flag of a train_grid setting
+_FLAGS = {'epochs': None, 'lr': None, 'batch_size': 'train_batch_size', 'projection': None, 'seed': None,
+          'pairs': None}  # the train_grid settings `layeralign run` takes, and its flag's name where it differs
 
 def _bad_setting(name, value, rule):
-    flag = f" ({_FLAGS[name]} on the command line)" if name in _FLAGS else ''
-    return ValueError(f"{name}{flag} {value!r}: {rule}")
+    said = flag_hint(name, value, _FLAGS[name]) if name in _FLAGS else f'{name}={value!r}'
+    return ValueError(f"{said}: {rule}")
 
 def _whole(name, value, least, rule):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least: raise _bad_setting(name, value, rule)
@@ -345,6 +310,7 @@ def _real(name, value, positive, rule):
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
        or value < 0 or (positive and value == 0): raise _bad_setting(name, value, rule)
 
+# %% ../nbs/02_projection.ipynb #439f12b3
 TRAIN_LOGS = (None, 'tensorboard')   # what `train_grid(log=...)` takes
 
 def _tensorboard_writer(log_dir:Path|None=None):
@@ -430,14 +396,10 @@ _SETTINGS = ('projection', 'layernorm', 'hidden', 'temperature', 'epochs', 'lr',
              'warmup', 'plateau', 'patience', 'min_delta', 'seed', 'precision')
 
 def _same_run(old:dict, new:dict)->list:
-    "What differs between a finished pair's config and this run's"
-    diff = [f"{k}: {old['hyperparameters'].get(k)!r} -> {new['hyperparameters'].get(k)!r}" for k in _SETTINGS
-            if old.get('hyperparameters', {}).get(k) != new['hyperparameters'].get(k)]
-    for s in ('train', 'val'):
-        for k in ('model', 'pretrained', 'dataset', 'split'):
-            a, b = old.get('stores', {}).get(s, {}).get(k), new['stores'][s].get(k)
-            if a != b: diff.append(f"{s} store {k}: {a!r} -> {b!r}")
-    return diff
+    "What differs between a finished pair's config and this run's: its settings, then the stores it learned from"
+    return (settings_diff(old.get('hyperparameters'), new['hyperparameters'], _SETTINGS) +
+            settings_diff(old.get('stores'), new['stores'], [f'{s}.{k}' for s in ('train', 'val')
+                                                             for k in ('model', 'pretrained', 'dataset', 'split')]))
 
 def _finish(out:Path, pair:str, state:dict|None, history:list, config:dict):
     "Write one pair's files, the config (the 'done' marker) last"
@@ -445,12 +407,14 @@ def _finish(out:Path, pair:str, state:dict|None, history:list, config:dict):
     write_json(out/f'{pair}_history.json', history)
     write_json(out/f'{pair}.json', config)
 
+def _lower_lr(lr:float)->str: return f"lower the learning rate (now {lr:g}) and run again, e.g. with {flag_hint('lr', lr / 10)}"
+
 _GROWTH = 1000      # weights this many times larger than at the start have run away
 _CHANCE_TOL = 1e-4  # a validation loss this close (relatively) to chance means all logits are equal
 
 def _diverged(pair:str, state:dict, init_max:dict, best_loss:float, chance:float, lr:float)->str|None:
     "Why a trained pair's best weights are no fit (non-finite, run away, or at chance loss), or None"
-    fix = f"lower the learning rate (lr, --lr on the command line; now {lr:g}) and run again"
+    fix = _lower_lr(lr)
     for k, v in state.items():
         if not torch.isfinite(v).all(): return f"pair {pair} diverged: its {k} holds inf or NaN; {fix}"
         if k in init_max and float(v.abs().max()) > _GROWTH * max(init_max[k], 1e-12):
@@ -461,7 +425,195 @@ def _diverged(pair:str, state:dict, init_max:dict, best_loss:float, chance:float
                 f"the log of the batch size): all its logits are equal; {fix}")
     return None
 
-# %% ../nbs/02_projection.ipynb #09898742
+# %% ../nbs/02_projection.ipynb #bc01abaa
+def _open_store(store)->FeatureStore: return store if isinstance(store, FeatureStore) else FeatureStore(store)
+
+def _grid_dims(train:FeatureStore, embed_dim:int|None)->dict:
+    "{'text': {layer: width}, 'image': {...}, 'embed': the shared width}: the towers' final width, else `embed_dim` (512)"
+    final = train.dims['image'].get('final')
+    if final is not None and embed_dim not in (None, final):
+        raise ValueError(f"embed_dim {embed_dim}: the towers of {train.path} share a space of width {final} (their final); leave embed_dim out")
+    if embed_dim is not None and (not isinstance(embed_dim, int) or isinstance(embed_dim, bool) or embed_dim < 1):
+        raise ValueError(f"embed_dim {embed_dim!r}: use a positive whole number")
+    return {'text': train.dims['text'], 'image': train.dims['image'], 'embed': final or embed_dim or 512}
+
+# %% ../nbs/02_projection.ipynb #88ba4f4c
+def _resume(out:Path, names:list, base:dict, overwrite:bool)->tuple:
+    "(`Histories` of the pairs finished with these settings, the pairs to train); finished with other settings: an error"
+    result, todo = Histories(), []
+    for p in names:
+        state, cfg = pair_state(out, p)
+        if state == 'done':
+            diff = _same_run(cfg, base)
+            if not diff:
+                result[p], result.status[p] = json.loads((out/f'{p}_history.json').read_text()), 'done'; continue
+            if not overwrite:
+                raise FileExistsError(f"{out/f'{p}.json'} holds pair {p} trained with other settings ({'; '.join(diff)}); "
+                                      f"pass {flag_hint('overwrite')} to retrain it, or choose another out directory")
+        todo.append(p)
+    return result, todo
+
+# %% ../nbs/02_projection.ipynb #4f5dde17
+class _GridData:
+    "What a run reads: the features resident on the device (each layer once), each epoch's draw, the fixed val batches"
+    def __init__(self, train:FeatureStore, val:FeatureStore, pairs:list, batch_size:int, device:torch.device):
+        self.batch_size, self.device = batch_size, device
+        need = {t: [l for l in dict.fromkeys(parse_pair(p)[k] for p in pairs) if l != 'final']
+                for k, t in enumerate(('text', 'image'))}
+        self.feats, self.finals = {}, {}
+        for split, store in (('train', train), ('val', val)):
+            half = store.manifest.get('dtype') == 'float16' and device.type == 'cuda'  # the CPU gathers float16 slowly
+            sdt = torch.float16 if half else torch.float32
+            self.feats[split] = {t: {l: store.load(t, l, dtype=sdt, device=device) for l in need[t]} for t in need}
+            self.finals[split] = {t: store.load(t, 'final', dtype=sdt, device=device) for t in need if 'final' in store.layers[t]}
+        self.nonfinite = {(t, l): [s for s in self.feats if not torch.isfinite(self._layer(s, t, l)).all()]
+                          for t in need for l in need[t] + (['final'] if 'final' in train.layers[t] else [])}
+        self.index = caption_groups(train.caption_image, train.n_images)
+        self.n_rows = int((self.index[2] > 0).sum())                      # images with a caption: an epoch's rows
+        self.steps_per_epoch = math.ceil(self.n_rows / batch_size)
+        self.val_batches = [(vc[b:b + batch_size].to(device), vi[b:b + batch_size].to(device))
+                            for vc, vi in zip(*_val_rows(*caption_groups(val.caption_image, val.n_images)))
+                            for b in range(0, len(vi), batch_size)]
+        self.val_n = sum(len(vi) for _, vi in self.val_batches)
+        self.chance = sum(math.log(len(vi)) * len(vi) for _, vi in self.val_batches) / self.val_n
+
+    def _layer(self, split, tower, layer): return self.finals[split][tower] if layer == 'final' else self.feats[split][tower][layer]
+    def draw(self, gen:torch.Generator)->tuple: return tuple(o.to(self.device) for o in _epoch_draw(gen, *self.index))
+    def take_features(self)->dict:
+        "The intermediate layers' features, handed over once: the grid stacks them, and no second copy stays here"
+        feats, self.feats = self.feats, None
+        return feats
+
+# %% ../nbs/02_projection.ipynb #05eda4d2
+def _start_grid(todo:list, dims:dict, data:_GridData, hp:dict, device)->tuple:
+    "The grid of freshly initialised pairs, and each pair's largest initial value per matrix"
+    states = [init_pair(p, dims['text'][parse_pair(p)[0]], dims['image'][parse_pair(p)[1]], dims['embed'], hp['projection'],
+                        hp['layernorm'], hp['hidden'], hp['temperature'], hp['seed']).state_dict() for p in todo]
+    init_max = {p: {k: float(v.abs().max()) for k, v in s.items() if v.ndim >= 2} for p, s in zip(todo, states)}
+    states = [{k: v.to(device) for k, v in s.items()} for s in states]
+    return _Grid(todo, states, data.take_features(), data.finals, hp['lr'], hp['weight_decay'], device), init_max
+
+# %% ../nbs/02_projection.ipynb #662f3d56
+@patch
+def train_epoch(self:_Grid, caps:torch.Tensor, imgs:torch.Tensor, # [n] this epoch's caption and image rows
+                batch_size:int, lr_of, step:int, # lr_of(step): a step's learning rate; step: the first step's number
+                amp:bool=False)->tuple:          # ([P] summed training losses, the next step, the last step's learning rate)
+    "One pass over an epoch's rows, every pair at once"
+    tr_sum = torch.zeros(len(self.pairs), device=self.device)
+    for b in range(0, len(imgs), batch_size):
+        lr = lr_of(step)
+        for pg in self.opt.param_groups: pg['lr'] = lr
+        rows_t, rows_i = caps[b:b + batch_size], imgs[b:b + batch_size]
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=amp):
+            t_emb, i_emb, scale = self.forward(rows_t, rows_i)
+        loss = clip_loss(t_emb.float(), i_emb.float(), scale)                  # [P]
+        self.opt.zero_grad(set_to_none=True)
+        loss.sum().backward()  # the pairs share no parameters: each gets the gradient of its own loss
+        self.opt.step()
+        tr_sum += loss.detach() * len(rows_i)
+        step += 1
+    return tr_sum, step, lr
+
+@patch
+def val_losses(self:_Grid, batches:list, amp:bool=False)->torch.Tensor: # [P] summed over the val rows
+    "Each pair's validation loss over `batches` of (caption rows, image rows)"
+    va_sum = torch.zeros(len(self.pairs), device=self.device)
+    with torch.no_grad():
+        for vc, vi in batches:
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=amp):
+                t_emb, i_emb, scale = self.forward(vc, vi, 'val')
+            va_sum += clip_loss(t_emb.float(), i_emb.float(), scale) * len(vi)
+    return va_sum
+
+@patch
+def epoch(self:_Grid, data:_GridData, gen:torch.Generator, lr_of, step:int, amp:bool=False)->dict:
+    "Train one epoch and validate: per pair `train_loss`, `val_loss`, `temperature` (lists); `lr`, `step`, `seconds`"
+    start, (caps, imgs) = time.time(), data.draw(gen)
+    tr_sum, step, lr = self.train_epoch(caps, imgs, data.batch_size, lr_of, step, amp)
+    va_sum = self.val_losses(data.val_batches, amp)
+    return dict(train_loss=(tr_sum / data.n_rows).tolist(), val_loss=(va_sum / data.val_n).tolist(),
+                temperature=(1 / self.logit_scale.detach().exp().clamp(max=100)).tolist(), lr=lr, step=step,
+                seconds=time.time() - start)  # this epoch's wall time (`.tolist()` waited for the device)
+
+# %% ../nbs/02_projection.ipynb #82f8f349
+class _EarlyStop:
+    "Early stopping of each pair: its best validation loss, that epoch, and the epochs since without improvement"
+    def __init__(self, pairs:list, patience:int, min_delta:float):
+        self.patience, self.min_delta = patience, min_delta
+        self.best, self.epoch, self.bad = {p: math.inf for p in pairs}, {p: 0 for p in pairs}, {p: 0 for p in pairs}
+
+    def update(self, pair:str, epoch:int, val_loss:float)->bool:
+        "Note a pair's validation loss; True when it beats the best so far by more than `min_delta`"
+        if val_loss < self.best[pair] - self.min_delta:
+            self.best[pair], self.epoch[pair], self.bad[pair] = val_loss, epoch, 0
+            return True
+        self.bad[pair] += 1
+        return False
+
+    def stopped(self, pair:str)->bool: return self.bad[pair] >= self.patience
+
+# %% ../nbs/02_projection.ipynb #93408744
+class _Run:
+    "One train_grid run's bookkeeping: each pair's history and early stopping, how it ends, its files"
+    def __init__(self, out:Path, result:Histories, pairs:list, base:dict, dims:dict, data:_GridData, init_max:dict,
+                 patience:int, min_delta:float, writer=None):
+        self.out, self.result, self.base, self.dims, self.data, self.init_max = out, result, base, dims, data, init_max
+        self.writer, self.records, self.stop = writer, {p: [] for p in pairs}, _EarlyStop(pairs, patience, min_delta)
+
+    def record(self, pair:str, epoch:int, ep:dict, k:int):
+        "Append the figures of pair `k` in epoch `ep` to its history (and to TensorBoard)"
+        tr, va = ep['train_loss'][k], ep['val_loss'][k]
+        self.records[pair].append(dict(epoch=epoch, train_loss=tr if math.isfinite(tr) else None,
+                                       val_loss=va if math.isfinite(va) else None, lr=ep['lr'],
+                                       temperature=ep['temperature'][k], seconds=round(ep['seconds'], 4)))
+        if self.writer is not None:
+            for tag, value in self.records[pair][-1].items():
+                if tag not in ('epoch', 'seconds') and value is not None: self.writer.add_scalar(f'{pair}/{tag}', value, epoch)
+
+    def broken(self, pair:str, epoch:int, tr:float, va:float)->tuple|None:
+        "('failed' or 'diverged', why) when a loss is inf or NaN: failed when the pair's features hold inf or NaN"
+        if math.isfinite(tr) and math.isfinite(va): return None
+        which, value = ('training', tr) if not math.isfinite(tr) else ('validation', va)
+        where = [f"{tower} layer {layer} of the {s} store" for tower, layer in zip(('text', 'image'), parse_pair(pair))
+                 for s in self.data.nonfinite[(tower, layer)]]
+        if where: return 'failed', (f"pair {pair} failed: its {which} loss became {value} at epoch {epoch}; "
+                                    f"inf or NaN in {', '.join(where)}; the other pairs go on")
+        return 'diverged', (f"pair {pair} diverged: its {which} loss became {value} at epoch {epoch} from finite features; "
+                            f"{_lower_lr(self.base['hyperparameters']['lr'])}")
+
+# %% ../nbs/02_projection.ipynb #1ddf7253
+@patch
+def epoch_end(self:_Run, pairs:list, epoch:int, ep:dict)->tuple:
+    "Record epoch `ep` of every pair: ([P] bool improved, positions that stop, [(pair, status, error)] that end)"
+    improved, gone, finished = torch.zeros(len(pairs), dtype=torch.bool), set(), []
+    for k, p in enumerate(pairs):
+        self.record(p, epoch, ep, k)
+        bad = self.broken(p, epoch, ep['train_loss'][k], ep['val_loss'][k])
+        if bad: warnings.warn(bad[1]); gone.add(k); finished.append((p, *bad)); continue
+        improved[k] = self.stop.update(p, epoch, ep['val_loss'][k])
+        if self.stop.stopped(p) or epoch == self.base['hyperparameters']['epochs']: gone.add(k); finished.append((p, 'done', None))
+    return improved, gone, finished
+
+@patch
+def conclude(self:_Run, grid:_Grid, pair:str, epoch:int, status:str, error:str|None=None):
+    "End a pair: its best weights unless it failed or diverged, then its history and config"
+    hp, best = self.base['hyperparameters'], self.stop.best[pair]
+    state = grid.best_state(grid.pairs.index(pair)) if status == 'done' and self.stop.epoch[pair] > 0 else None
+    if state is not None:
+        error = _diverged(pair, state, self.init_max[pair], best, self.data.chance, hp['lr'])
+        if error: status, state = 'diverged', None; warnings.warn(error)
+    t, i = parse_pair(pair)
+    cfg = dict(pair=pair, text_layer=t, image_layer=i, projection=hp['projection'],
+               text_projection='none' if t == 'final' else hp['projection'],
+               image_projection='none' if i == 'final' else hp['projection'], layernorm=hp['layernorm'],
+               dims={'text': self.dims['text'][t], 'image': self.dims['image'][i], 'embed': self.dims['embed']},
+               epochs_run=epoch, best_epoch=self.stop.epoch[pair], best_val_loss=None if math.isinf(best) else best,
+               status=status, error=error, created=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), **self.base)
+    _finish(self.out, pair, state, self.records[pair], cfg)
+    self.result[pair], self.result.status[pair] = self.records[pair], status
+    if error: self.result.errors[pair] = error
+
+# %% ../nbs/02_projection.ipynb #4308ac79
 def train_grid(train_store,              # FeatureStore (or its path) of the training split
                val_store,                # FeatureStore (or its path) of the validation split, for early stopping
                out:Path,                 # directory for <pair>.safetensors, <pair>.json, <pair>_history.json
@@ -490,142 +642,34 @@ def train_grid(train_store,              # FeatureStore (or its path) of the tra
     "Train a projection for every layer pair, all pairs together in one pass over the data"
     check_train_settings(epochs, lr, batch_size, weight_decay, warmup, plateau, patience, min_delta, projection,
                          precision, hidden, temperature, seed, log)
-    train = train_store if isinstance(train_store, FeatureStore) else FeatureStore(train_store)
-    val = val_store if isinstance(val_store, FeatureStore) else FeatureStore(val_store)
+    train, val = _open_store(train_store), _open_store(val_store)
     _check_stores(train, val)
     out, device = Path(out), torch.device(device)
-    names = [p for p in grid_pairs(train, pairs) if p != pair_name('final', 'final')]  # the baseline needs no training
+    names = [p for p in grid_pairs(train, pairs) if p != BASELINE]  # the baseline needs no training
     if names: grid_pairs(val, names)
-    final = train.dims['image'].get('final')
-    if final is not None and embed_dim not in (None, final):
-        raise ValueError(f"embed_dim {embed_dim}: the towers of {train.path} share a space of width {final} (their final); leave embed_dim out")
-    if embed_dim is not None and (not isinstance(embed_dim, int) or isinstance(embed_dim, bool) or embed_dim < 1):
-        raise ValueError(f"embed_dim {embed_dim!r}: use a positive whole number")
-    dims = {'text': train.dims['text'], 'image': train.dims['image'], 'embed': final or embed_dim or 512}
+    dims = _grid_dims(train, embed_dim)
     hp = dict(projection=projection, layernorm=layernorm, hidden=hidden, temperature=temperature, epochs=epochs, lr=lr,
               weight_decay=weight_decay, batch_size=batch_size, warmup=warmup, plateau=plateau, patience=patience,
               min_delta=min_delta, seed=seed, precision=precision)
     base = dict(hyperparameters=hp, stores={'train': _store_id(train), 'val': _store_id(val)})
-    # resume: finished pairs with the same settings are kept, finished ones with other settings are an error;
-    # the rest (never finished, damaged, failed or diverged) are trained again
-    result, todo = Histories(), []
-    for p in names:
-        state, cfg = pair_state(out, p)
-        if state == 'done':
-            diff = _same_run(cfg, base)
-            if not diff:
-                result[p], result.status[p] = json.loads((out/f'{p}_history.json').read_text()), 'done'; continue
-            if not overwrite:
-                raise FileExistsError(f"{out/f'{p}.json'} holds pair {p} trained with other settings ({'; '.join(diff)}); "
-                                      f"pass overwrite=True (--overwrite on the command line) to retrain it, "
-                                      f"or choose another out directory")
-        todo.append(p)
+    result, todo = _resume(out, names, base, overwrite)
     if not todo: return result
     out.mkdir(parents=True, exist_ok=True)
-    amp = precision == 'bf16'  # autocast: matmuls in bfloat16, weights, optimiser and loss in float32
-
-    # features resident on the device, each layer once (float16 stays float16 on a GPU)
-    need = {t: [l for l in dict.fromkeys(parse_pair(p)[k] for p in todo) if l != 'final']
-            for k, t in enumerate(('text', 'image'))}
-    feats, finals = {}, {}
-    for split, store in (('train', train), ('val', val)):
-        half = store.manifest.get('dtype') == 'float16' and device.type == 'cuda'  # the CPU gathers float16 slowly
-        sdt = torch.float16 if half else torch.float32
-        feats[split] = {t: {l: store.load(t, l, dtype=sdt, device=device) for l in need[t]} for t in need}
-        finals[split] = {t: store.load(t, 'final', dtype=sdt, device=device) for t in need if 'final' in store.layers[t]}
-    nonfinite = {(t, l): [s for s in feats if not torch.isfinite(feats[s][t][l] if l != 'final' else finals[s][t]).all()]
-                 for t in need for l in need[t] + (['final'] if 'final' in train.layers[t] else [])}  # {(tower, layer): the splits where it holds inf or NaN}
-    tr_index = _caption_index(train.caption_image, train.n_images)
-    n_rows = int((tr_index[2] > 0).sum())
-    steps_per_epoch = math.ceil(n_rows / batch_size)
-    va_rows = [(vc[b:b + batch_size].to(device), vi[b:b + batch_size].to(device))
-               for vc, vi in zip(*_val_rows(*_caption_index(val.caption_image, val.n_images)))
-               for b in range(0, len(vi), batch_size)]
-    va_n = sum(len(vi) for _, vi in va_rows)
-    va_chance = sum(math.log(len(vi)) * len(vi) for _, vi in va_rows) / va_n  # the val loss when all logits are equal
-
-    states = [init_pair(p, dims['text'][parse_pair(p)[0]], dims['image'][parse_pair(p)[1]], dims['embed'], projection,
-                        layernorm, hidden, temperature, seed).state_dict() for p in todo]
-    init_max = {p: {k: float(v.abs().max()) for k, v in s.items() if v.ndim >= 2} for p, s in zip(todo, states)}
-    states = [{k: v.to(device) for k, v in s.items()} for s in states]
-    grid = _Grid(todo, states, feats, finals, lr, weight_decay, device)
-    del feats
-    records = {p: [] for p in todo}
-    best_loss = {p: math.inf for p in todo}; best_epoch = {p: 0 for p in todo}; bad = {p: 0 for p in todo}
-    gen, step = torch.Generator().manual_seed(seed), 0
+    data = _GridData(train, val, todo, batch_size, device)
+    grid, init_max = _start_grid(todo, dims, data, hp, device)
     writer = _tensorboard_writer(Path(log_dir) if log_dir else out/'tensorboard') if log == 'tensorboard' else None
-    bar = tqdm(range(1, epochs + 1), desc=f'{len(todo)} pairs', disable=not progress)
-
-    def conclude(p, epoch, status, error=None):
-        state = grid.best_state(grid.pairs.index(p)) if status == 'done' and best_epoch[p] > 0 else None
-        if state is not None:
-            error = _diverged(p, state, init_max[p], best_loss[p], va_chance, lr)
-            if error: status, state = 'diverged', None; warnings.warn(error)
-        cfg = dict(pair=p, text_layer=parse_pair(p)[0], image_layer=parse_pair(p)[1], projection=projection,
-                   text_projection='none' if parse_pair(p)[0] == 'final' else projection,
-                   image_projection='none' if parse_pair(p)[1] == 'final' else projection, layernorm=layernorm,
-                   dims={'text': dims['text'][parse_pair(p)[0]], 'image': dims['image'][parse_pair(p)[1]], 'embed': dims['embed']},
-                   epochs_run=epoch, best_epoch=best_epoch[p],
-                   best_val_loss=None if math.isinf(best_loss[p]) else best_loss[p], status=status, error=error,
-                   created=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), **base)
-        _finish(out, p, state, records[p], cfg)
-        result[p], result.status[p] = records[p], status
-        if error: result.errors[p] = error
-
+    run = _Run(out, result, todo, base, dims, data, init_max, patience, min_delta, writer)
+    lr_of = lambda step: lr_at(step, data.steps_per_epoch, epochs, lr, warmup, plateau)
+    gen, step = torch.Generator().manual_seed(seed), 0
     try:
-        for epoch in bar:
-            P, t_start = len(grid.pairs), time.time()
-            caps, imgs = (o.to(device) for o in _epoch_draw(gen, *tr_index))
-            tr_sum = torch.zeros(P, device=device)
-            for b in range(0, n_rows, batch_size):
-                cur_lr = lr_at(step, steps_per_epoch, epochs, lr, warmup, plateau)
-                for pg in grid.opt.param_groups: pg['lr'] = cur_lr
-                rows_t, rows_i = caps[b:b + batch_size], imgs[b:b + batch_size]
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                    t_emb, i_emb, scale = grid.forward(rows_t, rows_i)
-                loss = clip_loss(t_emb.float(), i_emb.float(), scale)                  # [P]
-                grid.opt.zero_grad(set_to_none=True)
-                loss.sum().backward()  # the pairs share no parameters: each gets the gradient of its own loss
-                grid.opt.step()
-                tr_sum += loss.detach() * len(rows_i)
-                step += 1
-            va_sum = torch.zeros(P, device=device)
-            with torch.no_grad():
-                for vc, vi in va_rows:
-                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                        t_emb, i_emb, scale = grid.forward(vc, vi, 'val')
-                    va_sum += clip_loss(t_emb.float(), i_emb.float(), scale) * len(vi)
-            tr_loss, va_loss = (tr_sum / n_rows).tolist(), (va_sum / va_n).tolist()
-            temps = (1 / grid.logit_scale.detach().exp().clamp(max=100)).tolist()
-            seconds = time.time() - t_start  # this epoch's wall time (the .tolist() above waited for the device)
-            improved, gone, finished = torch.zeros(P, dtype=torch.bool), set(), []
-            for k, p in enumerate(grid.pairs):
-                ok_t, ok_v = math.isfinite(tr_loss[k]), math.isfinite(va_loss[k])
-                records[p].append(dict(epoch=epoch, train_loss=tr_loss[k] if ok_t else None, val_loss=va_loss[k] if ok_v else None,
-                                       lr=cur_lr, temperature=temps[k], seconds=round(seconds, 4)))
-                if writer is not None:
-                    for tag, value in records[p][-1].items():
-                        if tag not in ('epoch', 'seconds') and value is not None: writer.add_scalar(f'{p}/{tag}', value, epoch)
-                if not (ok_t and ok_v):
-                    which, value = ('training', tr_loss[k]) if not ok_t else ('validation', va_loss[k])
-                    where = [f"{tower} layer {layer} of the {s} store" for tower, layer in zip(('text', 'image'), parse_pair(p))
-                             for s in nonfinite[(tower, layer)]]
-                    if where: status, msg = 'failed', (f"pair {p} failed: its {which} loss became {value} at epoch {epoch}; "
-                                                       f"inf or NaN in {', '.join(where)}; the other pairs go on")
-                    else: status, msg = 'diverged', (f"pair {p} diverged: its {which} loss became {value} at epoch {epoch} "
-                                                     f"from finite features; lower the learning rate (lr, --lr on the command "
-                                                     f"line; now {lr:g}) and run again")
-                    warnings.warn(msg); gone.add(k); finished.append((p, status, msg)); continue
-                if va_loss[k] < best_loss[p] - min_delta:
-                    best_loss[p], best_epoch[p], bad[p] = va_loss[k], epoch, 0
-                    improved[k] = True
-                else: bad[p] += 1
-                if bad[p] >= patience or epoch == epochs: gone.add(k); finished.append((p, 'done', None))
+        for epoch in (bar := tqdm(range(1, epochs + 1), desc=f'{len(todo)} pairs', disable=not progress)):
+            ep = grid.epoch(data, gen, lr_of, step, amp=precision == 'bf16')  # bf16: autocast matmuls; weights, AdamW, loss fp32
+            step = ep['step']
+            improved, gone, finished = run.epoch_end(grid.pairs, epoch, ep)
             grid.keep_best(improved.to(device))
-            for p, status, msg in finished: conclude(p, epoch, status, msg)
-            if gone:
-                if len(gone) == len(grid.pairs): break
-                grid.drop(gone)
+            for p, status, error in finished: run.conclude(grid, p, epoch, status, error)
+            if len(gone) == len(grid.pairs): break
+            if gone: grid.drop(gone)
             bar.set_postfix(training=len(grid.pairs))
     finally:
         if writer is not None: writer.close()
@@ -650,43 +694,3 @@ def load_projection(path:Path, # <pair>.safetensors or <pair>.json
     model.load_state_dict(load_file(str(w_path)))
     model.config = cfg
     return model.to(device).eval()
-
-# %% ../nbs/02_projection.ipynb #3a8be5a0
-def plot_histories(out_dir:Path,  # a train_grid output directory
-                   pairs='all',   # 'all' or a list of pair names
-                   size:float=1.6,# inches per panel
-                  ):              # a matplotlib Figure
-    "Train and val loss of every pair, one small panel per pair: rows text layers, columns image layers"
-    import matplotlib.pyplot as plt
-    out_dir = Path(out_dir)
-    found = {p.name[:-len('_history.json')]: p for p in out_dir.glob('*_history.json')}
-    names = sorted(found) if isinstance(pairs, str) and pairs == 'all' else _pair_list(pairs)
-    if not names: raise FileNotFoundError(f"{out_dir}: no <pair>_history.json files")
-    lacking = [p for p in names if p not in found]
-    if lacking: raise FileNotFoundError(f"{out_dir} has no history for {', '.join(lacking)}")
-    def key(l): return (1, 0) if l == 'final' else (0, int(l[1:]) if l[1:].isdigit() else l)
-    texts = sorted({parse_pair(p)[0] for p in names}, key=key)
-    images = sorted({parse_pair(p)[1] for p in names}, key=key)
-    fig, axs = plt.subplots(len(texts), len(images), figsize=(size * len(images) + 1, size * len(texts) + 0.5),
-                            sharex=True, sharey=True, squeeze=False)
-    for ax in axs.flat: ax.set_axis_off()
-    used = []
-    for p in names:
-        t, i = parse_pair(p)
-        ax = axs[texts.index(t), images.index(i)]
-        ax.set_axis_on(); used.append(ax)
-        h = json.loads(found[p].read_text())
-        cfg_path = out_dir/f'{p}.json'
-        cfg = json.loads(cfg_path.read_text()) if cfg_path.exists() else {}
-        ep = [r['epoch'] for r in h]
-        ax.plot(ep, [r['train_loss'] for r in h], lw=1, label='train')
-        ax.plot(ep, [r['val_loss'] for r in h], lw=1, label='val')
-        if cfg.get('best_epoch'): ax.axvline(cfg['best_epoch'], color='0.6', lw=0.7, ls=':')
-        ax.set_title(p.replace('_image', '\nimage'), fontsize=7,
-                     color='red' if cfg.get('status') in ('failed', 'diverged') else 'black')
-        # every panel keeps its tick labels: with a subset, the shared outer panels may be empty
-        ax.tick_params(labelsize=6, labelbottom=True, labelleft=True)
-    used[0].legend(fontsize=6)
-    fig.supxlabel('epoch'); fig.supylabel('symmetric InfoNCE loss')
-    fig.tight_layout()
-    return fig

@@ -15,14 +15,17 @@ from safetensors.torch import save_file, load_file
 from tqdm.auto import tqdm
 from fastcore.script import call_parse
 import layeralign
-from .data import CaptionSet
+from .data import CaptionSet, caption_groups
 from .synthetic import synthetic, SYNTHETIC_WORDS
 from .core import atomic_path, write_json, layeralign_home, environment
 from .extract import load_model
+from .projection import param_groups
+from .retrieval import recall_at_k
+from .curves import draw_curves
 
 # %% auto #0
-__all__ = ['TINY_MODEL', 'TINY_TAG', 'tiny_files', 'caption_words', 'build_bpe', 'tiny_config', 'preload_images', 'embed',
-           'recall_at_1', 'train_tiny', 'save_tiny', 'synthetic_groups', 'regenerate_tiny', 'plot_history',
+__all__ = ['TINY_MODEL', 'TINY_TAG', 'tiny_files', 'caption_words', 'build_bpe', 'tiny_config', 'preload_images',
+           'tiny_embeddings', 'train_tiny', 'save_tiny', 'synthetic_groups', 'regenerate_tiny', 'plot_history',
            'train_tiny_cli']
 
 # %% ../nbs/05_tiny.ipynb #41291c9e
@@ -104,51 +107,51 @@ def preload_images(data:CaptionSet,     # the images to load
     return torch.stack([preprocess(Image.open(p).convert('RGB'))
                         for p in tqdm(data.image_paths, desc='loading images', disable=not progress, leave=False)])
 
-def _caption_table(caption_image:np.ndarray, n_images:int)->tuple:
-    "([n_images, max captions] caption indices padded with -1, [n_images] caption counts)"
-    counts = np.bincount(caption_image, minlength=n_images)
-    if (counts == 0).any(): raise ValueError(f"images without a caption: {np.flatnonzero(counts == 0)[:5].tolist()}")
-    order = np.argsort(caption_image, kind='stable')
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    table = np.full((n_images, counts.max()), -1, dtype=np.int64)
-    for i in range(n_images): table[i, :counts[i]] = order[starts[i]:starts[i] + counts[i]]
-    return torch.from_numpy(table), torch.from_numpy(counts)
+def _caption_table(caption_image, # [n_captions] the image of each caption
+                   n_images:int,
+                  )->tuple:      # ([n_images, most captions] caption indices padded with -1, [n_images] caption counts)
+    "Each image's captions as a row of a table (`caption_groups` laid out for indexing by image)"
+    caption_image = torch.as_tensor(np.asarray(caption_image), dtype=torch.long)
+    order, start, counts = caption_groups(caption_image, n_images)
+    if (counts == 0).any(): raise ValueError(f"images without a caption: {torch.nonzero(counts == 0).flatten()[:5].tolist()}")
+    table = torch.full((n_images, int(counts.max())), -1, dtype=torch.long)
+    image = caption_image[order]                                           # [n_captions] grouped by image
+    table[image, torch.arange(len(order)) - start[image]] = order          # each caption at its place in its image's row
+    return table, counts
 
 # %% ../nbs/05_tiny.ipynb #51131767
 @torch.no_grad()
-def embed(model,                  # an open_clip CLIP
-          images:torch.Tensor,    # [n_images, 3, s, s] preprocessed
-          tokens:torch.Tensor,    # [n_captions, context_length]
-          batch_size:int=500,     # rows per forward pass
-         )->tuple:                # ([n_images, e], [n_captions, e]) final embeddings, not normalised
+def tiny_embeddings(model,        # an open_clip CLIP
+                    images:torch.Tensor,  # [n_images, 3, s, s] preprocessed
+                    tokens:torch.Tensor,  # [n_captions, context_length]
+                    batch_size:int=500,   # rows per forward pass
+                   )->tuple:                # ([n_images, e], [n_captions, e]) final embeddings, not normalised
     "`encode_image` and `encode_text` over a whole split"
     model.eval()
     image_emb = torch.cat([model.encode_image(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
     text_emb = torch.cat([model.encode_text(tokens[i:i + batch_size]) for i in range(0, len(tokens), batch_size)])
     return image_emb, text_emb
 
-def recall_at_1(image_emb:torch.Tensor, # [n_images, e]
-                text_emb:torch.Tensor,  # [n_captions, e]
-                caption_image,          # [n_captions] the image of each caption
-               )->dict:                 # image_retrieval_recall@1, text_retrieval_recall@1
-    "Recall@1 both ways: a caption finds its image; an image finds one of its captions"
-    caption_image = torch.as_tensor(np.asarray(caption_image), dtype=torch.long)
-    sims = F.normalize(text_emb.float(), dim=-1) @ F.normalize(image_emb.float(), dim=-1).T   # [n_captions, n_images]
-    return {'image_retrieval_recall@1': (sims.argmax(1) == caption_image).float().mean().item(),
-            'text_retrieval_recall@1': (caption_image[sims.argmax(0)] == torch.arange(sims.shape[1])).float().mean().item()}
+def _recall_at_1(image_emb:torch.Tensor, text_emb:torch.Tensor, caption_image)->dict:
+    "`recall_at_k`'s Recall@1 both ways: a caption finds its image; an image finds one of its captions"
+    r = recall_at_k(text_emb, image_emb, torch.as_tensor(np.asarray(caption_image), dtype=torch.long), ks=(1,))
+    return {k: r[k] for k in ('image_retrieval_recall@1', 'text_retrieval_recall@1')}
 
 # %% ../nbs/05_tiny.ipynb #a15fb877
-def _param_groups(model, weight_decay:float)->list:
-    "open_clip's rule: no weight decay on 1-d parameters (gains, biases) and the logit scale"
-    exclude = lambda n, p: p.ndim < 2 or 'bn' in n or 'ln' in n or 'bias' in n or 'logit_scale' in n
-    named = list(model.named_parameters())
-    return [{'params': [p for n, p in named if exclude(n, p)], 'weight_decay': 0.},
-            {'params': [p for n, p in named if not exclude(n, p)], 'weight_decay': weight_decay}]
+def _tiny_loss(image_f:torch.Tensor, # [b, e] normalised image features
+               text_f:torch.Tensor,  # [b, e] normalised caption features, row i matches image i
+               scale:torch.Tensor,   # the exponentiated logit scale
+              )->torch.Tensor:       # the symmetric InfoNCE loss of the batch
+    "`clip_loss` of one model, in the order of operations the shipped weights were trained with"
+    logits = scale*image_f @ text_f.T                                         # [b, b]
+    labels = torch.arange(len(logits))
+    return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))/2
 
 def _cosine(warmup:int, total:int):
     "lr factor per step: linear warmup, then cosine to 0"
     return lambda s: (s + 1)/warmup if s < warmup else 0.5*(1 + math.cos(math.pi*(s - warmup)/max(1, total - warmup)))
 
+# %% ../nbs/05_tiny.ipynb #fd9b5cc4
 def _epoch_order(n_images:int, groups, gen:torch.Generator)->torch.Tensor:
     "A random order of the images; with `groups`, groups in random order and each group's images together"
     if groups is None: return torch.randperm(n_images, generator=gen)
@@ -189,7 +192,7 @@ def _train(train, val, config, epochs, batch_size, lr, weight_decay, warmup, see
     table, counts = _caption_table(train.caption_image, train.n_images)
     if val is not None: val_images, val_tokens = preload_images(val, preprocess, progress), tokenizer(val.captions)
     steps = math.ceil(train.n_images/batch_size)
-    opt = torch.optim.AdamW(_param_groups(model, weight_decay), lr=lr, betas=(0.9, 0.98), eps=1e-6)
+    opt = torch.optim.AdamW(param_groups(model.named_parameters(), weight_decay), lr=lr, betas=(0.9, 0.98), eps=1e-6)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _cosine(warmup, epochs*steps))
     gen = torch.Generator().manual_seed(seed)
     history, bar = [], tqdm(total=epochs*steps, desc='train_tiny', disable=not progress)
@@ -200,16 +203,14 @@ def _train(train, val, config, epochs, batch_size, lr, weight_decay, warmup, see
         for b in range(steps):
             idx = order[b*batch_size:(b + 1)*batch_size]
             image_f, text_f, scale = model(images[idx], tokens[table[idx, pick[idx]]])   # normalised features
-            logits = scale*image_f @ text_f.T                                         # [b, b]
-            labels = torch.arange(len(idx))
-            loss = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))/2
+            loss = _tiny_loss(image_f, text_f, scale)
             opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
             with torch.no_grad(): model.logit_scale.clamp_(0, math.log(100))
             losses.append(loss.item()); bar.update(1); bar.set_postfix(loss=f'{loss.item():.3f}')
         rec = dict(epoch=epoch + 1, train_loss=float(np.mean(losses)), lr=sched.get_last_lr()[0],
                    temperature=1/model.logit_scale.exp().item(), seconds=time.time() - start)
         if val is not None:
-            r = recall_at_1(*embed(model, val_images, val_tokens), val.caption_image)
+            r = _recall_at_1(*tiny_embeddings(model, val_images, val_tokens), val.caption_image)
             rec.update({f'val_{k}': v for k, v in r.items()})
             bar.set_postfix(loss=f"{rec['train_loss']:.3f}", val_r1=f"{r['image_retrieval_recall@1']:.3f}")
         history.append(rec)
@@ -275,7 +276,7 @@ def regenerate_tiny(out:Path|None=None,        # folder laid out like the packag
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         model, preprocess, tokenizer = load_model(str(files['config']), str(files['weights']))   # what users will get
-    test_r = recall_at_1(*embed(model, preload_images(test, preprocess, progress), tokenizer(test.captions)), test.caption_image)
+    test_r = _recall_at_1(*tiny_embeddings(model, preload_images(test, preprocess, progress), tokenizer(test.captions)), test.caption_image)
     env = environment('cpu')
     record = dict(model=TINY_MODEL, tag=TINY_TAG, command='python -m layeralign.tiny',
                   train=dict(world=f'synthetic-{n_images}-{seed}', split='train', n_images=train.n_images),
@@ -300,12 +301,11 @@ def plot_history(history:list,          # train_tiny's history
                 ):                      # the matplotlib Figure
     "Training loss and validation Recall@1 per epoch"
     import matplotlib.pyplot as plt
-    epochs = [h['epoch'] for h in history]
     fig, (ax_loss, ax_r1) = plt.subplots(1, 2, figsize=(8, 3))
-    ax_loss.plot(epochs, [h['train_loss'] for h in history], marker='o')
+    draw_curves(ax_loss, history, {'train_loss': 'train'}, marker='o')
     ax_loss.set(xlabel='epoch', ylabel='train loss', title='contrastive loss')
-    for k, label in (('val_image_retrieval_recall@1', 'caption → image'), ('val_text_retrieval_recall@1', 'image → caption')):
-        if k in history[0]: ax_r1.plot(epochs, [h[k] for h in history], marker='o', label=label)
+    draw_curves(ax_r1, history, {'val_image_retrieval_recall@1': 'caption → image',
+                                 'val_text_retrieval_recall@1': 'image → caption'}, marker='o')
     ax_r1.set(xlabel='epoch', ylabel='Recall@1', title='validation Recall@1', ylim=(0, 1))
     ax_r1.legend()
     fig.tight_layout()

@@ -199,7 +199,7 @@ def check_plain_papermill():
     before = _git_changes(['layeralign', 'nbs'])
     with tempfile.TemporaryDirectory() as d:
         env.update(STORES=f'{d}/stores', RUN=f'{d}/run')
-        r = subprocess.run([str(python), '-c', 'import sys; from pathlib import Path; from layeralign.projection import toy_stores; '
+        r = subprocess.run([str(python), '-c', 'import sys; from pathlib import Path; from layeralign.testing import toy_stores; '
                             'toy_stores(Path(sys.argv[1]))', env['STORES']], cwd=ROOT, env=env, capture_output=True, text=True)
         if r.returncode: return f'making the tiny stores failed:\n{r.stderr[-3000:]}'
         (Path(env['STORES'])/'test').symlink_to('val')         # the toy world has no test split: its val split is scored
