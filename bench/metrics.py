@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from fastcore.script import call_parse
 
 from layeralign.store import FeatureStore
-from layeralign.metrics import METRICS, FAST_METRICS, KNN_METRICS, similarity_grid, prepare_features, _paired_rows
+from layeralign.metrics import METRICS, FAST_METRICS, KNN_METRICS, similarity_grid, prepare_features, paired_rows
 from layeralign.testing import toy_stores
 from layeralign.names import grid_pairs, parse_pair
 
@@ -147,7 +147,7 @@ def main(quick:bool=False,        # a CPU size that runs in seconds: 3 blocks, N
         together = similarity_grid(store, fast, topk=topk, device=device, progress=False) if fast else None
         _sync(device); fast_together = time.time() - start
         # theirs: the same prepared layers, per pair normalise + measure
-        images, captions = _paired_rows(store.caption_image, store.n_images, None, 0)
+        images, captions = paired_rows(store.caption_image, store.n_images)
         rows = {'image': images, 'text': captions}
         _sync(device); start = time.time()
         prepared = {(tw, l): prepare_features(store.load(tw, l, device=device)[rows[tw].to(device)], normalize=False)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_metrics.ipynb #126057b3
 from __future__ import annotations
-import json, math, re
+import json, math
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -13,13 +13,14 @@ import torch.nn.functional as F
 from fastcore.script import call_parse
 from tqdm.auto import tqdm
 import matplotlib.pyplot as plt
-from .core import atomic_path, stage_lock, write_json
+from .core import atomic_path, stage_lock, write_json, settings_diff, flag_hint
+from .data import caption_groups
+from .names import check_pairs, depth_key, pair_name, pair_towers, parse_pair
 from .store import FeatureStore
-from .names import check_pairs, pair_name, parse_pair
 
 # %% auto #0
-__all__ = ['METRICS', 'FAST_METRICS', 'KNN_METRICS', 'check_metrics', 'prepare_features', 'alignment_score', 'similarity_grid',
-           'spearman_with', 'grid_panels', 'plot_small_multiples', 'write_metrics', 'metrics_cli']
+__all__ = ['METRICS', 'FAST_METRICS', 'KNN_METRICS', 'check_metrics', 'prepare_features', 'alignment_score', 'paired_rows',
+           'similarity_grid', 'spearman_with', 'grid_panels', 'plot_small_multiples', 'write_metrics', 'metrics_cli']
 
 # %% ../nbs/07_metrics.ipynb #927d6fce
 METRICS = ('mutual_knn', 'cycle_knn', 'lcs_knn', 'edit_distance_knn', 'cka', 'unbiased_cka', 'cknna', 'svcca')
@@ -211,28 +212,59 @@ def alignment_score(metric:str,     # one of METRICS
     return _PAIR_FNS[metric](la, lb)
 
 # %% ../nbs/07_metrics.ipynb #049d140a
-def _paired_rows(caption_image:torch.Tensor, # [n_captions] the image of each caption
-                 n_images:int,               # images in the store
-                 n:int|None,                 # keep this many images (a seeded random subset); None: all with a caption
-                 seed:int,
-                )->tuple:                    # (image rows [N], caption rows [N]), row i of both one image-caption pair
+def paired_rows(caption_image:torch.Tensor, # [n_captions] the image of each caption
+                n_images:int,               # images in the store
+                n:int|None=None,            # keep this many images (a seeded random subset); None: all with a caption
+                seed:int=0,                 # fixes each image's caption, and the subset
+               )->tuple:                    # (image rows [N], caption rows [N]), row i of both one image-caption pair
     "Each image (up to n, chosen with `seed`) with one of its captions, drawn with `seed`"
     g = torch.Generator().manual_seed(seed)
-    counts = torch.bincount(caption_image, minlength=n_images)          # [n_images] captions per image
+    by_image, starts, counts = caption_groups(caption_image, n_images)   # image j's captions: by_image[starts[j]:][:counts[j]]
     images = (counts > 0).nonzero().flatten()
     if n is not None:
         if int(n) < 1: raise ValueError(f"n={n}: the number of images must be at least 1")
         images = images[torch.randperm(len(images), generator=g)[:int(n)]].sort().values
-    starts = counts.cumsum(0) - counts                                 # where each image's captions begin, in image order
     pick = (torch.rand(len(images), generator=g, dtype=torch.float64) * counts[images]).long()
-    captions = torch.argsort(caption_image, stable=True)[starts[images] + pick]
-    return images, captions
+    return images, by_image[starts[images] + pick]
 
-# %% ../nbs/07_metrics.ipynb #e1e889dc
-def _depth(layer:str)->float: return math.inf if layer == 'final' else int(layer[1:]) if layer[1:].isdigit() else -1
-
+# %% ../nbs/07_metrics.ipynb #12d3849f
 _GRID_TOWERS = (('text', 'image'), ('image', 'image'), ('text', 'text'))
 
+def _grid_todo(store:FeatureStore, pairs, towers:tuple)->list:
+    "The (first layer, second layer) pairs of a grid over `towers`: checked text x image pairs, or a tower's layer x layer"
+    if towers not in _GRID_TOWERS: raise ValueError(f"towers={towers}: use one of {', '.join(map(str, _GRID_TOWERS))}")
+    if towers[0] != towers[1]:
+        return [parse_pair(p) for p in check_pairs(store.layers, pairs, f'the store {store.path}')]   # [(text, image)]
+    if isinstance(pairs, str) and pairs == 'all':
+        layers = store.layers[towers[0]]
+        return [(a, b) for a in layers for b in layers]
+    raise ValueError(f"pairs={pairs!r}: a {towers[0]} x {towers[1]} grid takes pairs='all' only")
+
+# %% ../nbs/07_metrics.ipynb #3c38d57e
+def _grid_layer(store:FeatureStore, tower:str, name:str, rows:torch.Tensor, metrics:list, topk:int, cca_dim:int,
+                preprocess:bool, device)->_Layer:
+    "The `_Layer` of one layer of `store` at `rows` (its items in the grid's order), checked finite"
+    x = store.load(tower, name, device=device)[rows]                        # [N, d]
+    if not torch.isfinite(x).all():
+        bad = (~torch.isfinite(x).all(1)).nonzero().flatten()[:5]
+        raise ValueError(f"{store.path}: {tower} layer {name} has NaN or inf values (in rows {rows[bad].tolist()} of the store)")
+    return _Layer(prepare_features(x) if preprocess else x.float(), metrics, topk, cca_dim, f'{tower} {name}')
+
+# %% ../nbs/07_metrics.ipynb #92bee672
+def _grid_scores(todo:list, towers:tuple, layer, metrics:list, progress:bool)->list:
+    "One row per pair of `todo`: pair name, the two layers, each metric; `layer(tower, name)` gives a `_Layer`"
+    firsts, seconds = list(dict.fromkeys(a for a, _ in todo)), list(dict.fromkeys(b for _, b in todo))
+    held = {a: layer(towers[0], a) for a in tqdm(firsts, desc=f'{towers[0]} layers', disable=not progress)}
+    out = []
+    for b in tqdm(seconds, desc=f'{towers[1]} layers', disable=not progress):
+        lb = held[b] if towers[0] == towers[1] else layer(towers[1], b)
+        for a, _ in filter(lambda p: p[1] == b, todo):
+            scores = {m: _PAIR_FNS[m](held[a], lb) for m in metrics}
+            if towers[0] == towers[1]: out.append(dict(pair=pair_name(a, b, towers), layer_a=a, layer_b=b, **scores))
+            else: out.append(dict(pair=pair_name(a, b), text_layer=a, image_layer=b, **scores))
+    return out
+
+# %% ../nbs/07_metrics.ipynb #c1b86681
 def similarity_grid(store,                    # FeatureStore (or its path)
                     metrics=FAST_METRICS,     # metric names, 'fast' or 'all'
                     pairs='all',              # 'all' or pair names / (text_layer, image_layer) tuples (text x image only)
@@ -248,36 +280,15 @@ def similarity_grid(store,                    # FeatureStore (or its path)
     "platonic-rep's alignment metrics for every layer pair of a store, each layer's neighbours and Gram matrix computed once"
     store = store if isinstance(store, FeatureStore) else FeatureStore(store)
     metrics, towers = check_metrics(metrics), tuple(towers)
-    if towers not in _GRID_TOWERS: raise ValueError(f"towers={towers}: use one of {', '.join(map(str, _GRID_TOWERS))}")
-    if towers[0] != towers[1]:
-        todo = [parse_pair(p) for p in check_pairs(store.layers, pairs, f'the store {store.path}')]  # [(text, image)]
-    elif isinstance(pairs, str) and pairs == 'all':
-        layers = store.layers[towers[0]]
-        todo = [(a, b) for a in layers for b in layers]
-    else: raise ValueError(f"pairs={pairs!r}: a {towers[0]} x {towers[1]} grid takes pairs='all' only")
-    images, captions = _paired_rows(store.caption_image, store.n_images, n, seed)
+    todo = _grid_todo(store, pairs, towers)
+    images, captions = paired_rows(store.caption_image, store.n_images, n, seed)
     rows_of = {'image': images.to(device), 'text': captions.to(device)}
-    firsts, seconds = list(dict.fromkeys(a for a, _ in todo)), list(dict.fromkeys(b for _, b in todo))
-    dims = [store.dims[towers[0]][l] for l in firsts] + [store.dims[towers[1]][l] for l in seconds]
+    dims = [store.dims[towers[0]][a] for a, _ in todo] + [store.dims[towers[1]][b] for _, b in todo]
     _check_settings(metrics, len(images), dims, topk, cca_dim)
-
-    def layer(tower, name):
-        x = store.load(tower, name, device=device)[rows_of[tower]]              # [N, d]
-        if not torch.isfinite(x).all():
-            bad = (~torch.isfinite(x).all(1)).nonzero().flatten()[:5]
-            raise ValueError(f"{store.path}: {tower} layer {name} has NaN or inf values (in rows {rows_of[tower][bad].tolist()} of the store)")
-        return _Layer(prepare_features(x) if preprocess else x.float(), metrics, topk, cca_dim, f'{tower} {name}')
-
-    held = {a: layer(towers[0], a) for a in tqdm(firsts, desc=f'{towers[0]} layers', disable=not progress)}
-    out = []
-    for b in tqdm(seconds, desc=f'{towers[1]} layers', disable=not progress):
-        lb = held[b] if towers[0] == towers[1] else layer(towers[1], b)
-        for a, _ in filter(lambda p: p[1] == b, todo):
-            scores = {m: _PAIR_FNS[m](held[a], lb) for m in metrics}
-            if towers[0] == towers[1]: out.append(dict(pair=f'{towers[0]}_{a}_{towers[1]}_{b}', layer_a=a, layer_b=b, **scores))
-            else: out.append(dict(pair=pair_name(a, b), text_layer=a, image_layer=b, **scores))
+    layer = lambda tower, name: _grid_layer(store, tower, name, rows_of[tower], metrics, topk, cca_dim, preprocess, device)
+    out = _grid_scores(todo, towers, layer, metrics, progress)
     first, second = ('layer_a', 'layer_b') if towers[0] == towers[1] else ('text_layer', 'image_layer')
-    out.sort(key=lambda r: (_depth(r[first]), _depth(r[second])))
+    out.sort(key=lambda r: (depth_key(r[first]), depth_key(r[second])))
     df = pd.DataFrame(out)
     df.attrs['settings'] = dict(store=str(store.path), metrics=metrics, towers=list(towers), topk=topk, n_rows=len(images),
                                 n=n, seed=seed, preprocess=preprocess, cca_dim=cca_dim)
@@ -303,9 +314,7 @@ def spearman_with(grid_df:pd.DataFrame,     # 04_retrieval's grid (grid.csv): pa
         rows.append(dict(metric=m, spearman=rho, n_pairs=len(both)))
     return pd.DataFrame(rows)
 
-# %% ../nbs/07_metrics.ipynb #72264c79
-_PAIR_ANY = re.compile(r'^(text|image)_(.+?)_(text|image)_(.+)$')
-
+# %% ../nbs/07_metrics.ipynb #a93a5496
 def grid_panels(grid_df:pd.DataFrame|None,     # 04_retrieval's grid, or None
                 metrics_df:pd.DataFrame|None,  # `similarity_grid`'s table, or None
                 target:str='image_retrieval_recall@1', # the grid's column to show
@@ -321,21 +330,27 @@ def grid_panels(grid_df:pd.DataFrame|None,     # 04_retrieval's grid, or None
         for m in [c for c in METRICS if c in metrics_df.columns]: panels[m] = metrics_df.set_index('pair')[m]
     return panels
 
+# %% ../nbs/07_metrics.ipynb #432f2668
+def _panel_axes(panels:dict)->tuple:
+    "({pair: (row layer, column layer)}, row layers, column layers, (row tower, column tower)) of the panels' pairs"
+    parsed = {}
+    for title, s in panels.items():
+        for pair in s.index:
+            try: parsed[pair] = pair_towers(str(pair))
+            except ValueError: raise ValueError(f"panel {title!r}: {pair!r} is not a pair name like 'text_L6_image_final'") from None
+    rows = sorted({a for (_, a), _ in parsed.values()}, key=depth_key)
+    cols = sorted({b for _, (_, b) in parsed.values()}, key=depth_key)
+    (row_tower, _), (col_tower, _) = next(iter(parsed.values()))
+    return {p: (a, b) for p, ((_, a), (_, b)) in parsed.items()}, rows, cols, (row_tower, col_tower)
+
+# %% ../nbs/07_metrics.ipynb #2c21d20e
 def plot_small_multiples(panels:dict,       # {title: Series indexed by pair name ('text_L6_image_final')}
                          ncols:int|None=None, # panels per row; None: up to 4
                          cmap:str='viridis',
                         ):                   # the matplotlib Figure
     "One heatmap per measure, all on the same text layer x image layer axes in depth order"
     if not panels: raise ValueError("no panels to plot: give at least one {title: Series over pair names}")
-    parsed = {}
-    for title, s in panels.items():
-        for pair in s.index:
-            m = _PAIR_ANY.match(str(pair))
-            if m is None: raise ValueError(f"panel {title!r}: {pair!r} is not a pair name like 'text_L6_image_final'")
-            parsed[pair] = (m.group(2), m.group(4))
-    rows = sorted({a for a, _ in parsed.values()}, key=_depth)
-    cols = sorted({b for _, b in parsed.values()}, key=_depth)
-    sides = _PAIR_ANY.match(str(next(iter(parsed)))).group(1, 3)
+    parsed, rows, cols, sides = _panel_axes(panels)
     ncols = ncols or min(4, len(panels))
     nrows = math.ceil(len(panels) / ncols)
     fig, axs = plt.subplots(nrows, ncols, figsize=(ncols * (1.4 + 0.3*len(cols)), nrows * (1.0 + 0.3*len(rows))),
@@ -370,10 +385,10 @@ def write_metrics(store,                # FeatureStore (or its path)
     with stage_lock(dest, f'the metrics {dest}', verbose=kwargs.get('progress', True)):   # one writer at a time
         if dest.exists() and not overwrite:
             old = json.loads(record.read_text()) if record.exists() else {}
-            differ = [k for k in settings if old.get(k) != settings[k]]
+            differ = settings_diff(old, settings, list(settings))
             if differ:
-                raise FileExistsError(f"{dest} holds metrics computed with other settings ({', '.join(f'{k}: {old.get(k)!r} then, {settings[k]!r} now' for k in differ)}): "
-                                      "pass overwrite=True (--overwrite) to replace it, or choose another out")
+                raise FileExistsError(f"{dest} holds metrics computed with other settings ({'; '.join(differ)}): "
+                                      f"pass {flag_hint('overwrite')} to replace it, or choose another out")
         df = similarity_grid(store, settings['metrics'], **kwargs)
         with atomic_path(dest) as tmp: df.to_csv(tmp, index=False)
         write_json(record, settings)                  # after the table: a crash between leaves a refusal, never a wrong record

@@ -4,45 +4,49 @@
 
 # %% ../nbs/03_project_eval.ipynb #d6d7bc6d
 from __future__ import annotations
-import hashlib, json, time, warnings
+import functools, hashlib, json, time, warnings
 from pathlib import Path
 import torch
-from safetensors.torch import load_file
+from safetensors import safe_open
 from tqdm.auto import tqdm
-from .core import write_json, complete_safetensors, save_tensors
-from .store import FeatureStore
+from .core import write_json, complete_safetensors, save_tensors, settings_diff, flag_hint
 from .projection import load_projection, pair_state
 from .names import BASELINE, grid_pairs, parse_pair
+from .store import FeatureStore
 
 # %% auto #0
 __all__ = ['project_pending', 'project', 'load_projected']
 
 # %% ../nbs/03_project_eval.ipynb #bfd2c19c
+_STORE_KEYS = ('model', 'pretrained', 'dataset', 'pooling')   # what a pair's training store and the evaluation store share
+
 def _check_store(store:FeatureStore, cfg:dict, source:Path):
     "Raise if `store` does not come from the model the pair `cfg` was trained on"
-    trained = cfg.get('stores', {}).get('train', {})
-    diff = [f"{k}: {trained.get(k)!r} (trained on) vs {store.manifest.get(k)!r} (store)"
-            for k in ('model', 'pretrained', 'dataset', 'pooling') if trained.get(k) != store.manifest.get(k)]
+    diff = settings_diff(cfg.get('stores', {}).get('train', {}), store.manifest, _STORE_KEYS)
     for tower in ('text', 'image'):
         layer = cfg[f'{tower}_layer']
         if layer not in store.layers[tower]:
             diff.append(f"{tower} layer {layer!r} missing (the store has {', '.join(store.layers[tower])})")
-        elif store.dims[tower][layer] != cfg['dims'][tower]:
-            diff.append(f"{tower} layer {layer} width: {cfg['dims'][tower]} (trained on) vs {store.dims[tower][layer]} (store)")
-    if diff: raise ValueError(f"the projection {source} does not fit the store {store.path}: " + '; '.join(diff))
+        else: diff += settings_diff({f'{tower} layer {layer} width': cfg['dims'][tower]},
+                                    {f'{tower} layer {layer} width': store.dims[tower][layer]})
+    if diff: raise ValueError(f"the projection {source} does not fit the store {store.path} (trained on -> store): "
+                              + '; '.join(diff))
 
-# %% ../nbs/03_project_eval.ipynb #a6c6688d
+# %% ../nbs/03_project_eval.ipynb #4a3d7a57
 def _sha256(path:Path)->str:
+    "The sha256 checksum of a file, read in 1 MB blocks"
     h = hashlib.sha256()
     with open(path, 'rb') as f:
         for block in iter(lambda: f.read(1 << 20), b''): h.update(block)
     return h.hexdigest()
 
+# %% ../nbs/03_project_eval.ipynb #3b300fbd
 def _embed(fn, x:torch.Tensor, chunk_size:int, device)->torch.Tensor:
     "`fn` over the rows of `x` in chunks, on `device`; float32 on the CPU"
     with torch.no_grad():
         return torch.cat([fn(x[i:i + chunk_size].to(device)).float().cpu() for i in range(0, len(x), chunk_size)])
 
+# %% ../nbs/03_project_eval.ipynb #246428c4
 def _trained_pairs(projections_dir:Path)->dict:
     "{pair: config} of every finished pair (config, history and whole weights) in a train_grid directory"
     found = {}
@@ -55,7 +59,36 @@ def _trained_pairs(projections_dir:Path)->dict:
                             f"not projected")
     return found
 
-# %% ../nbs/03_project_eval.ipynb #fd8a726d
+# %% ../nbs/03_project_eval.ipynb #bb55ed59
+def _store_id(store:FeatureStore)->dict:
+    "What names an evaluation store in a projected file's record"
+    return {k: store.manifest.get(k) for k in ('model', 'pretrained', 'dataset', 'split', 'pooling', 'created')} | {'path': str(store.path)}
+
+def _pair_record(store:FeatureStore, pair:str, cfg:dict, projections_dir:Path)->dict:
+    "The record of `pair` projected on `store` from its checkpoint (config `cfg`); `cfg` is {} for the baseline"
+    t, i = parse_pair(pair)
+    source = sha = None
+    if pair != BASELINE:
+        source = projections_dir/f'{pair}.safetensors'
+        _check_store(store, cfg, source)
+        source, sha = str(source), _sha256(source)
+    return dict(pair=pair, text_layer=t, image_layer=i, projection='none' if pair == BASELINE else cfg['projection'],
+                layernorm=bool(cfg.get('layernorm', False)), text_projection=cfg.get('text_projection', 'none'),
+                image_projection=cfg.get('image_projection', 'none'), store=_store_id(store), source=source,
+                source_sha256=sha, n_images=store.n_images, n_captions=store.n_captions)
+
+# %% ../nbs/03_project_eval.ipynb #63fc9489
+_SAME_OUTPUT = ('source_sha256', 'store', 'projection', 'layernorm')   # what makes an output this pair's on this store
+
+def _output_state(out:Path, pair:str, record:dict)->str:
+    "'done' (whole, from this checkpoint and store), 'other' (whole, from another), or 'missing' (absent or damaged)"
+    dest, dest_cfg = out/f'{pair}.safetensors', out/f'{pair}.json'
+    try: old = json.loads(dest_cfg.read_text())
+    except (OSError, ValueError): return 'missing'
+    if not isinstance(old, dict) or not complete_safetensors(dest): return 'missing'
+    return 'other' if settings_diff(old, record, _SAME_OUTPUT) else 'done'
+
+# %% ../nbs/03_project_eval.ipynb #b602736d
 def _plan(store:FeatureStore, projections_dir:Path, out:Path, pairs)->list:
     "[(pair, record, up to date)] for the baseline and every pair asked for; raises for pairs not trained or not fitting"
     trained = _trained_pairs(projections_dir) if projections_dir.exists() else {}
@@ -65,33 +98,14 @@ def _plan(store:FeatureStore, projections_dir:Path, out:Path, pairs)->list:
         missing = [p for p in names if p not in trained]
         if missing: raise FileNotFoundError(f"{projections_dir} has no finished projection for {', '.join(missing)}; "
                                             f"it has {', '.join(trained) or 'none'}")
-    store_id = {k: store.manifest.get(k) for k in ('model', 'pretrained', 'dataset', 'split', 'pooling', 'created')} | {'path': str(store.path)}
-    plan = []
     baseline = [BASELINE] if all('final' in store.layers[t] for t in ('text', 'image')) else []   # two models: no final
+    plan = []
     for p in baseline + names:
-        t, i = parse_pair(p)
-        src = projections_dir/f'{p}.safetensors'
-        if p == BASELINE: source, sha, cfg = None, None, {}
-        else:
-            cfg = trained[p]
-            _check_store(store, cfg, src)
-            source, sha = str(src), _sha256(src)
-        record = dict(pair=p, text_layer=t, image_layer=i, projection='none' if p == BASELINE else cfg['projection'],
-                      layernorm=bool(cfg.get('layernorm', False)), text_projection=cfg.get('text_projection', 'none'),
-                      image_projection=cfg.get('image_projection', 'none'), store=store_id, source=source,
-                      source_sha256=sha, n_images=store.n_images, n_captions=store.n_captions)
+        record = _pair_record(store, p, trained.get(p, {}), projections_dir)
         plan.append((p, record, _output_state(out, p, record)))
     return plan
 
-def _output_state(out:Path, pair:str, record:dict)->str:
-    "'done' (whole, from this checkpoint and store), 'other' (whole, from another), or 'missing' (absent or damaged)"
-    dest, dest_cfg = out/f'{pair}.safetensors', out/f'{pair}.json'
-    try: old = json.loads(dest_cfg.read_text())
-    except (OSError, ValueError): return 'missing'
-    if not isinstance(old, dict) or not complete_safetensors(dest): return 'missing'
-    same = all(old.get(k) == record[k] for k in ('source_sha256', 'store', 'projection', 'layernorm'))
-    return 'done' if same else 'other'
-
+# %% ../nbs/03_project_eval.ipynb #58420b0b
 def project_pending(store,                 # FeatureStore (or its path) of the evaluation split
                     projections_dir:Path,  # a train_grid output directory
                     out:Path,              # `project`'s output directory
@@ -100,6 +114,32 @@ def project_pending(store,                 # FeatureStore (or its path) of the e
     "The pairs whose projected embeddings are missing, damaged, or made from another checkpoint or store"
     store = store if isinstance(store, FeatureStore) else FeatureStore(store)
     return [p for p, _, state in _plan(store, Path(projections_dir), Path(out), pairs) if state != 'done']
+
+# %% ../nbs/03_project_eval.ipynb #6ff7e411
+def _pair_embeddings(pair:str, features, projections_dir:Path, chunk_size:int, device)->tuple:
+    "(text [n_captions, e], image [n_images, e]) embeddings of `pair`'s evaluation rows"
+    if pair == BASELINE: return features('text', 'final'), features('image', 'final')
+    t, i = parse_pair(pair)
+    model = load_projection(projections_dir/f'{pair}.safetensors', device=device)
+    return (_embed(model.encode_text, features('text', t), chunk_size, device),     # [n_captions, e]
+            _embed(model.encode_image, features('image', i), chunk_size, device))   # [n_images, e]
+
+# %% ../nbs/03_project_eval.ipynb #16f8565d
+def _write_projected(out:Path, pair:str, text_emb:torch.Tensor, image_emb:torch.Tensor,
+                     caption_image:torch.Tensor, record:dict)->Path:
+    "Write `out/<pair>.safetensors` and its JSON record (with the embedding width and the time)"
+    dest = out/f'{pair}.safetensors'
+    save_tensors({'text_embeddings': text_emb, 'image_embeddings': image_emb, 'caption_image': caption_image}, dest, {'pair': pair})
+    write_json(out/f'{pair}.json', dict(record, embed_dim=int(text_emb.shape[1]),
+                                        created=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())))
+    return dest
+
+# %% ../nbs/03_project_eval.ipynb #bedbadc0
+def _refuse_other(plan:list, out:Path):
+    "Raise if any output in `out` was made from another checkpoint or store"
+    other = [p for p, _, state in plan if state == 'other']
+    if other: raise FileExistsError(f"{out}: {', '.join(other)} were made from another checkpoint or store; pass "
+                                    f"{flag_hint('overwrite')} to replace them")
 
 def project(store,                   # FeatureStore (or its path) of the evaluation split
             projections_dir:Path,    # a train_grid output directory
@@ -114,37 +154,28 @@ def project(store,                   # FeatureStore (or its path) of the evaluat
     store = store if isinstance(store, FeatureStore) else FeatureStore(store)
     projections_dir, out = Path(projections_dir), Path(out)
     plan = _plan(store, projections_dir, out, pairs)
-    if not overwrite:
-        other = [p for p, _, state in plan if state == 'other']
-        if other: raise FileExistsError(f"{out}: {', '.join(other)} were made from another checkpoint or store; pass "
-                                        f"overwrite=True (--overwrite on the command line) to replace them")
-    features = {}
-    def feats(tower, layer):
-        if (tower, layer) not in features: features[(tower, layer)] = store.load(tower, layer)  # [n, d] float32
-        return features[(tower, layer)]
-    written = []
+    if not overwrite: _refuse_other(plan, out)
+    features = functools.cache(store.load)          # (tower, layer) -> [n, d] float32, each read once
     for p, record, state in tqdm(plan, desc='project', disable=not progress):
-        dest = out/f'{p}.safetensors'
-        if state == 'done': written.append(dest); continue
-        t, i = parse_pair(p)
-        if p == BASELINE: text_emb, image_emb = feats('text', 'final'), feats('image', 'final')
-        else:
-            model = load_projection(projections_dir/f'{p}.safetensors', device=device)
-            text_emb = _embed(model.encode_text, feats('text', t), chunk_size, device)    # [n_captions, e]
-            image_emb = _embed(model.encode_image, feats('image', i), chunk_size, device) # [n_images, e]
-        save_tensors({'text_embeddings': text_emb, 'image_embeddings': image_emb, 'caption_image': store.caption_image},
-                      dest, {'pair': p})
-        write_json(out/f'{p}.json', dict(record, embed_dim=int(text_emb.shape[1]),
-                                         created=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())))
-        written.append(dest)
-    return written
+        if state == 'done': continue
+        text_emb, image_emb = _pair_embeddings(p, features, projections_dir, chunk_size, device)
+        _write_projected(out, p, text_emb, image_emb, store.caption_image, record)
+    return [out/f'{p}.safetensors' for p, _, _ in plan]
 
 # %% ../nbs/03_project_eval.ipynb #640445d9
-def load_projected(path:Path, # an out/<pair>.safetensors written by `project`
-                  )->dict:    # text_embeddings, image_embeddings, caption_image, and 'config' (the JSON)
-    "One pair's projected evaluation embeddings and their record"
+_PROJECTED_KEYS = ('text_embeddings', 'image_embeddings', 'caption_image')
+
+def load_projected(path:Path,   # an out/<pair>.safetensors written by `project`
+                   device='cpu', # where the tensors go
+                  )->dict:      # text_embeddings, image_embeddings, caption_image, and 'config' (the JSON; None without one)
+    "One pair's projected evaluation embeddings, checked, and their record"
     path = Path(path)
-    d = load_file(str(path))
+    with safe_open(str(path), framework='pt', device=str(device)) as f:
+        missing = [k for k in _PROJECTED_KEYS if k not in f.keys()]
+        if missing:
+            raise KeyError(f"{path} lacks {missing} (it has {sorted(f.keys())}): a projected file holds "
+                           f"{', '.join(_PROJECTED_KEYS)}, as `project` writes them, not projection weights")
+        d = {k: f.get_tensor(k) for k in _PROJECTED_KEYS}
     cfg_path = path.with_name(path.name[:-len('.safetensors')] + '.json')
-    d['config'] = json.loads(cfg_path.read_text()) if cfg_path.exists() else {}
+    d['config'] = json.loads(cfg_path.read_text(encoding='utf-8')) if cfg_path.exists() else None
     return d

@@ -11,14 +11,15 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from safetensors import safe_open
 from tqdm.auto import tqdm
 import matplotlib.pyplot as plt
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from matplotlib.patheffects import withStroke
-from .core import atomic_path
-from .names import parse_pair
+from .core import atomic_path, flag_hint
+from .names import BASELINE, depth_key, parse_pair
+from .data import caption_groups
+from .project_eval import load_projected
 
 # %% auto #0
 __all__ = ['retrieval_ranks', 'recall_at_k', 'bootstrap_recall', 'evaluate_grid', 'chance_recall', 'plot_heatmap',
@@ -107,15 +108,13 @@ def _ranks(text, image, caption_image, chunk_size):
     # text retrieval: each image queries the captions; any of its captions is correct, the best-scoring one counts
     text_ranks = torch.zeros(n_images, dtype=torch.int64, device=dev)
     caption_idx = torch.arange(n_captions, device=dev)
-    by_image = torch.argsort(caption_image, stable=True)    # [n_captions] caption indices grouped by image, ascending
-    counts = torch.bincount(caption_image, minlength=n_images)                         # [n_images] captions per image
-    starts = torch.cat([counts.new_zeros(1), counts.cumsum(0)])                        # [n_images + 1] group offsets
+    by_image, starts, counts = caption_groups(caption_image, n_images)  # image j's captions: by_image[starts[j]:][:counts[j]]
     step = _chunk_rows(chunk_size, n_captions)
     for s in range(0, n_images, step):
         e = min(s + step, n_images)
         scores = image[s:e] @ text.T                         # [b, n_captions]
         # the chunk's own captions as a padded table [b, most captions of one image], -1 where none
-        caps = by_image[starts[s]:starts[e]]
+        caps = by_image[starts[s]:starts[e - 1] + counts[e - 1]]   # the chunk's images' captions, image by image
         row = caption_image[caps] - s
         table = torch.full((e - s, max(int(counts[s:e].max()), 1)), -1, dtype=torch.int64, device=dev)
         table[row, torch.arange(len(caps), device=dev) - (starts[row + s] - starts[s])] = caps
@@ -191,37 +190,56 @@ def bootstrap_recall(ranks,                # [n_queries] 1-based rank of each qu
         intervals = [(float(l), float(h)) for l, h in zip(low, high)]
     return intervals[0] if isinstance(k, (int, np.integer)) else intervals
 
-# %% ../nbs/04_retrieval.ipynb #19660781
-def _parse_pair(name:str)->tuple:
-    "('L6', 'final') from 'text_L6_image_final' (02_projection's `parse_pair`), each layer L<n> (L0: the embedding output) or final"
-    text_layer, image_layer = parse_pair(name)
-    for layer in (text_layer, image_layer):
-        if not (layer == 'final' or (layer[:1] == 'L' and layer[1:].isdigit() and str(int(layer[1:])) == layer[1:])):
-            raise ValueError(f"{name!r}: layer {layer!r} is not a layer name; layers are L0 (the embedding output), L1, L2, ... or final")
-    return text_layer, image_layer
+# %% ../nbs/04_retrieval.ipynb #81f47427
+def _grid_files(projected_dir:Path)->list:
+    "The <pair>.safetensors of a folder of projected embeddings, by name; raises if there is none"
+    if not projected_dir.is_dir(): raise FileNotFoundError(f"{projected_dir} is not a folder of projected embeddings")
+    files = sorted(projected_dir.glob('*.safetensors'))
+    if not files: raise FileNotFoundError(f"{projected_dir} holds no <pair>.safetensors (e.g. text_L6_image_final.safetensors)")
+    return files
 
-def _depth(layer:str)->float:
-    "Sort key of a layer name: L0 < L1 < L2 < ... < L10 < final"
-    return math.inf if layer == 'final' else int(layer[1:])
+# %% ../nbs/04_retrieval.ipynb #2d43e544
+def _load_pair(path:Path, device, reference:tuple|None)->dict:
+    "One projected pair of a grid (as `load_projected`), checked: a pair's name, and the split of `reference` (None: any)"
+    parse_pair(path.stem)                                  # a stray file is named before it is read
+    emb = load_projected(path, device)
+    if reference is not None and (len(emb['image_embeddings']) != reference[2] or not torch.equal(emb['caption_image'], reference[1])):
+        raise ValueError(f"{path.name} and {reference[0].name} do not describe the same split "
+                         f"({len(emb['image_embeddings'])} vs {reference[2]} images, {len(emb['caption_image'])} vs "
+                         f"{len(reference[1])} captions, or other caption_image): one grid is one evaluation split")
+    return emb
 
-# %% ../nbs/04_retrieval.ipynb #a13e300b
-_EMBEDDING_KEYS = ('text_embeddings', 'image_embeddings', 'caption_image')
-
-def _load_projected(path:Path, device='cpu')->dict:
-    "The three tensors of one projected pair file, checked"
-    with safe_open(str(path), framework='pt', device=str(device)) as f:
-        missing = [k for k in _EMBEDDING_KEYS if k not in f.keys()]
-        if missing:
-            raise KeyError(f"{path} lacks {missing} (it has {sorted(f.keys())}): evaluate_grid reads projected "
-                           f"embeddings ({', '.join(_EMBEDDING_KEYS)}), as 03_project_eval's `project` writes them, "
-                           "not projection weights")
-        return {k: f.get_tensor(k) for k in _EMBEDDING_KEYS}
-
-def _projection_kind(path:Path, text_layer:str, image_layer:str)->str:
-    "The 'projection' of `<pair>.json`; without that file 'none' for final x final, else 'unknown'"
-    meta = path.with_suffix('.json')
-    if meta.exists(): return str(json.loads(meta.read_text(encoding='utf-8')).get('projection', 'unknown'))
+# %% ../nbs/04_retrieval.ipynb #af76a618
+def _projection_kind(config:dict|None, text_layer:str, image_layer:str)->str:
+    "The 'projection' of a pair's record; without a record 'none' for final x final, else 'unknown'"
+    if config is not None: return str(config.get('projection', 'unknown'))
     return 'none' if (text_layer, image_layer) == ('final', 'final') else 'unknown'
+
+# %% ../nbs/04_retrieval.ipynb #494ec224
+def _intervals(image_ranks:np.ndarray, text_ranks:np.ndarray, ks:list,
+               n_resamples:int|None, seed:int, level:float)->dict:
+    "The interval columns of every recall from the per-query ranks; none when `n_resamples` is None"
+    columns = {}
+    if n_resamples is None: return columns
+    for direction, ranks in (('image_retrieval', image_ranks), ('text_retrieval', text_ranks)):
+        for kk, (low, high) in zip(ks, bootstrap_recall(ranks, ks, n_resamples=n_resamples, seed=seed, level=level)):
+            columns[f'{direction}_recall@{kk}_ci_low'], columns[f'{direction}_recall@{kk}_ci_high'] = low, high
+    return columns
+
+# %% ../nbs/04_retrieval.ipynb #3b1ada20
+def _grid_row(pair:str, emb:dict, ks:list, chunk_size:int|None, n_resamples:int|None, seed:int, level:float)->dict:
+    "One pair's row of the grid, from its projected embeddings `emb` (`load_projected`)"
+    text_layer, image_layer = parse_pair(pair)
+    image_ranks, text_ranks = (r.cpu().numpy() for r in retrieval_ranks(
+        emb['text_embeddings'], emb['image_embeddings'], emb['caption_image'], chunk_size=chunk_size))
+    metrics = _recalls(image_ranks, text_ranks, ks)
+    recalls = {key: v for key, v in metrics.items() if '@' in key}
+    recalls = dict(sorted(recalls.items(), key=lambda kv: kv[0].startswith('text')))  # image@1,5,10 then text@1,5,10
+    ranks = {key: v for key, v in metrics.items() if '@' not in key}
+    return dict(pair=pair, text_layer=text_layer, image_layer=image_layer,
+                projection=_projection_kind(emb['config'], text_layer, image_layer), **recalls, **ranks,
+                **_intervals(image_ranks, text_ranks, ks, n_resamples, seed, level),
+                n_images=len(emb['image_embeddings']), n_captions=len(emb['text_embeddings']))
 
 # %% ../nbs/04_retrieval.ipynb #0f620cc2
 def evaluate_grid(projected_dir:Path,    # folder of projected <pair>.safetensors (+ <pair>.json) from 03_project_eval
@@ -237,36 +255,16 @@ def evaluate_grid(projected_dir:Path,    # folder of projected <pair>.safetensor
                  )->pd.DataFrame:        # one row per pair, sorted by text depth then image depth
     "Retrieval of every layer pair in `projected_dir`: recalls with bootstrap intervals, and ranks, both ways, one row per pair"
     projected_dir, ks = Path(projected_dir), _check_ks(ks)
-    if not projected_dir.is_dir(): raise FileNotFoundError(f"{projected_dir} is not a folder of projected embeddings")
-    files = sorted(projected_dir.glob('*.safetensors'))
-    if not files: raise FileNotFoundError(f"{projected_dir} holds no <pair>.safetensors (e.g. text_L6_image_final.safetensors)")
+    files = _grid_files(projected_dir)
     dest = None if out is None else Path(out)/'grid.csv'
     if dest is not None and dest.exists() and not overwrite:
-        raise FileExistsError(f"{dest} exists already: pass overwrite=True to replace it, or choose another out")
+        raise FileExistsError(f"{dest} exists already: pass {flag_hint('overwrite')} to replace it, or choose another out")
     rows, reference = [], None
     for path in tqdm(files, desc='retrieval', unit='pair', disable=not progress):
-        text_layer, image_layer = _parse_pair(path.stem)
-        emb = _load_projected(path, device)
+        emb = _load_pair(path, device, reference)
         if reference is None: reference = (path, emb['caption_image'], len(emb['image_embeddings']))
-        elif len(emb['image_embeddings']) != reference[2] or not torch.equal(emb['caption_image'], reference[1]):
-            raise ValueError(f"{path.name} and {reference[0].name} do not describe the same split "
-                             f"({len(emb['image_embeddings'])} vs {reference[2]} images, {len(emb['caption_image'])} vs "
-                             f"{len(reference[1])} captions, or other caption_image): one grid is one evaluation split")
-        image_ranks, text_ranks = (r.cpu().numpy() for r in retrieval_ranks(
-            emb['text_embeddings'], emb['image_embeddings'], emb['caption_image'], chunk_size=chunk_size))
-        metrics = _recalls(image_ranks, text_ranks, ks)
-        recalls = {key: v for key, v in metrics.items() if '@' in key}
-        recalls = dict(sorted(recalls.items(), key=lambda kv: kv[0].startswith('text')))  # image@1,5,10 then text@1,5,10
-        ranks = {key: v for key, v in metrics.items() if '@' not in key}
-        intervals = {}
-        if n_resamples is not None:
-            for direction, r in (('image_retrieval', image_ranks), ('text_retrieval', text_ranks)):
-                for kk, (low, high) in zip(ks, bootstrap_recall(r, ks, n_resamples=n_resamples, seed=seed, level=level)):
-                    intervals[f'{direction}_recall@{kk}_ci_low'], intervals[f'{direction}_recall@{kk}_ci_high'] = low, high
-        rows.append(dict(pair=path.stem, text_layer=text_layer, image_layer=image_layer,
-                         projection=_projection_kind(path, text_layer, image_layer), **recalls, **ranks, **intervals,
-                         n_images=len(emb['image_embeddings']), n_captions=len(emb['text_embeddings'])))
-    rows.sort(key=lambda r: (_depth(r['text_layer']), _depth(r['image_layer'])))
+        rows.append(_grid_row(path.stem, emb, ks, chunk_size, n_resamples, seed, level))
+    rows.sort(key=lambda r: (depth_key(r['text_layer']), depth_key(r['image_layer'])))
     df = pd.DataFrame(rows)
     if dest is not None:
         with atomic_path(dest) as tmp: df.to_csv(tmp, index=False)
@@ -294,8 +292,8 @@ def chance_recall(n_images:int,          # images in the evaluation split
         miss *= (n - m - j) / (n - j)
     return 1 - miss
 
-# %% ../nbs/04_retrieval.ipynb #5d0e6e5f
-_BASELINE = 'untrained baseline (final x final)'
+# %% ../nbs/04_retrieval.ipynb #999bd909
+_BASELINE_LABEL = 'untrained baseline (final x final)'
 
 def _metric(df:pd.DataFrame, direction:str, k:int)->str:
     "The column for `direction` Recall@`k`, checked"
@@ -306,6 +304,7 @@ def _metric(df:pd.DataFrame, direction:str, k:int)->str:
         raise KeyError(f"the grid has no {col!r}: K available are {have}")
     return col
 
+# %% ../nbs/04_retrieval.ipynb #6020a9a4
 def _select(df:pd.DataFrame, projection:str|None=None)->pd.DataFrame:
     "The rows one picture shows: one kind of projection (None: the learned one), plus the untrained baseline"
     if 'projection' not in df.columns: return df
@@ -325,6 +324,7 @@ def _select(df:pd.DataFrame, projection:str|None=None)->pd.DataFrame:
     if twice: raise ValueError(f"the grid holds {twice} more than once for projection={projection!r}: one row per pair in a picture")
     return rows
 
+# %% ../nbs/04_retrieval.ipynb #c42b72a7
 def _chance(df:pd.DataFrame, direction:str, k:int)->float:
     "Chance Recall@K of the grid's evaluation split (its n_images and n_captions columns)"
     missing = [c for c in ('n_images', 'n_captions') if c not in df.columns]
@@ -332,15 +332,52 @@ def _chance(df:pd.DataFrame, direction:str, k:int)->float:
     n_images, n_captions = int(df.n_images.iloc[0]), int(df.n_captions.iloc[0])
     return chance_recall(n_images, n_captions / n_images, k, direction)
 
+# %% ../nbs/04_retrieval.ipynb #02655f04
+def _layer_table(rows:pd.DataFrame, col:str)->pd.DataFrame:
+    "`col` of `rows` as a [text layers, image layers] table in depth order, NaN where a pair was not run"
+    text_layers = sorted(rows.text_layer.unique(), key=depth_key)
+    image_layers = sorted(rows.image_layer.unique(), key=depth_key)
+    table = rows.pivot_table(index='text_layer', columns='image_layer', values=col, aggfunc='first')
+    return table.reindex(index=text_layers, columns=image_layers)
+
+# %% ../nbs/04_retrieval.ipynb #5c33ddea
+def _label_cells(ax, values:np.ndarray, top:float):
+    "Each finite cell's value written on it (grids up to 400 cells), white below 60% of `top`, black above"
+    n_text, n_image = values.shape
+    if n_text * n_image > 400: return
+    fontsize = 8 if n_image <= 10 else 6
+    for i in range(n_text):
+        for j in range(n_image):
+            if np.isfinite(values[i, j]):
+                ax.text(j, i, f'{values[i, j]:.2f}', ha='center', va='center', fontsize=fontsize,
+                        color='white' if values[i, j] < 0.6*top else 'black')
+
+def _outline_baseline(ax, rows:pd.DataFrame, table:pd.DataFrame)->bool:
+    "A red outline around the untrained baseline's cell of `table`; whether `rows` has a baseline"
+    if 'projection' not in rows.columns: return False
+    base = rows[rows.projection == 'none']
+    for _, row in base.iterrows():
+        i, j = list(table.index).index(row.text_layer), list(table.columns).index(row.image_layer)
+        ax.add_patch(Rectangle((j-0.5, i-0.5), 1, 1, fill=False, edgecolor='red', linewidth=2.5, label=_BASELINE_LABEL))
+    return len(base) > 0
+
+# %% ../nbs/04_retrieval.ipynb #e0c91662
 def _baseline_handles(k:int, chance:dict, baseline:bool=True)->tuple:
     "Legend entries: the baseline's outline (when the grid has one) and the chance marks, and their texts"
     handles = [Rectangle((0, 0), 1, 1, fill=False, edgecolor='red', linewidth=2.5)] if baseline else []
-    labels = [_BASELINE] if baseline else []
+    labels = [_BASELINE_LABEL] if baseline else []
     for (direction, c), style in zip(chance.items(), ('--', ':')):
         handles.append(Line2D([], [], color='white', linestyle=style, linewidth=1.5, path_effects=[withStroke(linewidth=3, foreground='black')]))
         labels.append(f"chance R@{k}, {direction.replace('_', ' ')}: {c:.3g} (mark on the colour bar)")
     return handles, labels
 
+def _mark_chance(cbar, chance:dict):
+    "Chance levels as white dashed (image retrieval) and dotted (text retrieval) lines across a colour bar"
+    for (direction, c), style in zip(chance.items(), ('--', ':')):
+        cbar.ax.axhline(c, color='white', linestyle=style, linewidth=1.5, label=f'chance {direction}',
+                        path_effects=[withStroke(linewidth=3, foreground='black')])
+
+# %% ../nbs/04_retrieval.ipynb #9c4b6448
 def plot_heatmap(df:pd.DataFrame,              # `evaluate_grid`'s table
                  direction:str='image_retrieval', # 'image_retrieval' or 'text_retrieval'
                  k:int=1,                       # which Recall@K
@@ -354,10 +391,8 @@ def plot_heatmap(df:pd.DataFrame,              # `evaluate_grid`'s table
     "Recall@K of every (text layer, image layer) pair as a heatmap, the untrained baseline outlined"
     col = _metric(df, direction, k)
     rows = _select(df, projection)
-    text_layers = sorted(rows.text_layer.unique(), key=_depth)
-    image_layers = sorted(rows.image_layer.unique(), key=_depth)
-    table = rows.pivot_table(index='text_layer', columns='image_layer', values=col, aggfunc='first')
-    table = table.reindex(index=text_layers, columns=image_layers)          # [text layers, image layers], NaN if not run
+    table = _layer_table(rows, col)                                          # [text layers, image layers], NaN if not run
+    text_layers, image_layers = list(table.index), list(table.columns)
     if ax is None: _, ax = plt.subplots(figsize=(2.4 + 0.55*len(image_layers), 1.6 + 0.45*len(text_layers)), layout='constrained')
     values = table.to_numpy(dtype=float)
     top = vmax if vmax is not None else max(np.nanmax(values), 1e-9)
@@ -367,31 +402,15 @@ def plot_heatmap(df:pd.DataFrame,              # `evaluate_grid`'s table
     ax.set_xticks(range(len(image_layers)), image_layers, rotation=90 if len(image_layers) > 8 else 0)
     ax.set_yticks(range(len(text_layers)), text_layers)
     ax.set_xlabel('image layer'); ax.set_ylabel('text layer')
-    if len(text_layers) * len(image_layers) <= 400:
-        fontsize = 8 if len(image_layers) <= 10 else 6
-        for i in range(len(text_layers)):
-            for j in range(len(image_layers)):
-                if np.isfinite(values[i, j]):
-                    ax.text(j, i, f'{values[i, j]:.2f}', ha='center', va='center', fontsize=fontsize,
-                            color='white' if values[i, j] < 0.6*top else 'black')
-    if 'projection' in rows.columns:
-        for _, row in rows[rows.projection == 'none'].iterrows():
-            i, j = text_layers.index(row.text_layer), image_layers.index(row.image_layer)
-            ax.add_patch(Rectangle((j-0.5, i-0.5), 1, 1, fill=False, edgecolor='red', linewidth=2.5, label=_BASELINE))
-    has_base = 'projection' in rows.columns and (rows.projection == 'none').any()   # towers of two models: no baseline
-    handles, labels = _baseline_handles(k, chance if colorbar else {}, has_base)
+    _label_cells(ax, values, top)
+    handles, labels = _baseline_handles(k, chance if colorbar else {}, _outline_baseline(ax, rows, table))
     if legend:   # above the panel, the title lifted over it (about 12 points per entry)
         ax.legend(handles, labels, loc='lower center', bbox_to_anchor=(0.5, 1.0), fontsize=7, frameon=False, borderaxespad=0.2)
     ax.set_title(title if title is not None else _DIRECTIONS[direction].replace('\n', f' R@{k}\n'),
                  pad=8 + 12*len(labels) if legend else 6)
     return ax
 
-def _mark_chance(cbar, chance:dict):
-    "Chance levels as white dashed (image retrieval) and dotted (text retrieval) lines across a colour bar"
-    for (direction, c), style in zip(chance.items(), ('--', ':')):
-        cbar.ax.axhline(c, color='white', linestyle=style, linewidth=1.5, label=f'chance {direction}',
-                        path_effects=[withStroke(linewidth=3, foreground='black')])
-
+# %% ../nbs/04_retrieval.ipynb #94ab0a03
 def plot_heatmaps(df:pd.DataFrame,         # `evaluate_grid`'s table
                   k:int=1,                 # which Recall@K
                   projection:str|None=None,# which rows: None the learned ones ('linear'/'mlp'), or 'lens', ...
@@ -428,7 +447,7 @@ def plot_depth_curves(df:pd.DataFrame,         # `evaluate_grid`'s table
     for ax, direction in zip(axs, _DIRECTIONS):
         col = _metric(df, direction, k)
         for tower, other in (('text', 'image'), ('image', 'text')):
-            ref = max(rows[f'{other}_layer'], key=_depth) if len(rows) else 'final'   # final; two models' towers: the deepest block
+            ref = max(rows[f'{other}_layer'], key=depth_key) if len(rows) else 'final'   # final; two models' towers: the deepest block
             curve = rows[rows[f'{other}_layer'] == ref].set_index(f'{tower}_layer')
             y = curve[col].reindex(layers).to_numpy(dtype=float)            # [layers], NaN where not trained: a gap
             line, = ax.plot(range(len(layers)), y, marker='o', label=f'{tower} layer (x {other} {ref})')
@@ -436,7 +455,7 @@ def plot_depth_curves(df:pd.DataFrame,         # `evaluate_grid`'s table
                 ax.fill_between(range(len(layers)), curve[f'{col}_ci_low'].reindex(layers).to_numpy(dtype=float),
                                 curve[f'{col}_ci_high'].reindex(layers).to_numpy(dtype=float), color=line.get_color(), alpha=0.2, linewidth=0)
         base = rows[rows.projection == 'none'] if 'projection' in rows.columns else rows.iloc[:0]
-        if len(base): ax.axhline(base[col].iloc[0], color='grey', linestyle=':', label=_BASELINE)
+        if len(base): ax.axhline(base[col].iloc[0], color='grey', linestyle=':', label=_BASELINE_LABEL)
         chance = _chance(df, direction, k)
         ax.axhline(chance, color='black', linestyle='--', linewidth=1, label=f'chance ({chance:.3g})')
         ax.set_xticks(range(len(layers)), layers, rotation=90 if len(layers) > 8 else 0)
@@ -491,13 +510,13 @@ def explore(projected_dir:Path,       # folder of projected <pair>.safetensors (
     "Pick a pair and an image: see the image and its top `k` captions, with scores, own captions marked"
     import ipywidgets as widgets   # imported here: only the explorer needs a notebook's widget stack
     projected_dir = Path(projected_dir)
-    pairs = sorted((p.stem for p in projected_dir.glob('*.safetensors')), key=lambda n: tuple(map(_depth, _parse_pair(n))))
+    pairs = sorted((p.stem for p in projected_dir.glob('*.safetensors')), key=lambda n: tuple(map(depth_key, parse_pair(n))))
     if not pairs: raise FileNotFoundError(f"{projected_dir} holds no <pair>.safetensors")
-    if pair is None: pair = 'text_final_image_final' if 'text_final_image_final' in pairs else pairs[-1]
+    if pair is None: pair = BASELINE if BASELINE in pairs else pairs[-1]
     if pair not in pairs: raise KeyError(f"{projected_dir} has no pair {pair!r}; it has {pairs}")
     cache = {}
     def embeddings(name):
-        if name not in cache: cache.clear(); cache[name] = _load_projected(projected_dir/f'{name}.safetensors', device)
+        if name not in cache: cache.clear(); cache[name] = load_projected(projected_dir/f'{name}.safetensors', device)
         return cache[name]
     n_images = len(embeddings(pair)['image_embeddings'])
     pair_box = widgets.Dropdown(options=pairs, value=pair, description='pair')
