@@ -43,6 +43,9 @@ def _digest(obj)->str:
     "A short key of a JSON-able value: run folders and feature stores are named by it"
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
+def _say(msg, verbose=True):
+    if verbose: print(msg, flush=True)
+
 def _as_json(obj): return json.loads(json.dumps(obj, default=str))   # as run.json holds it, to compare with what it holds
 
 class _Stages:
@@ -75,22 +78,6 @@ class _Stages:
         _say(f"{stage}: done ({time.time() - t0:.1f}s)", verbose)
         return True
 
-# %% ../nbs/08_pipeline.ipynb #53d22540
-_DOWNLOADS = {'flickr30k': download_flickr30k, 'coco': download_coco}   # datasets `run` fetches by itself
-
-def _say(msg, verbose=True):
-    if verbose: print(msg, flush=True)
-
-@contextmanager
-def torch_threads(n:int|None=None, # torch's CPU threads inside the block; None leaves them as they are
-                 ):
-    "Run a block with `n` torch CPU threads, restoring the previous number afterwards"
-    if n is not None and n < 1: raise ValueError(f"threads must be a positive number of CPU threads, not {n}")
-    old = torch.get_num_threads()
-    if n: torch.set_num_threads(n)
-    try: yield
-    finally: torch.set_num_threads(old)
-
 # %% ../nbs/08_pipeline.ipynb #4c9f09bd
 @patch
 def table(self:_Stages, stage:str, settings:dict, csv:Path, # the stage, what it reads (as `run`), and the table's file
@@ -104,6 +91,19 @@ def table(self:_Stages, stage:str, settings:dict, csv:Path, # the stage, what it
         with atomic_path(csv) as tmp: table.to_csv(tmp, index=False)
     self.run(stage, settings, [csv, *outputs], work, verbose)
     return pd.read_csv(csv)
+
+# %% ../nbs/08_pipeline.ipynb #53d22540
+_DOWNLOADS = {'flickr30k': download_flickr30k, 'coco': download_coco}   # datasets `run` fetches by itself
+
+@contextmanager
+def torch_threads(n:int|None=None, # torch's CPU threads inside the block; None leaves them as they are
+                 ):
+    "Run a block with `n` torch CPU threads, restoring the previous number afterwards"
+    if n is not None and n < 1: raise ValueError(f"threads must be a positive number of CPU threads, not {n}")
+    old = torch.get_num_threads()
+    if n: torch.set_num_threads(n)
+    try: yield
+    finally: torch.set_num_threads(old)
 
 # %% ../nbs/08_pipeline.ipynb #cbca9871
 def _device(device:str)->str:
@@ -286,6 +286,15 @@ def _drop_if_empty(out:Path):
     "Remove a run folder that holds no result (nothing but run.json and empty folders)"
     if out.is_dir() and not [p for p in out.rglob('*') if p.is_file() and p.name != 'run.json']: shutil.rmtree(out)
 
+# %% ../nbs/08_pipeline.ipynb #81e463eb
+def _shared_space(store:FeatureStore)->bool:
+    "Do both towers end in the model's shared space (`final`)? Not so for the towers of two separately trained models"
+    return all('final' in store.layers[t] for t in ('text', 'image'))
+
+def _with_baseline(store:FeatureStore, pairs:list)->list:
+    "`pairs` after the final x final baseline, where both towers have a final"
+    return list(dict.fromkeys(([BASELINE] if _shared_space(store) else []) + list(pairs)))
+
 # %% ../nbs/08_pipeline.ipynb #2c15e703
 def _features(data:dict,          # {split: CaptionSet}
               pretrained,         # the weights: the run's, or None for the random-weights control
@@ -322,14 +331,6 @@ def _project(store, proj_dir, projected, pairs, device, overwrite, verbose):
     with warnings.catch_warnings():
         warnings.filterwarnings('ignore', message='.*; not projected')
         project(store, proj_dir, projected, pairs=pairs, device=device, overwrite=overwrite, progress=verbose)
-
-def _shared_space(store:FeatureStore)->bool:
-    "Do both towers end in the model's shared space (`final`)? Not so for the towers of two separately trained models"
-    return all('final' in store.layers[t] for t in ('text', 'image'))
-
-def _with_baseline(store:FeatureStore, pairs:list)->list:
-    "`pairs` after the final x final baseline, where both towers have a final"
-    return list(dict.fromkeys(([BASELINE] if _shared_space(store) else []) + list(pairs)))
 
 def _grid_pass(stages:_Stages, label:str, stores:dict, folder:Path, grid_csv:Path, settings:dict, device:str,
                overwrite:bool, verbose:bool, train_kw:dict)->pd.DataFrame: # the grid; attrs['failed']: {pair: why}
@@ -405,6 +406,7 @@ def _lens_pass(stages:_Stages, store:FeatureStore, out:Path, pairs:list, device:
                         outputs=[folder/f'{p}.safetensors' for p in pairs])
     return rows, None
 
+# %% ../nbs/08_pipeline.ipynb #b021be62
 def _join_lens(grid_csv:Path, lens_rows:pd.DataFrame|None)->pd.DataFrame: # grid.csv as written: learned rows, then lens rows
     "grid.csv with the lens rows after the learned ones; rewritten only when that changes it"
     old = grid_csv.read_text()
