@@ -24,7 +24,7 @@ from PIL import Image
 
 from layeralign.data import CaptionSet, load_dataset
 from layeralign.core import write_json
-from layeralign.extract import extract, load_model, _ImageFiles, _Collate, _split_preprocess, _finish_images
+from layeralign.extract import extract, load_model, image_batches
 from layeralign.names import layer_names, TOWERS
 
 _TINY = {'embed_dim': 64,
@@ -62,17 +62,9 @@ def _sync(device):
 
 
 def _decode(data, preprocess, batch_size, num_workers, device)->dict:
-    "JPEG decode + preprocess only (and the copy to the device), in the same DataLoader setup as extract's"
-    cuda = torch.device(device).type == 'cuda'
-    decode, norm = _split_preprocess(preprocess)
-    ds = _ImageFiles(data.image_paths, decode)
-    batches = [list(range(a, min(a + batch_size, len(ds)))) for a in range(0, len(ds), batch_size)]
-    dl = torch.utils.data.DataLoader(ds, batch_sampler=batches, collate_fn=_Collate(), num_workers=num_workers,
-                                     pin_memory=cuda, prefetch_factor=2 if num_workers else None)
+    "JPEG decode + preprocess only (and the copy to the device), as extract feeds its image tower (`image_batches`)"
     start, n = time.time(), 0
-    for _, ok, x, _ in dl:
-        x = _finish_images(x.to(device, non_blocking=cuda), norm)
-        n += int(ok.sum())
+    for _, ok, _, _ in image_batches(data.image_paths, preprocess, batch_size, num_workers, device): n += int(ok.sum())
     _sync(device)
     secs = time.time() - start
     return {'images_per_s': n / secs, 'seconds': secs}

@@ -26,7 +26,7 @@ import torch
 from fastcore.script import call_parse
 from open_clip.loss import ClipLoss
 
-from layeralign.extract import FeatureStore
+from layeralign.store import FeatureStore
 from layeralign.projection import toy_stores, train_grid, init_pair
 from layeralign.names import grid_pairs, parse_pair, pair_name
 

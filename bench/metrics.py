@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from fastcore.script import call_parse
 
-from layeralign.extract import FeatureStore
+from layeralign.store import FeatureStore
 from layeralign.metrics import METRICS, FAST_METRICS, KNN_METRICS, similarity_grid, prepare_features, _paired_rows
 from layeralign.projection import toy_stores
 from layeralign.names import grid_pairs, parse_pair

@@ -7,12 +7,13 @@
 
 Prints one JSON object. `--n_images` makes the world smaller (the test-size check) or larger.
 """
-import contextlib, io, json, tempfile, time, warnings
+import json, tempfile, time, warnings
 from pathlib import Path
 from fastcore.script import call_parse
 import torch
 from layeralign.data import synthetic
-from layeralign.extract import extract, FeatureStore
+from layeralign.extract import extract
+from layeralign.store import FeatureStore
 
 def _best(f, n=5): # the fastest of n runs, in seconds
     times = []
@@ -33,8 +34,7 @@ def main(n_images:int=6000,     # size of the synthetic world (all splits)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         t0 = time.perf_counter(); st = extract(data, 'layeralign-tiny', 'synthetic', out, progress=False); made = time.perf_counter() - t0
-        with contextlib.redirect_stdout(io.StringIO()):   # 'already extracted ...'
-            again = _best(lambda: extract(data, 'layeralign-tiny', 'synthetic', out, progress=False), 3)
+        again = _best(lambda: extract(data, 'layeralign-tiny', 'synthetic', out, progress=False), 3)   # progress off: silent
     print(json.dumps(dict(n_images=st.n_images, n_captions=st.n_captions, megabytes=round(sum(p.stat().st_size for p in out.iterdir()) / 1e6, 1),
                           extract_s=round(made, 2), open_ms=round(1e3 * _best(lambda: FeatureStore(out)), 3),
                           verify_s=round(_best(lambda: FeatureStore(out).verify()), 3), again_s=round(again, 3),

@@ -4,233 +4,31 @@
 
 # %% ../nbs/01_extract.ipynb #0d259f64
 from __future__ import annotations
-import contextlib, difflib, hashlib, json, logging, math, os, platform, shutil, struct, time
+import contextlib, difflib, hashlib, json, logging, math, os, shutil, time
 from concurrent.futures import ThreadPoolExecutor
 import functools
 from pathlib import Path
+from types import SimpleNamespace
 import numpy as np
 import torch
 import open_clip
 import layeralign
-from fastcore.basics import patch
 from open_clip.transformer import text_global_pool
 from PIL import Image
 from torchvision.transforms import Compose, Normalize, ToTensor
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors import safe_open
 from tqdm.auto import tqdm
-from .towers import HFClip, HFTextTower, TimmTower, Tower, parse_spec, spec_blocks, fit_text_batch
-from .data import CaptionSet, load_image, skip_bad_hint
-from .core import (LockedError, atomic_path, layeralign_home, remove_stale_tmp, stage_lock, write_json,
-                             environment)
+from .towers import (IMAGE_POOLING, HFClip, HFTextTower, TimmTower, Tower, fit_text_batch, parse_spec, spec_blocks,
+                               _block_indices)
+from .data import CaptionSet, load_image
+from .core import (LockedError, atomic_path, complete_safetensors, environment, flag_hint, remove_stale_tmp,
+                             save_tensors, settings_diff, stage_lock, write_json)
 from .names import TOWERS, layer_names
+from .store import (STORE_DTYPES, DamagedStoreError, FeatureStore, add_head, store_dir, write_store, _is_file_ref)
 
 # %% auto #0
-__all__ = ['STORE_DTYPES', 'IMAGE_POOLING', 'TEXT_POOLING', 'PRECISIONS', 'DamagedStoreError', 'FeatureStore', 'write_store',
-           'resolve_model', 'load_model', 'lens', 'config_blocks', 'weights_id', 'check_device', 'towers_name',
-           'tower_layers', 'extract', 'store_dir']
-
-# %% ../nbs/01_extract.ipynb #d7914967
-_REBUILD = "rebuild it with extract(..., overwrite=True), or `--overwrite` on the command line"
-
-class DamagedStoreError(ValueError):
-    "A feature store whose files are not what was written (missing, truncated, altered, unreadable)"
-
-def _read_tensor(path:Path,        # a safetensors file
-                 key:str,          # the tensor to read
-                 hint:str=_REBUILD,# what to do when it cannot be read
-                )->torch.Tensor:
-    "One tensor of a safetensors file; a file safetensors cannot read is named"
-    try:
-        with safe_open(path, framework='pt') as f: return f.get_tensor(key)
-    except SafetensorError as e: raise DamagedStoreError(f"{path} cannot be read ({e}); {hint}") from None
-
-def _st_size(path:Path)->int:
-    "The size a safetensors file must have, from its own header"
-    size = path.stat().st_size
-    with open(path, 'rb') as f:
-        raw = f.read(8)
-        n = struct.unpack('<Q', raw)[0] if len(raw) == 8 else size
-        try: header = json.loads(f.read(n)) if 8 + n <= size else None
-        except ValueError: header = None
-    if header is None: raise DamagedStoreError(f"{path} has no readable safetensors header ({size:,} bytes); {_REBUILD}")
-    return 8 + n + max((v['data_offsets'][1] for k, v in header.items() if k != '__metadata__'), default=0)
-
-# %% ../nbs/01_extract.ipynb #be98fd5c
-class FeatureStore:
-    "A directory of per-layer features of one split, read lazily; its files' sizes are checked on open"
-    def __init__(self, path:Path): # the store directory
-        self.path = Path(path)
-        mf = self.path/'manifest.json'
-        if not mf.exists(): raise FileNotFoundError(f"{self.path} is not a feature store: no manifest.json")
-        try: self.manifest = json.loads(mf.read_text(encoding='utf-8'))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise DamagedStoreError(f"{mf} is not valid JSON ({e}); {_REBUILD}") from None
-        self._check_sizes()
-
-    def _check_sizes(self):
-        "Each file at the size recorded when it was written (a store from before the record: as its header says)"
-        recorded = {n: None for n in ('image.safetensors', 'text.safetensors', 'captions.json')}
-        recorded.update(self.manifest.get('files') or {})
-        for name, rec in recorded.items():
-            p = self.path/name
-            if not p.is_file(): raise DamagedStoreError(f"{p} is missing; {_REBUILD}")
-            size = p.stat().st_size
-            want = rec['bytes'] if rec else _st_size(p) if name.endswith('.safetensors') else size
-            if size != want:
-                raise DamagedStoreError(f"{p} is {size:,} bytes but {want:,} were written: the store is damaged "
-                                        f"(a copy or sync cut short?); {_REBUILD}")
-
-    @property
-    def layers(self)->dict: return self.manifest['layers']   # {'image': [...], 'text': [...]}
-    @property
-    def dims(self)->dict: return self.manifest['dims']       # {'image': {'L1': d, ...}, 'text': {...}}
-    @property
-    def n_images(self)->int: return self.manifest['n_images']
-    @property
-    def n_captions(self)->int: return self.manifest['n_captions']
-
-    def _check(self, tower, layer):
-        if tower not in TOWERS: raise KeyError(f"Unknown tower {tower!r}: use one of {TOWERS}")
-        if layer not in self.layers[tower]:
-            raise KeyError(f"{self.path}: the {tower} tower has no layer {layer!r}; it has {self.layers[tower]}")
-
-    def load(self,
-             tower:str,                 # 'image' or 'text'
-             layer:str,                 # 'L1' ... 'LN' or 'final'
-             dtype=torch.float32,       # returned dtype
-             device='cpu',              # returned device
-            )->torch.Tensor:            # [n_images or n_captions, d]
-        "One layer of one tower"
-        self._check(tower, layer)
-        return _read_tensor(self.path/f'{tower}.safetensors', layer).to(device=device, dtype=dtype)
-
-    @property
-    def caption_image(self)->torch.Tensor: # int64 [n_captions]
-        return _read_tensor(self.path/'text.safetensors', 'caption_image')
-
-    def _captions_json(self): return json.loads((self.path/'captions.json').read_text(encoding='utf-8'))
-    @property
-    def captions(self)->list: return self._captions_json()['captions']
-    @property
-    def image_files(self)->list: return self._captions_json()['image_files']
-
-    def __repr__(self):
-        m = self.manifest
-        return (f"FeatureStore({m.get('dataset')}/{m.get('split')}, {m.get('model')}:{m.get('pretrained')}, "
-                f"{self.n_images} images, {self.n_captions} captions, "
-                f"{len(self.layers['image'])} image / {len(self.layers['text'])} text layers, {m.get('dtype')})")
-
-# %% ../nbs/01_extract.ipynb #ec826e89
-_ST_DTYPES = {torch.float32: 'F32', torch.float16: 'F16', torch.bfloat16: 'BF16', torch.int64: 'I64'}
-
-def _save_stream(path:Path,     # the .safetensors file to write
-                 tensors:dict,  # {key: (dtype, shape, chunks)}: `chunks()` yields row blocks in order
-                 metadata:dict=None, # str -> str, kept in the header
-                ):
-    "Write a safetensors file block by block, without holding whole tensors in memory"
-    header, offset = {}, 0
-    for k, (dt, shape, _) in tensors.items():
-        n = math.prod(shape) * torch.empty((), dtype=dt).element_size()
-        header[k] = {'dtype': _ST_DTYPES[dt], 'shape': list(shape), 'data_offsets': [offset, offset+n]}
-        offset += n
-    if metadata: header['__metadata__'] = {str(k): str(v) for k, v in metadata.items()}
-    hb = json.dumps(header, separators=(',', ':')).encode('utf-8')
-    hb += b' ' * (-len(hb) % 8)
-    with open(path, 'wb') as f:
-        f.write(struct.pack('<Q', len(hb)))
-        f.write(hb)
-        for k, (dt, shape, chunks) in tensors.items():
-            written = 0
-            for c in chunks():
-                c = c.detach().to('cpu', dt).contiguous().reshape(-1)
-                f.write(c.view(torch.uint8).numpy().tobytes())
-                written += c.numel()
-            if written != math.prod(shape): raise RuntimeError(f"{path}: {k} got {written} values, expected {math.prod(shape)}")
-
-# %% ../nbs/01_extract.ipynb #feeb026d
-def _sha256(path:Path)->str:
-    with open(path, 'rb') as f: return hashlib.file_digest(f, 'sha256').hexdigest()
-
-def _file_record(path:Path)->dict: # {'bytes': size, 'sha256': checksum}
-    "What the manifest records of a file, to check it against later"
-    return {'bytes': Path(path).stat().st_size, 'sha256': _sha256(path)}
-
-def _write_head(path:Path,  # the head.safetensors to write
-                head:dict,  # {tower: {'ln.weight', 'ln.bias', 'proj', ..., 'eps'}, or a string: why it has no lens}
-               )->dict:     # the manifest's "head": {tower: {'eps': ...} or {'unavailable': why}}
-    "Write the towers' heads in float32, keys '<tower>.<name>'; return what the manifest records of them"
-    tensors, entry = {}, {}
-    for tower, h in head.items():
-        if isinstance(h, str): entry[tower] = {'unavailable': h}; continue
-        entry[tower] = {'eps': float(h['eps'])}
-        tensors.update({f'{tower}.{k}': v.detach().float().cpu().contiguous() for k, v in h.items() if k != 'eps'})
-    save_file(tensors, str(path), metadata={'eps': json.dumps({t: e['eps'] for t, e in entry.items() if 'eps' in e})})
-    return entry
-
-# %% ../nbs/01_extract.ipynb #34d316c8
-def _rows(v):
-    "A (n_rows, n_cols, chunks) triple of a tensor or of a (shape, chunks) pair"
-    if isinstance(v, torch.Tensor): return v.shape[0], int(v.shape[1]), lambda: [v]
-    shape, chunks = v
-    return shape[0], int(shape[1]), chunks
-
-STORE_DTYPES = ('float16', 'float32')   # what a FeatureStore holds on disk
-
-def write_store(out:Path,        # the store directory to create; must not exist
-                image:dict,      # {'L1': [n_images, d], ..., 'final': ...} tensors, or ((n, d), chunks) pairs
-                text:dict,       # {'L1': [n_captions, d], ..., 'final': ...} tensors, or ((n, d), chunks) pairs
-                caption_image,   # [n_captions] image index of each caption
-                captions:list,   # [n_captions] caption strings
-                image_files:list,# [n_images] image file names
-                meta:dict,       # model, pretrained, dataset, split, pooling, ... for the manifest
-                dtype:str='float16', # 'float16' or 'float32' on disk
-                head:dict=None,  # {tower: its head (see `_tower_head`), or why it has none}, for head.safetensors
-               )->FeatureStore:
-    "Write a FeatureStore atomically: the directory appears complete or not at all"
-    out = Path(out)
-    if out.exists(): raise FileExistsError(f"{out} exists already; remove it or choose another directory")
-    if dtype not in STORE_DTYPES: raise ValueError(f"dtype must be 'float16' or 'float32', not {dtype!r}")
-    tdt = getattr(torch, dtype)
-    caption_image = torch.as_tensor(np.asarray(caption_image), dtype=torch.int64)
-    n_images, n_captions = len(image_files), len(captions)
-    image, text = {k: _rows(v) for k, v in image.items()}, {k: _rows(v) for k, v in text.items()}
-    for tower, feats, n in (('image', image, n_images), ('text', text, n_captions)):
-        for k, (rows, _, _) in feats.items():
-            if rows != n: raise ValueError(f"{tower} layer {k} has {rows} rows, expected {n}")
-    if len(caption_image) != n_captions: raise ValueError(f"caption_image has {len(caption_image)} entries, expected {n_captions}")
-    manifest = dict(meta, n_images=n_images, n_captions=n_captions,
-                    layers={'image': list(image), 'text': list(text)},
-                    dtype=dtype, dims={'image': {k: d for k, (_, d, _) in image.items()},
-                                       'text': {k: d for k, (_, d, _) in text.items()}},
-                    environment=meta.get('environment') or environment(), version=layeralign.__version__,
-                    created=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()))
-    with atomic_path(out) as tmp:
-        tmp.mkdir()
-        _save_stream(tmp/'image.safetensors', {k: (tdt, (n, d), c) for k, (n, d, c) in image.items()})
-        tfeats = {k: (tdt, (n, d), c) for k, (n, d, c) in text.items()}
-        tfeats['caption_image'] = (torch.int64, (n_captions,), lambda: [caption_image])
-        _save_stream(tmp/'text.safetensors', tfeats)
-        (tmp/'captions.json').write_text(json.dumps({'captions': list(captions), 'image_files': [str(o) for o in image_files]},
-                                                    ensure_ascii=False), encoding='utf-8')
-        if head: manifest['head'] = _write_head(tmp/'head.safetensors', head)
-        manifest['files'] = {p.name: _file_record(p) for p in sorted(tmp.iterdir())}   # sizes and checksums, as written
-        (tmp/'manifest.json').write_text(json.dumps(manifest, indent=2))
-    return FeatureStore(out)
-
-# %% ../nbs/01_extract.ipynb #f473ab99
-@patch
-def verify(self:FeatureStore)->FeatureStore: # the store itself, when every file is as it was written
-    "Compare every file with the sha256 checksum recorded when it was written (reads the whole store)"
-    recorded = self.manifest.get('files') or {}
-    for name, rec in recorded.items():
-        if _sha256(self.path/name) != rec['sha256']:
-            raise DamagedStoreError(f"{self.path/name} is not the file that was written (its sha256 differs from the "
-                                    f"manifest's): the store is damaged; {_REBUILD}")
-    for t in TOWERS:   # files recorded before checksums were: every tensor must at least read
-        if f'{t}.safetensors' not in recorded:
-            for l in self.layers[t]: _read_tensor(self.path/f'{t}.safetensors', l)
-    return self
+__all__ = ['TEXT_POOLING', 'PRECISIONS', 'resolve_model', 'load_model', 'lens', 'image_batches', 'config_blocks', 'model_layers',
+           'weights_id', 'check_device', 'towers_name', 'tower_layers', 'extract']
 
 # %% ../nbs/01_extract.ipynb #74c32f58
 _PKG = Path(layeralign.__file__).parent
@@ -268,41 +66,30 @@ def _project_configs()->dict:
             found[p.stem] = p
     return found
 
-# %% ../nbs/01_extract.ipynb #166fb48a
-def _is_file_ref(pretrained)->bool:
-    "Does `pretrained` name a checkpoint file (rather than a tag)?"
-    if pretrained is None: return False
-    return Path(str(pretrained)).suffix in ('.safetensors', '.pt', '.pth', '.bin') or os.sep in str(pretrained)
-
-def resolve_model(model:str,      # an open_clip model name, a project model name, or the path of a config JSON
-                   pretrained=None, # None (random init), a tag, or a checkpoint file
-                  )->dict:         # name, pretrained (tag or file), force_quick_gelu, bpe_path, config
-    "Check a (model, pretrained) choice and work out how open_clip must build it, without building it"
+# %% ../nbs/01_extract.ipynb #a17d43a8
+def _model_name(model)->tuple: # (open_clip name, config file or None, {project model: config file})
+    "The open_clip name of `model`, and its config file when it is a project model or a JSON path (registered with open_clip)"
     project = _project_configs()
-    config_path = None
-    if str(model).endswith('.json'):
-        config_path = Path(model)
-        if not config_path.is_file(): raise FileNotFoundError(f"Model config {config_path} not found")
-        _register(config_path)
-        name = config_path.stem
-    else:
-        name = str(model)
-        config_path = project.get(name)
-    if name.startswith(('hf-hub:', 'local-dir:')):
-        return dict(name=name, pretrained=pretrained, force_quick_gelu=False, bpe_path=None, config=open_clip.get_model_config(name))
-    config = open_clip.get_model_config(name)
-    if config is None:
-        valid = open_clip.list_models()
-        close = difflib.get_close_matches(name, valid, n=5)
-        raise ValueError(f"Unknown model {name!r}" + (f" (did you mean {close}?)" if close else '') +
-                         f". Valid: project models {sorted(project)}, or a path to a config JSON, or one of open_clip's: {valid}")
-    out = dict(name=name, pretrained=None, force_quick_gelu=False, bpe_path=None, config=config)
-    folders = [config_path.parent] if config_path is not None else []
-    if config_path is not None:
-        bpe = config_path.parent/f'{name}-bpe.txt.gz'
-        if bpe.is_file(): out['bpe_path'] = str(bpe)
-    if pretrained is None: return out
-    tag = str(pretrained)
+    if not str(model).endswith('.json'): return str(model), project.get(str(model)), project
+    path = Path(model)
+    if not path.is_file(): raise FileNotFoundError(f"Model config {path} not found")
+    _register(path)
+    return path.stem, path, project
+
+def _unknown_model(name:str, project:dict)->ValueError:
+    "A model open_clip does not know, with the names it does"
+    valid = open_clip.list_models()
+    close = difflib.get_close_matches(name, valid, n=5)
+    return ValueError(f"Unknown model {name!r}" + (f" (did you mean {close}?)" if close else '') +
+                      f". Valid: project models {sorted(project)}, or a path to a config JSON, or one of open_clip's: {valid}")
+
+def _weights_for(name:str,        # the open_clip model name
+                 config:dict,     # its config
+                 config_path,     # its config file, for a project model or a JSON path; else None
+                 pretrained,      # a tag or a checkpoint file
+                )->tuple:         # (pretrained as open_clip takes it, force_quick_gelu)
+    "Check the weights: a project model's tag names `<model>-<tag>.safetensors`, a file must exist, an open_clip tag says if it needs QuickGELU"
+    tag, folders = str(pretrained), [config_path.parent] if config_path is not None else []
     if config_path is not None and not _is_file_ref(tag):
         cands = [d/f'{name}-{tag}.safetensors' for d in _weights_dirs() + folders]
         hit = next((c for c in cands if c.is_file()), None)
@@ -311,17 +98,29 @@ def resolve_model(model:str,      # an open_clip model name, a project model nam
                            for p in d.glob(f'{name}-*.safetensors')})
             raise FileNotFoundError(f"No weights for project model {name!r} with tag {tag!r}: looked for "
                                     f"{[str(c) for c in cands]}. Tags available: {have}")
-        out['pretrained'] = str(hit)
-    elif _is_file_ref(tag) or Path(tag).is_file():
+        return str(hit), False
+    if _is_file_ref(tag) or Path(tag).is_file():
         if not Path(tag).is_file(): raise FileNotFoundError(f"Checkpoint file {tag} not found")
-        out['pretrained'] = str(Path(tag))
-    else:
-        pcfg = open_clip.get_pretrained_cfg(name, tag)
-        if not pcfg:
-            raise ValueError(f"Unknown pretrained tag {tag!r} for model {name!r}. Valid tags: "
-                             f"{open_clip.list_pretrained_tags_by_model(name)}, or a checkpoint file")
-        out['pretrained'] = tag
-        out['force_quick_gelu'] = bool(pcfg.get('quick_gelu', False)) and not config.get('quick_gelu', False)
+        return str(Path(tag)), False
+    pcfg = open_clip.get_pretrained_cfg(name, tag)
+    if not pcfg:
+        raise ValueError(f"Unknown pretrained tag {tag!r} for model {name!r}. Valid tags: "
+                         f"{open_clip.list_pretrained_tags_by_model(name)}, or a checkpoint file")
+    return tag, bool(pcfg.get('quick_gelu', False)) and not config.get('quick_gelu', False)
+
+def resolve_model(model:str,      # an open_clip model name, a project model name, or the path of a config JSON
+                  pretrained=None, # None (random init), a tag, or a checkpoint file
+                 )->dict:         # name, pretrained (tag or file), force_quick_gelu, bpe_path, config
+    "Check a (model, pretrained) choice and work out how open_clip must build it, without building it"
+    name, config_path, project = _model_name(model)
+    if name.startswith(('hf-hub:', 'local-dir:')):
+        return dict(name=name, pretrained=pretrained, force_quick_gelu=False, bpe_path=None, config=open_clip.get_model_config(name))
+    config = open_clip.get_model_config(name)
+    if config is None: raise _unknown_model(name, project)
+    bpe = config_path.parent/f'{name}-bpe.txt.gz' if config_path is not None else None
+    out = dict(name=name, pretrained=None, force_quick_gelu=False, bpe_path=str(bpe) if bpe is not None and bpe.is_file() else None,
+               config=config)
+    if pretrained is not None: out['pretrained'], out['force_quick_gelu'] = _weights_for(name, config, config_path, pretrained)
     return out
 
 # %% ../nbs/01_extract.ipynb #3065dd09
@@ -367,9 +166,7 @@ def _fetch_error(name:str,   # the open_clip model
     return ConnectionError(f"Could not fetch the weights of {name} pretrained={tag!r} from {src} ({why}). To use them offline, {how}")
 
 # %% ../nbs/01_extract.ipynb #2272dc11
-IMAGE_POOLING, TEXT_POOLING = ('cls', 'mean'), ('eos', 'mean')
-
-def _block_indices(layers:list)->list: return [int(l[1:]) - 1 for l in layers if l != 'final']
+TEXT_POOLING = ('eos', 'mean')   # an OpenCLIP text tower's poolings (IMAGE_POOLING, the same for every source, and _block_indices: 00d_towers)
 
 def _image_layers(model,          # an open_clip CLIP model
                   images,         # [B, 3, H, W] preprocessed images
@@ -477,24 +274,6 @@ def _tower_head(model,      # an open_clip CLIP model
     return dict({k: v.detach().float().cpu().contiguous() for k, v in head.items()}, eps=float(ln.eps))
 
 # %% ../nbs/01_extract.ipynb #84a868a9
-@patch
-def head(self:FeatureStore,
-         tower:str,  # 'image' or 'text'
-        )->dict:     # {'ln.weight': [w], 'ln.bias': [w], 'proj': [w, embed_dim] (, 'proj.bias'), 'eps': float}
-    "The tower's final LayerNorm and projection, as `extract` stored them from the model"
-    if tower not in TOWERS: raise KeyError(f"Unknown tower {tower!r}: use one of {TOWERS}")
-    info, path = self.manifest.get('head', {}).get(tower), self.path/'head.safetensors'
-    if info is None or not path.is_file():
-        raise ValueError(f"{self.path} has no head.safetensors: it was made before layeralign stored the model's head. "
-                         "Run extract again with the same settings (or `layeralign run` again): it adds the head without "
-                         "extracting anew; or rebuild the store with overwrite=True (--overwrite)")
-    if 'unavailable' in info: raise ValueError(f"{self.path}: the lens is not available for the {tower} tower: {info['unavailable']}")
-    try:
-        with safe_open(path, framework='pt') as f:
-            out = {k[len(tower)+1:]: f.get_tensor(k) for k in f.keys() if k.startswith(tower + '.')}
-    except SafetensorError as e: raise DamagedStoreError(f"{path} cannot be read ({e}); {_REBUILD}") from None
-    return dict(out, eps=info['eps'])
-
 def lens(store:FeatureStore, # a store with its head
          tower:str,          # 'image' or 'text'
          layer:str,          # 'L1' ... 'LN' ('final' comes back as stored: it went through the head already)
@@ -562,7 +341,34 @@ def _finish_images(x,     # [B, 3, H, W] uint8 from the workers (or float when n
     std = torch.as_tensor(norm[1], dtype=x.dtype, device=x.device).view(-1, 1, 1)
     return x.sub_(mean).div_(std)
 
-# %% ../nbs/01_extract.ipynb #81942a45
+# %% ../nbs/01_extract.ipynb #e6c0f0b1
+def _on(device:torch.device): # x -> x on `device` (non-blocking from pinned memory on CUDA)
+    return lambda x: x.to(device, non_blocking=device.type == 'cuda')
+
+def _ready_batches(dataset,        # _ImageFiles, _Captions, ...: items (index, item, error)
+                   batches:list,   # [[index, ...], ...] in the order to run them
+                   collate,        # _Collate (with the tokenizer for text)
+                   num_workers:int,# DataLoader workers
+                   device,         # torch.device the batches go to
+                   prepare,        # x -> x ready for the model on `device`
+                  ):               # yields (idx [B], ok [B] bool, x or None, {index: error})
+    "Batches from DataLoader workers, made ready for the model by `prepare` (x is None when no item of a batch could be read)"
+    loader = torch.utils.data.DataLoader(dataset, batch_sampler=batches, collate_fn=collate, num_workers=num_workers,
+                                         pin_memory=device.type == 'cuda', prefetch_factor=2 if num_workers else None)
+    for idx, ok, x, errs in loader: yield idx, ok, None if x is None else prepare(x), errs
+
+def image_batches(paths:list,        # image files
+                  preprocess,        # the model's image preprocess (open_clip's, or any PIL -> tensor transform)
+                  batch_size=32,     # images per batch, or the batches themselves: lists of indices into `paths`
+                  num_workers:int=0, # DataLoader workers decoding images (0: in this process)
+                  device='cpu',      # where the images go
+                 ):                  # yields (idx [B], ok [B] bool, images [n_ok, 3, H, W] on `device` or None, {index: error})
+    "Images as `extract` feeds them to the model: decoded in DataLoader workers, finished on `device`, exactly as `preprocess` makes them"
+    device, (decode, norm) = torch.device(device), _split_preprocess(preprocess)
+    if not isinstance(batch_size, list): batch_size = [list(range(a, min(a + batch_size, len(paths)))) for a in range(0, len(paths), batch_size)]
+    return _ready_batches(_ImageFiles(paths, decode), batch_size, _Collate(), num_workers, device, lambda x: _finish_images(_on(device)(x), norm))
+
+# %% ../nbs/01_extract.ipynb #d85f0d28
 PRECISIONS = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 
 def _select_layers(layers,        # 'all', a list of names for both towers, or {'image': ..., 'text': ...}
@@ -586,6 +392,7 @@ def _select_layers(layers,        # 'all', a list of names for both towers, or {
         out[t] = [l for l in valid if l in want]
     return out
 
+# %% ../nbs/01_extract.ipynb #4d19ea32
 def config_blocks(config:dict,  # an open_clip model config
                    name:str='',   # the model's name, for the error message
                   )->dict:        # {'image': n, 'text': n}
@@ -598,6 +405,14 @@ def config_blocks(config:dict,  # an open_clip model config
                          "and their -quickgelu variants); not timm or HF towers, ResNets (RN50, ...) or CoCa")
     return n
 
+def model_layers(model:str,      # an open_clip model name, a project model name, or the path of a config JSON
+                 pretrained=None, # None, a tag or a checkpoint file (checked, not loaded)
+                )->dict:          # {'image': n, 'text': n}
+    "Blocks of each tower of an OpenCLIP model, from its name alone: nothing is built or downloaded"
+    r = resolve_model(model, pretrained)
+    return config_blocks(r['config'], r['name'])
+
+# %% ../nbs/01_extract.ipynb #4f111ccd
 def _data_digest(data:CaptionSet)->str:
     "A fingerprint of a CaptionSet: its image files (folder and name, so that the data may move), captions and caption -> image map"
     h = hashlib.sha256()
@@ -606,6 +421,10 @@ def _data_digest(data:CaptionSet)->str:
     for c in data.captions: h.update(c.encode('utf-8') + b'\0')
     h.update(np.ascontiguousarray(data.caption_image, dtype=np.int64).tobytes())
     return h.hexdigest()
+
+def _data_settings(data:CaptionSet)->dict: # dataset, split, n_images, n_captions, data (its digest)
+    "The settings of a store that come from its data"
+    return dict(dataset=data.name, split=data.split, n_images=data.n_images, n_captions=data.n_captions, data=_data_digest(data))
 
 def weights_id(resolved:dict):
     "The weights a run used: a tag, None, or a file with its size and time"
@@ -616,11 +435,7 @@ def weights_id(resolved:dict):
 
 def _jsonable(o): return json.loads(json.dumps(o))
 
-def _settings_diff(old:dict, new:dict)->str:
-    keys = sorted(set(old) | set(new))
-    return '; '.join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k))
-
-# %% ../nbs/01_extract.ipynb #51fa28c2
+# %% ../nbs/01_extract.ipynb #3dae368b
 def _tower_dims(model, tower:str)->dict:
     "Feature width of block outputs ('L') and of 'final' in a tower"
     if tower == 'image':
@@ -653,12 +468,53 @@ def _write_shard(path:Path,     # the shard file
             raise OverflowError(f"Layer {l} has values beyond the range of {store_dtype} (max |x| = "
                                 f"{full.abs().max().item():.4g}): use dtype='float32'")
         tensors[l] = cast.contiguous()
-    with atomic_path(path) as tmp: save_file(tensors, str(tmp), metadata={'errors': json.dumps(errors)})
+    save_tensors(tensors, path, metadata={'errors': json.dumps(errors)})
+
+# %% ../nbs/01_extract.ipynb #3082cfa7
+def _shard_batches(todo:list,       # the shards to do
+                   n:int,           # items in the tower
+                   shard_size:int,  # items per shard
+                   batch_size:int,  # items per batch
+                   lengths=None,    # [n] caption lengths: a shard's captions are batched shortest first
+                  )->tuple:         # ([[index, ...], ...] batches, {shard: its number of items})
+    "The batches of the shards to do, shard after shard"
+    batches, expected = [], {}
+    for s in todo:
+        idx = np.arange(s * shard_size, min(n, (s + 1) * shard_size))
+        if lengths is not None: idx = idx[np.argsort(lengths[idx], kind='stable')]
+        expected[s] = len(idx)
+        batches += [idx[a:a + batch_size].tolist() for a in range(0, len(idx), batch_size)]
+    return batches, expected
+
+# %% ../nbs/01_extract.ipynb #545745ae
+def _tower_feed(tower:str,        # 'image' or 'text'
+                net,              # an open_clip model, or a `Tower`
+                data:CaptionSet,  # the split
+                preprocess,       # the image preprocess (used for the image tower)
+                tokenizer,        # the tokenizer (used for the text tower)
+                device,           # torch.device
+                num_workers:int,  # DataLoader workers
+               )->tuple:          # (batches -> ready batches, (x, layers, pooling) -> {layer: [B, d]}, {'L': d, 'final': d})
+    "How one tower's batches are made ready, how it runs, and its widths"
+    if isinstance(net, Tower):
+        ds, collate = (_ImageFiles(data.image_paths, preprocess), _Collate()) if tower == 'image' else (_Captions(data.captions), _Collate(tokenizer))
+        return (lambda b: _ready_batches(ds, b, collate, num_workers, device, lambda x: net.prepare(x, device))), net.forward, net.dims
+    if tower == 'image':
+        return (lambda b: image_batches(data.image_paths, preprocess, b, num_workers, device)), functools.partial(_image_layers, net), _tower_dims(net, 'image')
+    feed = lambda b: _ready_batches(_Captions(data.captions), b, _Collate(tokenizer), num_workers, device, lambda x: _on(device)(_cut_tokens(net, x)))
+    return feed, functools.partial(_text_layers, net, truncate=False), _tower_dims(net, 'text')
+
+# %% ../nbs/01_extract.ipynb #2b4de62b
+def _unreadable(paths:list, errs:dict, partial:Path)->ValueError:
+    "The error for the first image of a batch that could not be read"
+    i, e = next(iter(errs.items()))
+    return ValueError(f"Cannot read image {paths[i]} ({e}). Fix or remove the file, or pass {flag_hint('skip_bad')} to leave it "
+                      f"(and its captions) out; finished shards are kept in {partial}")
 
 def _run_tower(tower:str,          # 'image' or 'text'
-               model,              # the open_clip model, on `device`
-               dataset,            # _ImageFiles or _Captions
-               collate,            # _Collate (with the tokenizer for text)
+               feed,               # batches -> ready batches (idx, ok, x, {index: error}), see `_tower_feed`
+               forward,            # (x, layers, pooling) -> {layer: [B, d]}
+               dims:dict,          # {'L': d, 'final': d} widths, for a shard without rows
                n:int,              # items in the tower
                shard_size:int,     # items per shard
                batch_size:int,     # items per batch
@@ -668,54 +524,31 @@ def _run_tower(tower:str,          # 'image' or 'text'
                device,             # torch.device
                autocast_dtype,     # torch.bfloat16 / torch.float16, or None for fp32
                store_dtype,        # dtype on disk
-               num_workers:int,    # DataLoader workers
                skip_bad:bool,      # leave out unreadable images instead of stopping
                progress:bool,      # show a progress bar
+               paths=None,         # [n] image files (str), to name the unreadable ones
                lengths=None,       # [n] caption lengths, to batch short captions together
                rank:int=0,         # this process's rank ...
                world:int=1,        # ... among this many
-               norm=None,          # (mean, std) to finish image preprocessing on the device
               )->tuple:            # (items done, seconds)
     "Extract this rank's missing shards of one tower; returns (items done, seconds)"
-    n_shards = max(1, math.ceil(n / shard_size))
-    todo = [s for s in range(n_shards) if s % world == rank and not _shard_file(partial, tower, s).exists()]
+    todo = [s for s in range(max(1, math.ceil(n / shard_size))) if s % world == rank and not _shard_file(partial, tower, s).exists()]
     if not todo: return 0, 0.0
-    batches, expected = [], {}
-    for s in todo:
-        idx = np.arange(s * shard_size, min(n, (s + 1) * shard_size))
-        if lengths is not None: idx = idx[np.argsort(lengths[idx], kind='stable')]
-        expected[s] = len(idx)
-        batches += [idx[a:a + batch_size].tolist() for a in range(0, len(idx), batch_size)]
-    cuda = device.type == 'cuda'
-    loader = torch.utils.data.DataLoader(dataset, batch_sampler=batches, collate_fn=collate, num_workers=num_workers,
-                                         pin_memory=cuda, prefetch_factor=2 if num_workers else None)
-    adapter = isinstance(model, Tower)     # a tower of another source (or one open_clip tower beside one), see 00a_towers
-    fwd = (lambda m, x, ls, p: m.forward(x, ls, p)) if adapter else _image_layers if tower == 'image' else functools.partial(_text_layers, truncate=False)
-    dims = model.dims if adapter else _tower_dims(model, tower)
-    pending, seen, errors = {}, {}, {}
+    batches, expected = _shard_batches(todo, n, shard_size, batch_size, lengths)
     for s in [s for s in todo if expected[s] == 0]: _write_shard(_shard_file(partial, tower, s), layers, [], dims, store_dtype, {})
-    total = sum(expected.values())
-    start = time.time()
+    total, start, pending, seen, errors = sum(expected.values()), time.time(), {}, {}, {}
     bar = tqdm(total=total, unit='img' if tower == 'image' else 'cap', desc=f'{tower} tower', disable=not progress, smoothing=0.1)
     writer, written = ThreadPoolExecutor(max_workers=1), []   # shards are written while the next ones compute
     try:
-        for idx, ok, x, errs in loader:
-            if errs and not skip_bad:
-                i, e = next(iter(errs.items()))
-                raise ValueError(f"Cannot read image {dataset.paths[i]} ({e}). Fix or remove the file, or {skip_bad_hint()}; "
-                                 f"finished shards are kept in {partial}")
+        for idx, ok, x, errs in feed(batches):
+            if errs and not skip_bad: raise _unreadable(paths, errs, partial)
             s = int(idx[0]) // shard_size
             if x is not None:
-                if adapter: x = model.prepare(x, device)
-                else:
-                    if tower == 'text': x = _cut_tokens(model, x)     # on the CPU: no GPU sync per batch
-                    x = x.to(device, non_blocking=cuda)
-                    if tower == 'image': x = _finish_images(x, norm)
                 with torch.inference_mode(), torch.autocast(device.type, dtype=autocast_dtype or torch.float32,
                                                             enabled=autocast_dtype is not None):
-                    feats = fwd(model, x, layers, pooling)
+                    feats = forward(x, layers, pooling)
                 pending.setdefault(s, []).append((idx[ok], {l: v.float() for l, v in feats.items()}))
-            errors.setdefault(s, {}).update({dataset.paths[i]: e for i, e in errs.items()})
+            errors.setdefault(s, {}).update({paths[i]: e for i, e in errs.items()})
             seen[s] = seen.get(s, 0) + len(idx)
             bar.update(len(idx))
             if seen[s] == expected[s]:
@@ -727,7 +560,59 @@ def _run_tower(tower:str,          # 'image' or 'text'
     for w in written: w.result()            # raise a failed write
     return total, time.time() - start
 
-# %% ../nbs/01_extract.ipynb #393433e8
+# %% ../nbs/01_extract.ipynb #9f2a51ac
+def _check_shards(files:list): # the shard files
+    "Every shard whole, as long as its header says: a shard damaged on disk is named, not left to safetensors"
+    for f in files:
+        if not complete_safetensors(f):
+            raise DamagedStoreError(f"{f} is damaged (not the length its header gives); delete it and run again: "
+                                    "that shard alone is extracted anew")
+
+def _kept(files:dict,      # {'image': [shard files], 'text': [...]}
+          data:CaptionSet, # the CaptionSet the shards were made from
+         )->tuple:         # (kept images [n_good], caption -> new image row [n_captions] (-1: dropped), {file: error}, [per text shard: rows kept])
+    "Which images the shards hold (with skip_bad, not the unreadable ones), and so which captions stay"
+    index, skipped = [], {}
+    for f in files['image']:
+        with safe_open(f, framework='pt') as h:
+            index.append(h.get_tensor('_index'))
+            skipped.update(json.loads((h.metadata() or {}).get('errors', '{}')))
+    good = torch.cat(index).numpy()                                              # [n_good] kept image indices
+    new_index = np.full(data.n_images, -1, dtype=np.int64)
+    new_index[good] = np.arange(len(good))
+    cap_new = new_index[data.caption_image]                                      # [n_captions], -1 when dropped
+    text_keep = []
+    for f in files['text']:
+        with safe_open(f, framework='pt') as h: text_keep.append(torch.from_numpy(cap_new[h.get_tensor('_index').numpy()] >= 0))
+    return good, cap_new, skipped, text_keep
+
+# %% ../nbs/01_extract.ipynb #07a164d2
+def _shard_layers(files:dict, layers:dict, n_rows:dict, text_keep:list)->tuple: # ({layer: ((n, d), chunks)} of the image tower, of the text tower)
+    "Each layer of each tower as (shape, chunks), read shard by shard (the text shards' dropped captions left out)"
+    def chunks(tower, layer):
+        def gen():
+            for s, f in enumerate(files[tower]):
+                with safe_open(f, framework='pt') as h: t = h.get_tensor(layer)
+                yield t if tower == 'image' else t[text_keep[s]]
+        return gen
+    def shape(tower, layer):
+        with safe_open(files[tower][0], framework='pt') as h: return (n_rows[tower], h.get_slice(layer).get_shape()[1])
+    return tuple({l: (shape(t, l), chunks(t, l)) for l in layers[t]} for t in TOWERS)
+
+def _replace_store(out:Path, overwrite:bool, write)->FeatureStore:
+    "Write the store with `write()`; one already at `out` (overwrite=True) is moved aside, and put back if writing fails"
+    old = None
+    if out.exists():
+        if not overwrite: raise FileExistsError(f"{out} exists; pass {flag_hint('overwrite')} to replace it")
+        old = out.with_name(f'.{out.name}.old-{os.getpid()}')
+        os.replace(out, old)
+    try: store = write()
+    except BaseException:
+        if old is not None and not out.exists(): os.replace(old, out)
+        raise
+    if old is not None: shutil.rmtree(old, ignore_errors=True)
+    return store
+
 def _assemble(partial:Path,   # the folder of finished shards
               out:Path,       # the store to write
               data:CaptionSet,# the CaptionSet the shards were made from
@@ -740,50 +625,15 @@ def _assemble(partial:Path,   # the folder of finished shards
              )->FeatureStore:
     "Write the store from the finished shards, atomically; returns the FeatureStore"
     files = {t: [_shard_file(partial, t, s) for s in range(n_shards[t])] for t in TOWERS}
-    for f in files['image'] + files['text']:   # a shard damaged on disk is named, not left to safetensors
-        try: ok = _st_size(f) == f.stat().st_size
-        except DamagedStoreError: ok = False
-        if not ok: raise DamagedStoreError(f"{f} is damaged (not the length its header gives); delete it and run again: "
-                                           "that shard alone is extracted anew")
-    index, skipped = [], {}
-    for f in files['image']:
-        with safe_open(f, framework='pt') as h:
-            index.append(h.get_tensor('_index'))
-            skipped.update(json.loads((h.metadata() or {}).get('errors', '{}')))
-    good = torch.cat(index).numpy()                                              # [n_good] kept image indices
-    new_index = np.full(data.n_images, -1, dtype=np.int64)
-    new_index[good] = np.arange(len(good))
-    cap_new = new_index[data.caption_image]                                      # [n_captions], -1 when dropped
-    keep_caption = cap_new >= 0
-    text_keep = []
-    for f in files['text']:
-        with safe_open(f, framework='pt') as h: text_keep.append(torch.from_numpy(keep_caption[h.get_tensor('_index').numpy()]))
-
-    def chunks(tower, layer):
-        def gen():
-            for s, f in enumerate(files[tower]):
-                with safe_open(f, framework='pt') as h: t = h.get_tensor(layer)
-                yield t if tower == 'image' else t[text_keep[s]]
-        return gen
-    def shape(tower, layer):
-        with safe_open(files[tower][0], framework='pt') as h: d = h.get_slice(layer).get_shape()[1]
-        return (len(good) if tower == 'image' else int(keep_caption.sum()), d)
-    image = {l: (shape('image', l), chunks('image', l)) for l in layers['image']}
-    text = {l: (shape('text', l), chunks('text', l)) for l in layers['text']}
-    meta = dict(meta, skipped={'images': skipped, 'captions': np.flatnonzero(~keep_caption).tolist()})
+    _check_shards(files['image'] + files['text'])
+    good, cap_new, skipped, text_keep = _kept(files, data)
+    keep = cap_new >= 0                                                          # [n_captions] the captions that stay
+    image, text = _shard_layers(files, layers, {'image': len(good), 'text': int(keep.sum())}, text_keep)
+    meta = dict(meta, skipped={'images': skipped, 'captions': np.flatnonzero(~keep).tolist()})
     image_files = [str(data.image_paths[i]) for i in good]
-    captions = [c for c, k in zip(data.captions, keep_caption) if k]
-    old = None
-    if out.exists():
-        if not overwrite: raise FileExistsError(f"{out} exists; pass overwrite=True (--overwrite) to replace it")
-        old = out.with_name(f'.{out.name}.old-{os.getpid()}')
-        os.replace(out, old)
-    try: store = write_store(out, image, text, cap_new[keep_caption], captions, image_files, meta, dtype=dtype, head=head)
-    except BaseException:
-        if old is not None and not out.exists(): os.replace(old, out)
-        raise
-    if old is not None: shutil.rmtree(old, ignore_errors=True)
-    return store
+    captions = [c for c, k in zip(data.captions, keep) if k]
+    return _replace_store(out, overwrite, lambda: write_store(out, image, text, cap_new[keep], captions, image_files, meta,
+                                                              dtype=dtype, head=head))
 
 # %% ../nbs/01_extract.ipynb #cf5c6cce
 def _rank_world()->tuple:
@@ -834,7 +684,7 @@ def _start_partial(partial:Path,   # the folder of shards beside the store
     "Rank 0's start: a partial run with these settings is kept (its shards are good), one with other settings discarded"
     plan = _read_plan(partial)
     if partial.exists() and (plan is None or plan.get('settings') != settings):
-        why = _settings_diff(plan.get('settings', {}), settings) if plan else 'no readable settings.json'
+        why = '; '.join(settings_diff(plan.get('settings', {}), settings)) if plan else 'no readable settings.json'
         print(f"{partial}: discarding an unfinished run with other settings ({why})")
         shutil.rmtree(partial); plan = None
     partial.mkdir(parents=True, exist_ok=True)
@@ -872,7 +722,7 @@ def _check_request(dtype, precision, batch_size, num_workers, shard_size):
     if num_workers is not None and (not _count(num_workers) or num_workers < 0):
         raise ValueError(f"num_workers {num_workers!r}: use 0 (decode in this process), more, or None for the default")
 
-# %% ../nbs/01_extract.ipynb #6d4d912f
+# %% ../nbs/01_extract.ipynb #c20bc2e4
 def _finished(out:Path, settings:dict)->FeatureStore|None:
     "The store at `out` when it is there, opens, and was made with `settings`"
     try: store = FeatureStore(out)
@@ -884,22 +734,16 @@ def _model_head(model, pretrained, init_seed:int=0)->dict:
     net, _, _ = load_model(model, pretrained, init_seed=init_seed)
     return {t: _tower_head(net, t) for t in TOWERS}
 
-def _add_head(store:FeatureStore, head:dict)->FeatureStore:
-    "Give a store made before heads were stored its head.safetensors, recorded in the manifest"
-    with atomic_path(store.path/'head.safetensors') as tmp: entry = _write_head(tmp, head)
-    files = dict(store.manifest.get('files') or {}, **{'head.safetensors': _file_record(store.path/'head.safetensors')})
-    write_json(store.path/'manifest.json', dict(store.manifest, head=entry, files=files))
-    return FeatureStore(store.path)
-
 def _existing(out:Path,        # the store directory
               settings:dict,   # the settings asked for
               overwrite:bool,  # rebuild a damaged store, replace one made with other settings
               head_of=None,    # () -> {tower: head}: the model's head for an older store without one; None: leave it
+              progress:bool=True, # say when the store is there already
              )->FeatureStore|None: # the store when it is there, sound, and made with `settings`; None: build it
     "What `extract` finds at `out`: a finished store is verified and returned; anything else is named, or replaced"
     if not (out/'manifest.json').exists():
         if out.exists() and any(out.iterdir()) and not overwrite:
-            raise FileExistsError(f"{out} exists and is not a feature store; choose another `out` or pass overwrite=True (--overwrite)")
+            raise FileExistsError(f"{out} exists and is not a feature store; choose another `out` or pass {flag_hint('overwrite')}")
         return None
     try:
         store = FeatureStore(out)
@@ -910,12 +754,12 @@ def _existing(out:Path,        # the store directory
         print(f"{e}\nRebuilding {out}"); return None
     if old != settings:
         if overwrite: return None
-        raise FileExistsError(f"{out} holds features made with other settings ({_settings_diff(old, settings)}). "
-                              "Pass overwrite=True (--overwrite on the command line) to replace it, or choose another `out`")
+        raise FileExistsError(f"{out} holds features made with other settings ({'; '.join(settings_diff(old, settings))}). "
+                              f"Pass {flag_hint('overwrite')} to replace it, or choose another `out`")
     if 'head' not in store.manifest and head_of is not None:
-        store = _add_head(store, head_of())
+        store = add_head(store, head_of())
         print(f"{out}: added the model's head (head.safetensors), which stores made before it lacked")
-    print(f"{out}: already extracted with these settings, and verified; nothing to do")
+    if progress: print(f"{out}: already extracted with these settings, and verified; nothing to do")
     return store
 
 # %% ../nbs/01_extract.ipynb #93ec1149
@@ -995,7 +839,7 @@ def _truncated(text, data)->dict: # {'captions': n, 'context_length': tokens}
     if n: print(f"{text.spec}: {n:,} of {data.n_captions:,} captions are longer than its context of {text.context_length} tokens and were cut")
     return dict(captions=n, context_length=getattr(text, 'context_length', None))
 
-# %% ../nbs/01_extract.ipynb #7f5ac05d
+# %% ../nbs/01_extract.ipynb #edefaa40
 def tower_layers(model=None,       # as `extract`
                  pretrained=None,  # as `extract`
                  image_model=None, # as `extract`
@@ -1003,19 +847,143 @@ def tower_layers(model=None,       # as `extract`
                 )->dict:           # {'image': [...], 'text': [...]}
     "The layer names of each tower `extract` would store for this request, without loading any weights"
     specs = _tower_specs(model, pretrained, image_model, text_model)
-    if not isinstance(specs, dict):
-        r = resolve_model(*(specs or (model, pretrained)))
-        return {t: layer_names(n) for t, n in config_blocks(r['config'], r['name']).items()}
+    if not isinstance(specs, dict): return {t: layer_names(n) for t, n in model_layers(*(specs or (model, pretrained))).items()}
     out = {}
     for t in TOWERS:
         p = parse_spec(specs[t])
-        if p['source'] == 'open_clip':
-            r = resolve_model(p['name'], p['pretrained'])
-            out[t] = layer_names(config_blocks(r['config'], r['name'])[t], final=False)
+        if p['source'] == 'open_clip': out[t] = layer_names(model_layers(p['name'], p['pretrained'])[t], final=False)
         else: out[t] = layer_names(*spec_blocks(specs[t], t))
     return out
 
-# %% ../nbs/01_extract.ipynb #8d7ab829
+# %% ../nbs/01_extract.ipynb #79acc611
+def _pooling_pair(pooling)->tuple: # (image pooling, text pooling)
+    "`extract`'s `pooling` as an (image, text) pair: 'mean' is the mean on both sides, 'cls' or 'eos' the default pair"
+    if isinstance(pooling, str): return ('mean', 'mean') if pooling == 'mean' else ('cls', 'eos') if pooling in ('cls', 'eos') else (pooling,)
+    return tuple(pooling)
+
+def _openclip_request(data:CaptionSet, model, pretrained, layers, pooling:tuple, dtype:str, precision:str, init_seed:int,
+                     )->SimpleNamespace: # model, pretrained, init_seed, specs, towers (None), layers, pooling, settings, head_of
+    "What a store of both towers of one OpenCLIP model is made from (as `extract` takes it): its layers, and the settings to match"
+    resolved = resolve_model(model, pretrained)
+    layers = _select_layers(layers, config_blocks(resolved['config'], resolved['name']))
+    settings = _jsonable(dict(model=resolved['name'], pretrained=pretrained if pretrained is None else str(pretrained),
+                              weights=weights_id(resolved), quick_gelu=resolved['force_quick_gelu'] or bool(resolved['config'].get('quick_gelu')),
+                              **_data_settings(data), layers=layers, pooling={'image': pooling[0], 'text': pooling[1]},
+                              dtype=dtype, precision=precision))
+    if pretrained is None: settings['init_seed'] = int(init_seed)   # random weights: their seed makes them
+    return SimpleNamespace(model=model, pretrained=pretrained, init_seed=init_seed, specs=None, towers=None, layers=layers,
+                           pooling=pooling, settings=settings, head_of=lambda: _model_head(model, pretrained, init_seed))
+
+# %% ../nbs/01_extract.ipynb #c4f8002e
+def _towers_request(data:CaptionSet, specs:dict, layers, pooling:tuple, dtype:str, precision:str, init_seed:int,
+                    text_dtype:str, text_pooling)->SimpleNamespace: # as `_openclip_request`, with the built towers
+    "What a store of two towers (see `_tower_specs`) is made from: the towers, their layers, and the settings to match"
+    towers = _load_towers(specs, init_seed, text_dtype, text_pooling)
+    if pooling[0] == 'cls' and 'cls' not in getattr(towers['image'], 'poolings', IMAGE_POOLING): pooling = ('mean', pooling[1])   # SigLIP: no class token
+    layers = _select_layers(layers, {t: towers[t].n_blocks for t in TOWERS}, {t: towers[t].dims['final'] is not None for t in TOWERS},
+                            {t: towers[t].embedding for t in TOWERS})
+    settings = _jsonable(dict(model=towers_name(specs['image'], specs['text']), pretrained=None, image_model=specs['image'],
+                              text_model=specs['text'], towers={t: _same_weights(towers[t].record) for t in TOWERS},
+                              **_data_settings(data), layers=layers, pooling={'image': pooling[0], 'text': towers['text'].pooling},
+                              dtype=dtype, precision=precision, init_seed=int(init_seed)))
+    return SimpleNamespace(model=None, pretrained=None, init_seed=init_seed, specs=specs, towers=towers, layers=layers,
+                           pooling=(pooling[0], towers['text'].pooling), settings=settings,
+                           head_of=lambda: {t: towers[t].head() for t in TOWERS})
+
+def _request(data:CaptionSet, model, pretrained, layers, pooling, dtype:str, precision:str, init_seed:int,
+             image_model, text_model, text_dtype:str, text_pooling)->SimpleNamespace: # all as `extract` takes them
+    "Check what `extract` is asked for, and work out its towers, layers, pooling and settings"
+    specs = _tower_specs(model, pretrained, image_model, text_model)
+    if specs is not None and not isinstance(specs, dict): (model, pretrained), specs = specs, None   # both towers of one open_clip model
+    pooling = _pooling_pair(pooling)
+    if len(pooling) != 2 or pooling[0] not in IMAGE_POOLING or (specs is None and pooling[1] not in TEXT_POOLING):
+        raise ValueError(f"pooling {pooling!r}: the image side is one of {IMAGE_POOLING}, the text side one of {TEXT_POOLING}")
+    if specs is None: return _openclip_request(data, model, pretrained, layers, pooling, dtype, precision, init_seed)
+    return _towers_request(data, specs, layers, pooling, dtype, precision, init_seed, text_dtype, text_pooling)
+
+# %% ../nbs/01_extract.ipynb #b3f2153b
+def _rank_device(device:torch.device, rank:int, world:int)->torch.device:
+    "This rank's device: `cuda:<LOCAL_RANK>` when several ranks share plain 'cuda'; made current, for pinned memory and kernels"
+    if world > 1 and device.type == 'cuda' and device.index is None: device = torch.device('cuda', int(os.environ.get('LOCAL_RANK', rank)))
+    if device.type == 'cuda' and device.index is not None: torch.cuda.set_device(device)
+    return device
+
+def _batch_sizes(batch_size,        # as `extract` takes it: a number, {'image': n, 'text': m}, or None
+                 device:torch.device,
+                 towers:dict=None,  # {tower: Tower} of a request of two towers, else None
+                 text_dtype:str='fp32', # an hf text model's weights
+                )->dict:            # {'image': n, 'text': m}
+    "Items per batch of each tower: as given, else by device; a large HF text model's on a GPU fitted to its memory"
+    cuda, given = device.type == 'cuda', batch_size if isinstance(batch_size, dict) else {t: batch_size for t in TOWERS}
+    bs = {t: int(given.get(t) or ((256 if t == 'image' else 2048) if cuda else (32 if t == 'image' else 128))) for t in TOWERS}
+    if cuda and not given.get('text') and towers is not None and hasattr(getattr(towers['text'], 'model', None), 'config'):
+        bs['text'] = fit_text_batch(towers['text'].model.config, torch.cuda.mem_get_info(device)[0], dtype=text_dtype, start=bs['text'])
+    return bs
+
+# %% ../nbs/01_extract.ipynb #5889a4cd
+def _shard_plan(out:Path,         # the store
+                partial:Path,     # its partial folder
+                settings:dict,    # the settings of this run
+                shard_size,       # as `extract` takes it
+                batch_size:dict,  # {'image': n, 'text': m}
+                run:str,          # this run's id (`_run_id`)
+                rank:int,         # this process's rank
+               )->dict|FeatureStore: # the plan (settings, shard_size, run), or the store another run finished
+    "Rank 0 starts or resumes the partial folder; another rank waits for rank 0's plan of this run, or the store"
+    if rank == 0:
+        remove_stale_tmp(out.parent)                     # what killed runs left beside the store
+        ss = shard_size if isinstance(shard_size, dict) else {t: shard_size for t in TOWERS}
+        return _start_partial(partial, settings, {t: int(ss.get(t) or 8 * batch_size[t]) for t in TOWERS}, run)
+    return _wait_for(lambda: _finished(out, settings) or _own_plan(partial, settings, run), f"rank 0 of run {run} to start {partial}")
+
+def _shard_counts(n:dict, shard_size:dict, partial:Path)->dict: # {'image': shards, 'text': shards}
+    "Shards per tower (at least one); a run that finds some of them done says it resumes"
+    n_shards = {t: max(1, math.ceil(n[t] / shard_size[t])) for t in TOWERS}
+    done = {t: sum(_shard_file(partial, t, s).exists() for s in range(n_shards[t])) for t in TOWERS}
+    if any(done[t] for t in TOWERS) and any(done[t] < n_shards[t] for t in TOWERS):
+        print(f"Resuming {partial}: {done['image']}/{n_shards['image']} image and {done['text']}/{n_shards['text']} text shards done")
+    return n_shards
+
+# %% ../nbs/01_extract.ipynb #85d56730
+def _load_nets(req:SimpleNamespace, # from `_request`
+               device,              # torch.device
+              )->tuple:             # ({tower: model or Tower} on `device`, {tower: head}, image preprocess, tokenizer)
+    "The model (or the two towers) on the device, with each tower's head"
+    if req.towers is None:
+        net, preprocess, tokenizer = load_model(req.model, req.pretrained, device=device, init_seed=req.init_seed)
+        return {'image': net, 'text': net}, {t: _tower_head(net, t) for t in TOWERS}, preprocess, tokenizer
+    return {t: req.towers[t].to(device) for t in TOWERS}, req.head_of(), req.towers['image'].preprocess, req.towers['text'].tokenize
+
+def _extract_towers(req:SimpleNamespace, data:CaptionSet, partial:Path, shard_size:dict, n_shards:dict, batch_size:dict,
+                    device, dtype:str, precision:str, num_workers, skip_bad:bool, progress:bool, rank:int, world:int,
+                   )->tuple: # ({'images_per_s', 'captions_per_s'} of what was done, {tower: head} or None when nothing was left)
+    "This rank's missing shards of both towers; the model is loaded only when there are some"
+    if all(_shard_file(partial, t, s).exists() for t in TOWERS for s in range(n_shards[t]) if s % world == rank): return {}, None
+    workers = num_workers if num_workers is not None else (min(16, max(1, (os.cpu_count() or 2) - 1)) if device.type == 'cuda' else 0)
+    nets, head, preprocess, tokenizer = _load_nets(req, device)
+    common = dict(partial=partial, device=device, autocast_dtype=PRECISIONS[precision], store_dtype=getattr(torch, dtype),
+                  skip_bad=skip_bad, progress=progress and rank == 0, rank=rank, world=world)
+    n, speed = {'image': data.n_images, 'text': data.n_captions}, {}
+    extra = {'image': dict(paths=[str(p) for p in data.image_paths]), 'text': dict(lengths=np.array([len(c) for c in data.captions]))}
+    for tower, unit in (('image', 'images_per_s'), ('text', 'captions_per_s')):
+        feed, forward, dims = _tower_feed(tower, nets[tower], data, preprocess, tokenizer, device, workers)
+        k, secs = _run_tower(tower, feed, forward, dims, n[tower], shard_size[tower], batch_size[tower], layers=req.layers[tower],
+                             pooling=req.pooling[0 if tower == 'image' else 1], **extra[tower], **common)
+        if k: speed[unit] = k / secs
+    return speed, head
+
+# %% ../nbs/01_extract.ipynb #af87dbd0
+def _manifest_meta(req:SimpleNamespace, data:CaptionSet, precision:str, device, speed:dict)->dict: # manifest entries for `write_store`
+    "What the manifest says of a run beside its settings"
+    s = req.settings
+    meta = dict(model=s['model'], pretrained=s['pretrained'], dataset=data.name, split=data.split, pooling=s['pooling'],
+                precision=precision, device=str(device), speed=speed, settings=s, environment=environment(device))
+    if req.towers is None: meta['quick_gelu'] = s['quick_gelu']
+    else: meta.update(image_model=req.specs['image'], text_model=req.specs['text'], towers=_jsonable({t: req.towers[t].record for t in TOWERS}),
+                      truncated=_truncated(req.towers['text'], data))
+    return meta
+
+# %% ../nbs/01_extract.ipynb #707f14e3
 def extract(data:CaptionSet,          # the images and captions of one split
             model:str,                 # open_clip model name, project model name, path of a config JSON, or 'hf:NAME' (a transformers CLIP or SigLIP); None: image_model and text_model
             pretrained,                # None (random init), a tag ('openai', 'synthetic', ...), or a checkpoint file
@@ -1030,9 +998,9 @@ def extract(data:CaptionSet,          # the images and captions of one split
             skip_bad:bool=False,       # leave out images that cannot be read (and their captions), recorded in the manifest
             overwrite:bool=False,      # replace a store made with other settings, or rebuild a damaged one
             shard_size=None,           # items per resumable shard, or {'image': n, 'text': m}; None: 8 batches
-            progress:bool=True,        # show progress bars
+            progress:bool=True,        # show progress bars, and say when the store was there already
             init_seed:int=0,           # with pretrained=None: the seed of the random weights
-            image_model:str=None,      # the image tower of another model: 'timm:NAME', 'open_clip:MODEL/TAG' (see 00a_towers)
+            image_model:str=None,      # the image tower of another model: 'timm:NAME', 'open_clip:MODEL/TAG' (see 00d_towers)
             text_model:str=None,       # the text tower of another model: 'hf:NAME_OR_PATH', 'open_clip:MODEL/TAG'
             text_dtype:str='fp32',     # an hf text model's weights: 'fp32', 'bf16' or 'fp16'
             text_pooling:str=None,     # an hf text model's pooling: 'cls', 'mean' or 'last'; None: by its type
@@ -1040,105 +1008,24 @@ def extract(data:CaptionSet,          # the images and captions of one split
     "Features of every requested layer of both towers for `data`, in one forward pass per batch per tower"
     out, device = Path(out), check_device(device)
     _check_request(dtype, precision, batch_size, num_workers, shard_size)
-    if isinstance(pooling, str): pooling = ('mean', 'mean') if pooling == 'mean' else ('cls', 'eos') if pooling in ('cls', 'eos') else (pooling,)
-    pooling = tuple(pooling)
-    specs = _tower_specs(model, pretrained, image_model, text_model)
-    if specs is not None and not isinstance(specs, dict): model, pretrained, specs = *specs, None   # both towers of one open_clip model
-    if len(pooling) != 2 or pooling[0] not in IMAGE_POOLING or (specs is None and pooling[1] not in TEXT_POOLING):
-        raise ValueError(f"pooling {pooling!r}: the image side is one of {IMAGE_POOLING}, the text side one of {TEXT_POOLING}")
     precision = precision or ('bf16' if device.type == 'cuda' else 'fp32')
-    towers = None
-    if specs is None:
-        resolved = resolve_model(model, pretrained)
-        layers = _select_layers(layers, config_blocks(resolved['config'], resolved['name']))
-        settings = _jsonable(dict(model=resolved['name'], pretrained=pretrained if pretrained is None else str(pretrained),
-                                  weights=weights_id(resolved), quick_gelu=resolved['force_quick_gelu'] or bool(resolved['config'].get('quick_gelu')),
-                                  dataset=data.name, split=data.split, n_images=data.n_images, n_captions=data.n_captions,
-                                  data=_data_digest(data), layers=layers, pooling={'image': pooling[0], 'text': pooling[1]},
-                                  dtype=dtype, precision=precision))
-        if pretrained is None: settings['init_seed'] = int(init_seed)   # random weights: their seed makes them
-        head_of = lambda: _model_head(model, pretrained, init_seed)
-    else:   # towers of two models: built here (on the CPU), as their number of blocks and provenance come from them
-        towers = _load_towers(specs, init_seed, text_dtype, text_pooling)
-        if pooling[0] == 'cls' and 'cls' not in getattr(towers['image'], 'poolings', IMAGE_POOLING): pooling = ('mean', pooling[1])   # SigLIP: no class token
-        layers = _select_layers(layers, {t: towers[t].n_blocks for t in TOWERS}, {t: towers[t].dims['final'] is not None for t in TOWERS},
-                                {t: towers[t].embedding for t in TOWERS})
-        settings = _jsonable(dict(model=towers_name(specs['image'], specs['text']), pretrained=None, image_model=specs['image'],
-                                  text_model=specs['text'], towers={t: _same_weights(towers[t].record) for t in TOWERS},
-                                  dataset=data.name, split=data.split, n_images=data.n_images, n_captions=data.n_captions,
-                                  data=_data_digest(data), layers=layers, pooling={'image': pooling[0], 'text': towers['text'].pooling},
-                                  dtype=dtype, precision=precision, init_seed=int(init_seed)))
-        head_of = lambda: {t: towers[t].head() for t in TOWERS}
+    req = _request(data, model, pretrained, layers, pooling, dtype, precision, init_seed, image_model, text_model, text_dtype, text_pooling)
     rank, world = _rank_world()
     with stage_lock(out, what=f"the feature store {out}") if rank == 0 else contextlib.nullcontext():   # one builder per store
-        store = _existing(out, settings, overwrite, head_of if rank == 0 else None)
+        store = _existing(out, req.settings, overwrite, req.head_of if rank == 0 else None, progress)
         if store is not None: return store
-        if world > 1 and device.type == 'cuda' and device.index is None: device = torch.device('cuda', int(os.environ.get('LOCAL_RANK', rank)))
-        cuda = device.type == 'cuda'
-        if cuda and device.index is not None: torch.cuda.set_device(device)   # pinned memory and kernels on this rank's GPU
-        bs = batch_size if isinstance(batch_size, dict) else {t: batch_size for t in TOWERS}
-        bs_given = dict(bs)
-        bs = {t: int(bs.get(t) or ((256 if t == 'image' else 2048) if cuda else (32 if t == 'image' else 128))) for t in TOWERS}
-        if cuda and not bs_given.get('text') and towers is not None and hasattr(getattr(towers['text'], 'model', None), 'config'):   # a large HF text model: fit its batch
-            bs['text'] = fit_text_batch(towers['text'].model.config, torch.cuda.mem_get_info(device)[0], dtype=text_dtype, start=bs['text'])
-        partial, run = out.with_name(out.name + '.partial'), _run_id()
-        if rank == 0:
-            remove_stale_tmp(out.parent)                     # what killed runs left beside the store
-            ss = shard_size if isinstance(shard_size, dict) else {t: shard_size for t in TOWERS}
-            plan = _start_partial(partial, settings, {t: int(ss.get(t) or 8 * bs[t]) for t in TOWERS}, run)
-        else:   # join rank 0 of this run (not another run's partial), or find the store made meanwhile
-            plan = _wait_for(lambda: _finished(out, settings) or _own_plan(partial, settings, run), f"rank 0 of run {run} to start {partial}")
-            if isinstance(plan, FeatureStore): return plan
-        shard = plan['shard_size']
-        n = {'image': data.n_images, 'text': data.n_captions}
-        n_shards = {t: max(1, math.ceil(n[t] / shard[t])) for t in TOWERS}
-        done = {t: sum(_shard_file(partial, t, s).exists() for s in range(n_shards[t])) for t in TOWERS}
-        if any(done[t] for t in TOWERS) and any(done[t] < n_shards[t] for t in TOWERS):
-            print(f"Resuming {partial}: {done['image']}/{n_shards['image']} image and {done['text']}/{n_shards['text']} text shards done")
-        speed, head = {}, None
-        mine = {t: [s for s in range(n_shards[t]) if s % world == rank] for t in TOWERS}
-        if any(not _shard_file(partial, t, s).exists() for t in TOWERS for s in mine[t]):
-            workers = num_workers if num_workers is not None else (min(16, max(1, (os.cpu_count() or 2) - 1)) if cuda else 0)
-            if towers is None:
-                net, preprocess, tokenizer = load_model(model, pretrained, device=device, init_seed=init_seed)
-                head = {t: _tower_head(net, t) for t in TOWERS}
-                decode, norm = _split_preprocess(preprocess)
-                nets = {'image': net, 'text': net}
-            else:
-                nets = {t: towers[t].to(device) for t in TOWERS}
-                head, decode, norm, tokenizer = head_of(), towers['image'].preprocess, None, towers['text'].tokenize
-            lengths = np.array([len(c) for c in data.captions])
-            common = dict(partial=partial, device=device, autocast_dtype=PRECISIONS[precision], store_dtype=getattr(torch, dtype),
-                          num_workers=workers, skip_bad=skip_bad, progress=progress and rank == 0, rank=rank, world=world)
-            k, secs = _run_tower('image', nets['image'], _ImageFiles(data.image_paths, decode), _Collate(), n['image'], shard['image'],
-                                 bs['image'], layers=layers['image'], pooling=pooling[0], norm=norm, **common)
-            if k: speed['images_per_s'] = k / secs
-            k, secs = _run_tower('text', nets['text'], _Captions(data.captions), _Collate(tokenizer), n['text'], shard['text'],
-                                 bs['text'], layers=layers['text'], pooling=settings['pooling']['text'], lengths=lengths, **common)
-            if k: speed['captions_per_s'] = k / secs
-            del nets
-        if rank != 0: return _wait_for(lambda: _assembled(out, settings), f"rank 0 to assemble {out}")
+        device = _rank_device(device, rank, world)
+        bs, partial, run = _batch_sizes(batch_size, device, req.towers, text_dtype), out.with_name(out.name + '.partial'), _run_id()
+        plan = _shard_plan(out, partial, req.settings, shard_size, bs, run, rank)
+        if isinstance(plan, FeatureStore): return plan
+        n_shards = _shard_counts({'image': data.n_images, 'text': data.n_captions}, plan['shard_size'], partial)
+        speed, head = _extract_towers(req, data, partial, plan['shard_size'], n_shards, bs, device, dtype, precision, num_workers,
+                                      skip_bad, progress, rank, world)
+        if rank != 0: return _wait_for(lambda: _assembled(out, req.settings), f"rank 0 to assemble {out}")
         _wait_for(lambda: all(_shard_file(partial, t, s).exists() for t in TOWERS for s in range(n_shards[t])),
                   f"the other ranks' shards in {partial}")
-        meta = dict(model=settings['model'], pretrained=settings['pretrained'], dataset=data.name, split=data.split,
-                    pooling=settings['pooling'], precision=precision, device=str(device), speed=speed, settings=settings,
-                    environment=environment(device))
-        if towers is None: meta['quick_gelu'] = settings['quick_gelu']
-        else: meta.update(image_model=specs['image'], text_model=specs['text'], towers=_jsonable({t: towers[t].record for t in TOWERS}),
-                          truncated=_truncated(towers['text'], data))
-        store = _assemble(partial, out, data, layers, n_shards, meta, dtype, overwrite, head or head_of())
+        store = _assemble(partial, out, data, req.layers, n_shards, _manifest_meta(req, data, precision, device, speed), dtype,
+                          overwrite, head or req.head_of())
         shutil.rmtree(partial, ignore_errors=True)
     if progress: print(f"{store}: " + ', '.join(f"{v:,.0f} {k.replace('_per_s', '')}/s" for k, v in speed.items()))
     return store
-
-# %% ../nbs/01_extract.ipynb #eb6ea8f5
-def store_dir(dataset:str,       # dataset name, e.g. 'flickr30k'
-              split:str,         # split name
-              model:str,         # model name (or config JSON path: its stem is used)
-              pretrained,        # tag, checkpoint file (its stem is used) or None ('random')
-              root:Path=None,    # features root; default layeralign_home()/'features'
-             )->Path:            # root/dataset/split/'<model>--<pretrained>'
-    "The conventional directory of a FeatureStore"
-    model = Path(model).stem if str(model).endswith('.json') else str(model)
-    tag = 'random' if pretrained is None else (Path(str(pretrained)).stem if _is_file_ref(pretrained) else str(pretrained))
-    return Path(root or layeralign_home()/'features')/dataset/split/f'{model}--{tag}'

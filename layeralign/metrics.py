@@ -14,7 +14,7 @@ from fastcore.script import call_parse
 from tqdm.auto import tqdm
 import matplotlib.pyplot as plt
 from .core import atomic_path, stage_lock, write_json
-from .extract import FeatureStore
+from .store import FeatureStore
 from .names import check_pairs, pair_name, parse_pair
 
 # %% auto #0

@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 from tqdm.auto import tqdm
 from .core import write_json, complete_safetensors, save_tensors
-from .extract import FeatureStore
+from .store import FeatureStore
 from .projection import load_projection, pair_state
 from .names import BASELINE, grid_pairs, parse_pair
 

@@ -12,7 +12,7 @@ from torch import nn
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 from .core import atomic_path, write_json, complete_safetensors, save_tensors
-from .extract import FeatureStore, write_store
+from .store import FeatureStore, write_store
 from .names import layer_names, grid_pairs, pair_name, parse_pair
 
 # %% auto #0
