@@ -4,8 +4,8 @@
 
 # %% ../nbs/08_pipeline.ipynb #8ca8140a
 from __future__ import annotations
-import hashlib, inspect, io, json, logging, os, shutil, sys, time, warnings
-from contextlib import contextmanager, redirect_stdout
+import hashlib, inspect, json, logging, os, shutil, sys, time, warnings
+from contextlib import contextmanager
 from pathlib import Path
 import pandas as pd
 import torch
@@ -17,13 +17,13 @@ from .data import (load_dataset, synthetic, download_flickr30k, download_coco, K
                              SPLIT_FRACTIONS)
 from .core import (layeralign_home, write_json, atomic_path, stage_lock, remove_stale_tmp, LockedError,
                              environment, save_tensors, settings_diff, flag_hint)
-from .extract import (tower_layers, towers_name, extract, store_dir, FeatureStore, STORE_DTYPES, PRECISIONS,
-                                resolve_model, weights_id, lens, check_device)
-from .names import layer_names, grid_pairs, check_pairs, parse_pair, depth_key, BASELINE
+from .extract import tower_layers, towers_name, extract, PRECISIONS, resolve_model, weights_id, lens, check_device
+from .store import store_dir, FeatureStore, STORE_DTYPES
+from .names import grid_pairs, check_pairs, parse_pair, depth_key, BASELINE
 from .projection import (train_grid, plot_histories, PROJECTIONS, check_train_settings, train_status,
                                    train_pending)
 from .project_eval import project, project_pending
-from .retrieval import evaluate_grid, recall_at_k, plot_heatmap, plot_heatmaps, plot_depth_curves, chance_recall
+from .retrieval import evaluate_grid, plot_heatmap, plot_heatmaps, plot_depth_curves, chance_recall
 from .metrics import (check_metrics, similarity_grid, spearman_with, grid_panels, plot_small_multiples, metrics_cli)
 
 # %% auto #0
@@ -119,12 +119,12 @@ def _given(fn, name:str, value)->dict:
 
 @contextmanager
 def _quiet(on:bool):
-    "Nothing on stdout, no logged warnings (open_clip's 'No pretrained weights loaded') and no Python warnings inside the block when `on`"
+    "No logged warnings (open_clip's 'No pretrained weights loaded') and no Python warnings inside the block when `on`"
     if not on: yield; return
     level = logging.root.manager.disable
     logging.disable(logging.WARNING)
     try:
-        with redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        with warnings.catch_warnings():   # stdout needs no silencing: every stage prints nothing with its progress off
             warnings.simplefilter('ignore')   # the report keeps what they say (small splits, repeated rows)
             yield
     finally: logging.disable(level)
@@ -273,7 +273,7 @@ def _claim(out:Path,        # the run folder (locked by the caller)
     ours = [p for p in ('projections', 'projected', 'control', *_RESULTS) if (out/p).exists()]
     if old != settings and (old is not None or ours):
         if not overwrite:
-            why = ('; '.join(settings_diff(old, settings)) if old is not None else f"no settings in its run.json, an older layeralign's"
+            why = ('; '.join(settings_diff(old, settings)) if old is not None else "no settings in its run.json, an older layeralign's"
                    if (out/'run.json').exists() else f"no run.json beside {', '.join(ours)}")
             raise FileExistsError(f"{out} holds a run with other settings ({why}); pass {flag_hint('overwrite')} to replace "
                                   "it, or choose another run folder")
