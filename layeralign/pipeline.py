@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 from fastcore.script import call_parse, anno_parser
 from fastcore.basics import patch
+from .names import depth_key   # the one order of layer names (with the other names below)
 from . import __version__
 from .data import (load_dataset, synthetic, download_flickr30k, download_coco, KARPATHY_SPLITS_URL,
                              COCO_IMAGES_URL, KaggleCredentialsError, DATASETS, write_split_assignment,
@@ -19,7 +20,7 @@ from .core import (layeralign_home, write_json, atomic_path, stage_lock, remove_
                              environment, save_tensors, settings_diff, flag_hint)
 from .extract import tower_layers, towers_name, extract, PRECISIONS, resolve_model, weights_id, lens, check_device
 from .store import store_dir, FeatureStore, STORE_DTYPES
-from .names import grid_pairs, check_pairs, parse_pair, depth_key, BASELINE
+from .names import layer_names, grid_pairs, check_pairs, parse_pair, BASELINE
 from .projection import (train_grid, plot_histories, PROJECTIONS, check_train_settings, train_status,
                                    train_pending)
 from .project_eval import project, project_pending
