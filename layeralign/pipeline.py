@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 from fastcore.script import call_parse, anno_parser
 from fastcore.basics import patch
-from .names import depth_key   # the one order of layer names (with the other names below)
+from .names import depth_key
 from . import __version__
 from .data import (load_dataset, synthetic, download_flickr30k, download_coco, KARPATHY_SPLITS_URL,
                              COCO_IMAGES_URL, KaggleCredentialsError, DATASETS, write_split_assignment,
