@@ -4,27 +4,28 @@
 
 # %% ../nbs/08_pipeline.ipynb #8ca8140a
 from __future__ import annotations
-import hashlib, inspect, io, json, logging, os, shutil, sys, time, warnings
-from contextlib import contextmanager, redirect_stdout
+import hashlib, inspect, json, logging, os, shutil, sys, time, warnings
+from contextlib import contextmanager
 from pathlib import Path
 import pandas as pd
 import torch
 from fastcore.script import call_parse, anno_parser
+from fastcore.basics import patch
+from .names import depth_key, layer_names, grid_pairs, check_pairs, parse_pair, BASELINE
 from . import __version__
 from .data import write_split_assignment, SPLIT_FRACTIONS
 from .synthetic import synthetic
 from .sources import (load_dataset, download_flickr30k, download_coco, KARPATHY_SPLITS_URL, COCO_IMAGES_URL,
                                 KaggleCredentialsError, DATASETS)
 from .core import (layeralign_home, write_json, atomic_path, stage_lock, remove_stale_tmp, LockedError,
-                             environment, save_tensors)
-from .extract import (tower_layers, towers_name, extract, PRECISIONS, resolve_model, config_blocks,
-                                weights_id, lens, check_device)
+                             environment, save_tensors, settings_diff, flag_hint)
+from .extract import (tower_layers, towers_name, extract, PRECISIONS, resolve_model, weights_id, lens,
+                                check_device)
 from .store import store_dir, FeatureStore, STORE_DTYPES
-from .names import layer_names, grid_pairs, check_pairs, parse_pair, BASELINE
 from .projection import train_grid, PROJECTIONS, check_train_settings, train_status, train_pending
 from .curves import plot_histories
 from .project_eval import project, project_pending
-from .retrieval import evaluate_grid, recall_at_k, plot_heatmaps, plot_depth_curves, chance_recall
+from .retrieval import evaluate_grid, plot_heatmap, plot_heatmaps, plot_depth_curves, chance_recall
 from .metrics import (check_metrics, similarity_grid, spearman_with, grid_panels, plot_small_multiples, metrics_cli)
 
 # %% auto #0
@@ -40,25 +41,32 @@ def _fingerprint(paths)->list:
         out.append([p.name, st.st_size, st.st_mtime_ns])
     return out
 
-def _digest(obj)->str: return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+def _digest(obj)->str:
+    "A short key of a JSON-able value: run folders and feature stores are named by it"
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+def _say(msg, verbose=True):
+    if verbose: print(msg, flush=True)
+
+def _as_json(obj): return json.loads(json.dumps(obj, default=str))   # as run.json holds it, to compare with what it holds
 
 class _Stages:
     "The record of a run (`run.json` in the run folder): its settings, and which stages are done with which inputs"
     def __init__(self, out:Path, settings:dict|None=None):
         self.path = Path(out)/'run.json'
         self.rec = json.loads(self.path.read_text()) if self.path.exists() else {'stages': {}}
-        if settings is not None and self.rec.get('settings') != settings:   # a new run: no stage of the old one counts
-            self.rec = {'settings': settings, 'stages': {}}
+        if settings is not None and ('settings' not in self.rec or settings_diff(self.rec['settings'], settings)):
+            self.rec = {'settings': settings, 'stages': {}}   # a new run: no stage of the old one counts
             write_json(self.path, self.rec)
 
     def done(self, stage, settings, outputs=())->bool:
         "Whether `stage` finished with exactly these settings and its outputs are whole: each file of `outputs` exists, or `outputs()` lists nothing pending"
         r = self.rec['stages'].get(stage)
-        if r is None or r['digest'] != _digest(settings): return False
+        if r is None or settings_diff(r['settings'], _as_json(settings)): return False
         return not outputs() if callable(outputs) else all(Path(o).exists() for o in outputs)
 
     def mark(self, stage, settings, seconds, cpu_seconds=None):
-        self.rec['stages'][stage] = dict(digest=_digest(settings), settings=settings, seconds=round(seconds, 2),
+        self.rec['stages'][stage] = dict(settings=_as_json(settings), seconds=round(seconds, 2),
                                          cpu_seconds=None if cpu_seconds is None else round(cpu_seconds, 2),
                                          finished=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()))
         write_json(self.path, self.rec)
@@ -72,11 +80,22 @@ class _Stages:
         _say(f"{stage}: done ({time.time() - t0:.1f}s)", verbose)
         return True
 
+# %% ../nbs/08_pipeline.ipynb #4c9f09bd
+@patch
+def table(self:_Stages, stage:str, settings:dict, csv:Path, # the stage, what it reads (as `run`), and the table's file
+          make,                 # () -> DataFrame: the table, when the stage has to run
+          verbose:bool=True,
+          outputs=(),           # further files the stage writes (the table's own file counts already)
+         )->pd.DataFrame:       # the table as `csv` holds it
+    "`make()`'s table written to `csv`, unless `stage` is up to date for `settings` (as `_Stages.run`); the table read back"
+    def work():
+        table = make()
+        with atomic_path(csv) as tmp: table.to_csv(tmp, index=False)
+    self.run(stage, settings, [csv, *outputs], work, verbose)
+    return pd.read_csv(csv)
+
 # %% ../nbs/08_pipeline.ipynb #53d22540
 _DOWNLOADS = {'flickr30k': download_flickr30k, 'coco': download_coco}   # datasets `run` fetches by itself
-
-def _say(msg, verbose=True):
-    if verbose: print(msg, flush=True)
 
 @contextmanager
 def torch_threads(n:int|None=None, # torch's CPU threads inside the block; None leaves them as they are
@@ -89,13 +108,6 @@ def torch_threads(n:int|None=None, # torch's CPU threads inside the block; None 
     finally: torch.set_num_threads(old)
 
 # %% ../nbs/08_pipeline.ipynb #cbca9871
-def _flag(name:str, # a setting of `run` / an option of `layeralign run`
-          value=True, # its value in the suggestion
-         )->str:
-    "How the reader spells a setting: `--name value` on the command line, `name=value` in Python"
-    if os.environ.get('LAYERALIGN_CLI') == '1': return f'--{name}' if value is True else f'--{name} {value}'
-    return f'{name}={value!r}'
-
 def _device(device:str)->str:
     "'auto' is 'cuda' where torch sees a GPU, else 'cpu'; any other device as it is"
     return ('cuda' if torch.cuda.is_available() else 'cpu') if device == 'auto' else device
@@ -104,17 +116,17 @@ def _given(fn, name:str, value)->dict:
     "`{name: value}` for `fn`'s keyword arguments when `value` was given; an error when `fn` does not take it"
     if value is None: return {}
     if name not in inspect.signature(fn).parameters:
-        raise ValueError(f"{_flag(name, value)}: {fn.__name__} of this layeralign {__version__} does not take {name!r}")
+        raise ValueError(f"{flag_hint(name, value)}: {fn.__name__} of this layeralign {__version__} does not take {name!r}")
     return {name: value}
 
 @contextmanager
 def _quiet(on:bool):
-    "Nothing on stdout, no logged warnings (open_clip's 'No pretrained weights loaded') and no Python warnings inside the block when `on`"
+    "No logged warnings (open_clip's 'No pretrained weights loaded') and no Python warnings inside the block when `on`"
     if not on: yield; return
     level = logging.root.manager.disable
     logging.disable(logging.WARNING)
     try:
-        with redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        with warnings.catch_warnings():   # stdout needs no silencing: every stage prints nothing with its progress off
             warnings.simplefilter('ignore')   # the report keeps what they say (small splits, repeated rows)
             yield
     finally: logging.disable(level)
@@ -152,9 +164,9 @@ def check_settings(model:str,              # as `run`
     for what, value, least in (('batch_size', batch_size, 1), ('num_workers', num_workers, 0), ('threads', threads, 1),
                                ('synthetic_images', synthetic_images, 1)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
-            raise ValueError(f"{_flag(what, value)}: {what} must be a whole number of at least {least}")
+            raise ValueError(f"{flag_hint(what, value)}: {what} must be a whole number of at least {least}")
     if dataset not in DATASETS and not Path(dataset).is_file():
-        raise ValueError(f"{_flag('dataset', dataset)}: not one of {list(DATASETS)}, and no such file "
+        raise ValueError(f"{flag_hint('dataset', dataset)}: not one of {list(DATASETS)}, and no such file "
                          "(a Karpathy JSON, or a CSV/JSONL of image, caption rows)")
     layers = tower_layers(model, pretrained, image_model, text_model)   # an unknown model, tag or source: an error naming it
     check_pairs(layers, pairs, towers_name(image_model or f'open_clip:{model}', text_model or f'open_clip:{model}')
@@ -177,6 +189,21 @@ def _dataset_tag(d:dict)->str:
     if d['name'] == 'synthetic': return f"synthetic-{d['n_images']}-{d['seed']}"
     return f"{d['name']}-{d['sha256'][:8]}" if 'sha256' in d else d['name']
 
+# %% ../nbs/08_pipeline.ipynb #39f636c5
+def _model_settings(model:str, pretrained, image_model:str|None=None, text_model:str|None=None, # as `run`
+                    embed_dim:int|None=None, text_dtype:str='fp32', text_pooling:str|None=None,   # as `run`
+                   )->dict:  # model, model_config, pretrained, weights (and embed_dim for two models' towers)
+    "The settings that name the model a run reads: one OpenCLIP model, or the towers of two models"
+    if image_model or text_model:   # towers of two models: they name the run
+        tag = f'open_clip:{model}' + (f'/{pretrained}' if pretrained else '')
+        towers = dict(image=image_model or tag, text=text_model or tag, text_dtype=text_dtype, text_pooling=text_pooling)
+        return dict(model=towers_name(towers['image'], towers['text']), model_config=_digest(towers), pretrained='towers',
+                    weights=towers, embed_dim=embed_dim)
+    resolved = resolve_model(model, pretrained)
+    return dict(model=resolved['name'], model_config=_digest(resolved['config']),
+                pretrained=None if pretrained is None else str(pretrained), weights=weights_id(resolved))
+
+# %% ../nbs/08_pipeline.ipynb #88e814d4
 def run_settings(dataset:str='synthetic', model:str='layeralign-tiny', pretrained='synthetic', # as `run`
                  device:str='cpu', pairs='all', projection:str='linear', layernorm:bool=False, epochs:int=50, # as `run`
                  train_batch_size:int=256, lr:float=1e-4, seed:int=0, eval_split:str='test', # as `run`
@@ -191,26 +218,16 @@ def run_settings(dataset:str='synthetic', model:str='layeralign-tiny', pretraine
                             train_batch_size, eval_split=eval_split, synthetic_images=synthetic_images, dataset=dataset,
                             seed=seed, image_model=image_model, text_model=text_model, **speed)
     cuda = torch.device(_device(device)).type == 'cuda'
-    resolved = None if image_model or text_model else resolve_model(model, pretrained)
+    two_models = bool(image_model or text_model)
+    named = _model_settings(model, pretrained, image_model, text_model, embed_dim, text_dtype, text_pooling)
     if control is None: control = dataset == 'synthetic'   # on by default for the built-in world, where it is cheap
     order = check_pairs(layers, 'all')                     # pairs in grid order: the same pairs are the same run
-    names = sorted(check_pairs(layers, pairs, resolved['name'] if resolved else 'the towers'), key=order.index)
-    if image_model or text_model:   # towers of two models: they name the run; no random-weights control
-        towers = dict(image=image_model or f'open_clip:{model}' + (f'/{pretrained}' if pretrained else ''),
-                      text=text_model or f'open_clip:{model}' + (f'/{pretrained}' if pretrained else ''), text_dtype=text_dtype, text_pooling=text_pooling)
-        return json.loads(json.dumps(dict(
-            dataset=_dataset_id(dataset, synthetic_images, seed), split_seed=split_seed, model=towers_name(towers['image'], towers['text']),
-            model_config=_digest(towers), pretrained='towers', weights=towers, embed_dim=embed_dim, feature_dtype=feature_dtype,
-            precision=precision or ('bf16' if cuda else 'fp32'), skip_bad=skip_bad, pairs=names, projection=projection,
-            layernorm=layernorm, epochs=epochs, train_batch_size=train_batch_size, lr=float(lr), seed=seed, eval_split=eval_split,
-            control=False)))
+    names = sorted(check_pairs(layers, pairs, 'the towers' if two_models else named['model']), key=order.index)
     return json.loads(json.dumps(dict(
-        dataset=_dataset_id(dataset, synthetic_images, seed), split_seed=split_seed, model=resolved['name'],
-        model_config=_digest(resolved['config']), pretrained=None if pretrained is None else str(pretrained),
-        weights=weights_id(resolved), feature_dtype=feature_dtype, precision=precision or ('bf16' if cuda else 'fp32'),
-        skip_bad=skip_bad, pairs=names, projection=projection, layernorm=layernorm,
-        epochs=epochs, train_batch_size=train_batch_size, lr=float(lr), seed=seed, eval_split=eval_split,
-        control=bool(control) and pretrained is not None)))   # random weights need no random-weights control
+        dataset=_dataset_id(dataset, synthetic_images, seed), split_seed=split_seed, **named, feature_dtype=feature_dtype,
+        precision=precision or ('bf16' if cuda else 'fp32'), skip_bad=skip_bad, pairs=names, projection=projection,
+        layernorm=layernorm, epochs=epochs, train_batch_size=train_batch_size, lr=float(lr), seed=seed, eval_split=eval_split,
+        control=not two_models and bool(control) and pretrained is not None)))   # random weights need no random-weights control
 
 def _weights_tag(pretrained)->str:
     return 'random' if pretrained is None else Path(pretrained).stem if Path(pretrained).suffix else str(pretrained)
@@ -258,9 +275,9 @@ def _claim(out:Path,        # the run folder (locked by the caller)
     ours = [p for p in ('projections', 'projected', 'control', *_RESULTS) if (out/p).exists()]
     if old != settings and (old is not None or ours):
         if not overwrite:
-            why = (_settings_diff(old, settings) if old is not None else f"no settings in its run.json, an older layeralign's"
+            why = ('; '.join(settings_diff(old, settings)) if old is not None else "no settings in its run.json, an older layeralign's"
                    if (out/'run.json').exists() else f"no run.json beside {', '.join(ours)}")
-            raise FileExistsError(f"{out} holds a run with other settings ({why}); pass {_flag('overwrite')} to replace "
+            raise FileExistsError(f"{out} holds a run with other settings ({why}); pass {flag_hint('overwrite')} to replace "
                                   "it, or choose another run folder")
         _prune(out, settings)
     for folder in (out, out/'projections', out/'projected', out/'projected_lens', out/'control'/'projections', out/'control'/'projected'):
@@ -270,6 +287,15 @@ def _claim(out:Path,        # the run folder (locked by the caller)
 def _drop_if_empty(out:Path):
     "Remove a run folder that holds no result (nothing but run.json and empty folders)"
     if out.is_dir() and not [p for p in out.rglob('*') if p.is_file() and p.name != 'run.json']: shutil.rmtree(out)
+
+# %% ../nbs/08_pipeline.ipynb #81e463eb
+def _shared_space(store:FeatureStore)->bool:
+    "Do both towers end in the model's shared space (`final`)? Not so for the towers of two separately trained models"
+    return all('final' in store.layers[t] for t in ('text', 'image'))
+
+def _with_baseline(store:FeatureStore, pairs:list)->list:
+    "`pairs` after the final x final baseline, where both towers have a final"
+    return list(dict.fromkeys(([BASELINE] if _shared_space(store) else []) + list(pairs)))
 
 # %% ../nbs/08_pipeline.ipynb #2c15e703
 def _features(data:dict,          # {split: CaptionSet}
@@ -320,18 +346,16 @@ def _grid_pass(stages:_Stages, label:str, stores:dict, folder:Path, grid_csv:Pat
                lambda: train_grid(stores['train'], stores['val'], proj_dir, pairs=names, device=device, progress=verbose,
                                   overwrite=overwrite, **hp, **train_kw), verbose)
     failed = _failed_pairs(proj_dir, names)
-    base = [BASELINE] if all('final' in scored.layers[t] for t in ('text', 'image')) else []   # two models' towers: no baseline
-    keep = base + [p for p in names if p not in failed]
-    done = keep[len(base):]
+    done = [p for p in names if p not in failed]
+    keep = _with_baseline(scored, done)                  # two models' towers: no baseline
     stages.run(f'{label}project', dict(store=str(scored.path), projections=_fingerprint(proj_dir/f'{p}.safetensors' for p in done)),
                lambda: project_pending(scored, proj_dir, projected, done),
                lambda: _project(scored, proj_dir, projected, done, device, overwrite, verbose), verbose)
-    def evaluate():
+    def scores():
         grid = evaluate_grid(projected, device=device, progress=verbose)
-        with atomic_path(grid_csv) as tmp: grid[grid.pair.isin(keep)].to_csv(tmp, index=False)
-    stages.run(f'{label}evaluate', dict(projected=_fingerprint(projected/f'{p}.safetensors' for p in keep), pairs=keep),
-               [grid_csv], evaluate, verbose)
-    grid = pd.read_csv(grid_csv)
+        return grid[grid.pair.isin(keep)]
+    grid = stages.table(f'{label}evaluate', dict(projected=_fingerprint(projected/f'{p}.safetensors' for p in keep), pairs=keep),
+                        grid_csv, scores, verbose)
     grid = grid[grid.projection != 'lens'].reset_index(drop=True)   # the lens rows a run adds after: not this pass's
     grid.attrs['failed'] = failed
     return grid
@@ -354,30 +378,37 @@ def _lens_files(store:FeatureStore, # the eval store, with its head
         write_json(folder/f'{p}.json', dict(pair=p, text_layer=t, image_layer=i, projection='lens', store=str(store.path),
                                             n_images=store.n_images, n_captions=store.n_captions, embed_dim=int(text_emb.shape[1])))
 
-def _with_baseline(store:FeatureStore, pairs:list)->list:
-    "`pairs` and the final x final baseline, where both towers have a final (two separately trained models have none)"
-    has_final = all('final' in store.layers[t] for t in ('text', 'image'))
-    return list(dict.fromkeys(([BASELINE] if has_final else []) + list(pairs)))
+def _store_id(store:FeatureStore)->dict:
+    "A store as a stage's input: its place and when it was made (a store made again is another input)"
+    return dict(store=str(store.path), created=store.manifest.get('created'))
+
+def _no_lens(store:FeatureStore)->str|None:
+    "Why `store` has no lens (two models' towers; a store without its head), or None"
+    if not _shared_space(store):
+        return "the towers come from two separately trained models: no head maps a layer into a shared space"
+    try:
+        for tower in ('text', 'image'): store.head(tower)
+    except ValueError as e: return str(e)
+
+def _lens_grid(store:FeatureStore, folder:Path, pairs:list, device:str, verbose:bool)->pd.DataFrame:
+    "The lens files of `pairs` in `folder`, scored by `evaluate_grid` as trained pairs are"
+    folder.mkdir(parents=True, exist_ok=True)
+    _lens_files(store, folder, pairs)
+    grid = evaluate_grid(folder, device=device, progress=verbose)
+    return grid[grid.pair.isin(pairs)]
 
 def _lens_pass(stages:_Stages, store:FeatureStore, out:Path, pairs:list, device:str, verbose:bool,
               )->tuple:  # (the lens rows as grid.csv holds them, or None; why there are none, or None)
     "The lens of every pair of the run on the eval store, scored by `evaluate_grid`: a stage with its own record"
-    if not all('final' in store.layers[t] for t in ('text', 'image')):
-        return None, "the towers come from two separately trained models: no head maps a layer into a shared space"
-    try:
-        for tower in ('text', 'image'): store.head(tower)
-    except ValueError as e: return None, str(e)
-    folder, scored = out/'projected_lens', out/'projected_lens'/'grid_lens.csv'
-    pairs = _with_baseline(store, pairs)
-    def work():
-        folder.mkdir(parents=True, exist_ok=True)
-        _lens_files(store, folder, pairs)
-        grid = evaluate_grid(folder, device=device, progress=verbose)
-        with atomic_path(scored) as tmp: grid[grid.pair.isin(pairs)].to_csv(tmp, index=False)
-    stages.run('lens', dict(store=str(store.path), created=store.manifest.get('created'), pairs=pairs),
-               [scored] + [folder/f'{p}.safetensors' for p in pairs], work, verbose)
-    return pd.read_csv(scored), None
+    why = _no_lens(store)
+    if why: return None, why
+    folder, pairs = out/'projected_lens', _with_baseline(store, pairs)
+    rows = stages.table('lens', dict(_store_id(store), pairs=pairs), folder/'grid_lens.csv',
+                        lambda: _lens_grid(store, folder, pairs, device, verbose), verbose,
+                        outputs=[folder/f'{p}.safetensors' for p in pairs])
+    return rows, None
 
+# %% ../nbs/08_pipeline.ipynb #b021be62
 def _join_lens(grid_csv:Path, lens_rows:pd.DataFrame|None)->pd.DataFrame: # grid.csv as written: learned rows, then lens rows
     "grid.csv with the lens rows after the learned ones; rewritten only when that changes it"
     old = grid_csv.read_text()
@@ -389,20 +420,27 @@ def _join_lens(grid_csv:Path, lens_rows:pd.DataFrame|None)->pd.DataFrame: # grid
         with atomic_path(grid_csv) as tmp: tmp.write_text(new)
     return pd.read_csv(grid_csv)
 
+# %% ../nbs/08_pipeline.ipynb #c350ab8a
 def _metrics_pass(stages:_Stages, store:FeatureStore, out:Path, names:list, pairs:list, device:str, verbose:bool,
                  )->tuple:  # (metrics.csv's table, or None; why there is none, or None)
     "07's training-free metrics of the run's pairs on the eval store into out/metrics.csv: a stage with its own record"
     if not names: return None, None
     pairs = _with_baseline(store, pairs)
-    def work():   # the run folder is locked already, and run.json records the settings: no lock or record of its own
-        table = similarity_grid(store, names, pairs=pairs, device=device, progress=verbose)
-        with atomic_path(out/'metrics.csv') as tmp: table.to_csv(tmp, index=False)
-    try:
-        stages.run('metrics', dict(store=str(store.path), created=store.manifest.get('created'), metrics=names, pairs=pairs),
-                   [out/'metrics.csv'], work, verbose)
+    try:   # the run folder is locked already, and run.json records the settings: no lock or record of its own
+        table = stages.table('metrics', dict(_store_id(store), metrics=names, pairs=pairs), out/'metrics.csv',
+                             lambda: similarity_grid(store, names, pairs=pairs, device=device, progress=verbose), verbose)
     except ValueError as e: return None, str(e)     # e.g. fewer eval images than neighbours: the grid stands without them
-    return pd.read_csv(out/'metrics.csv'), None
+    return table, None
 
+def _readings(stages:_Stages, store:FeatureStore, out:Path, metrics:list, pairs:list, device:str, verbose:bool,
+             )->tuple:  # (grid.csv with its lens rows, metrics.csv's table or None, {'lens'/'metrics': why there are none})
+    "The two training-free readings of the scored store after the grid: the lens rows joined to grid.csv, and the metrics"
+    lens_rows, no_lens = _lens_pass(stages, store, out, pairs, device, verbose)
+    full = _join_lens(out/'grid.csv', lens_rows)
+    table, no_metrics = _metrics_pass(stages, store, out, metrics, pairs, device, verbose)
+    return full, table, {k: v for k, v in (('lens', no_lens), ('metrics', no_metrics)) if v}
+
+# %% ../nbs/08_pipeline.ipynb #8a3f3060
 def _load_data(dataset:str, splits, synthetic_images:int, seed:int, root, split_kw:dict)->tuple: # ({split: CaptionSet}, [warnings])
     "Each split of the data, and the warnings loading it raised (small splits, repeated rows, unknown split names)"
     with warnings.catch_warnings(record=True) as caught:
@@ -423,6 +461,20 @@ def _data_notes(dataset:str, data:dict, out:Path, split_seed, said:list)->list:
         notes.append(f"this table had no split column: layeralign split its images {shares} by seed {seed}; see splits.csv")
     return notes + said
 
+def _fetch_data(dataset:str,     # as `run`
+                settings:dict,   # `run_settings`' result: the scored split, the synthetic world's size, seeds
+                root,            # as `run`
+                fetch_kw:dict,   # options of the download, as `_stage_options` gives them
+                split_kw:dict,   # options of the loader, as `_stage_options` gives them
+                out:Path,        # the run folder (splits.csv, when layeralign draws the splits)
+                verbose:bool=True,
+               )->tuple:         # ({split: CaptionSet}, what the report says about the data)
+    "Download a named dataset (resuming), load the train, val and scored splits, and note what the report should say"
+    if dataset in _DOWNLOADS: _DOWNLOADS[dataset](Path(root) if root else None, progress=verbose, **fetch_kw)
+    data, said = _load_data(dataset, ('train', 'val', settings['eval_split']), settings['dataset'].get('n_images'),
+                            settings['seed'], root, split_kw)
+    return data, _data_notes(dataset, data, out, settings['split_seed'], said)
+
 # %% ../nbs/08_pipeline.ipynb #b959ad0a
 def _skipped(stores:dict)->dict:
     "{split: [image files]} that extraction left out as unreadable (`skip_bad`)"
@@ -441,6 +493,52 @@ def _report_stage(stages:_Stages, out:Path, grid, control, info:dict, failed:dic
         write_report(grid, out, info, control=control, failed=failed, skipped=skipped, metrics=metrics, absent=absent, notes=notes)
     stages.run('report', dict(grids=_fingerprint(grids), failed=failed, skipped=skipped, absent=absent, notes=list(notes), title=title),
                [out/'report.md'] + [out/f for f in pictures], work, verbose)
+
+# %% ../nbs/08_pipeline.ipynb #7dc39fb0
+def _stage_options(dataset:str, source, log, split_seed, embed_dim, # as `run`
+                  )->tuple:  # (fetch_kw for the download, train_kw for `train_grid`, split_kw for `load_dataset`)
+    "The options a run passes to the download, the training and the loader: only those given, and only to a stage that takes them"
+    if source is not None and dataset not in _DOWNLOADS:
+        raise ValueError(f"{flag_hint('source', source)}: only {', '.join(_DOWNLOADS)} are downloaded, not {dataset!r}")
+    fetch_kw = _given(_DOWNLOADS[dataset], 'source', source) if dataset in _DOWNLOADS else {}
+    train_kw, split_kw = _given(train_grid, 'log', log), _given(load_dataset, 'split_seed', split_seed)
+    if embed_dim is not None: train_kw['embed_dim'] = embed_dim
+    return fetch_kw, train_kw, split_kw
+
+def _towers(settings:dict)->dict:
+    "`extract`'s arguments for the towers of two models, named in full as the settings hold them (the stores' folders say 'towers')"
+    w = settings['weights']
+    return dict(image_model=w['image'], text_model=w['text'], text_dtype=w['text_dtype'], text_pooling=w['text_pooling'])
+
+# %% ../nbs/08_pipeline.ipynb #e832c8b6
+@contextmanager
+def _no_empty_folder(out:Path): # the run folder
+    "On a failure inside the block, remove `out` if the block created it and it holds no result"
+    created = not Path(out).exists()
+    try: yield
+    except BaseException:
+        if created: _drop_if_empty(Path(out))
+        raise
+
+# %% ../nbs/08_pipeline.ipynb #1a7189de
+def _report_header(settings:dict,  # `run_settings`' result
+                   stores:dict,    # {split: FeatureStore}
+                   device:str,     # where the run worked
+                   dataset, model, pretrained, # as given to `run`
+                   two_models:bool=False, # the towers of two models (`image_model`/`text_model`)
+                  )->tuple:        # (the report's settings table as a dict, the figures' title)
+    "What the report's settings table and the figures' title say about a run"
+    scored = stores[settings['eval_split']]
+    info = dict(dataset=dataset, model=model, pretrained=pretrained, projection=settings['projection'],
+                layernorm=settings['layernorm'], eval_split=settings['eval_split'], epochs=settings['epochs'],
+                seed=settings['seed'], n_images=scored.n_images, n_captions=scored.n_captions, **environment(device))
+    if two_models:
+        m = scored.manifest
+        info.update(model=settings['model'], pretrained=None, image_model=m['image_model'], text_model=m['text_model'],
+                    pooling=m['pooling'], embed_dim=m['dims']['image'].get('final') or settings['embed_dim'] or 512,
+                    truncated_captions=', '.join(f"{s} {st.manifest['truncated']['captions']}" for s, st in stores.items()))
+    weights = settings['pretrained'] if two_models else pretrained
+    return info, f"{settings['model']} / {_weights_tag(weights)} / {_dataset_tag(settings['dataset'])} {settings['eval_split']}"
 
 # %% ../nbs/08_pipeline.ipynb #3eaa641c
 def run(dataset:str='synthetic',          # 'synthetic', 'flickr30k', 'coco', or a Karpathy JSON / pairs table
@@ -487,51 +585,29 @@ def run(dataset:str='synthetic',          # 'synthetic', 'flickr30k', 'coco', or
                             image_model, text_model, embed_dim, text_dtype, text_pooling,
                             batch_size=batch_size, num_workers=num_workers, threads=threads, log=log)
     metric_names = [] if metrics in (None, 'none') else check_metrics(metrics)
-    towers = (dict(image_model=settings['weights']['image'], text_model=settings['weights']['text'], text_dtype=text_dtype,
-                   text_pooling=text_pooling) if image_model or text_model else {})   # both towers named in full: the stores' folders say 'towers'
-    if source is not None and dataset not in _DOWNLOADS:
-        raise ValueError(f"{_flag('source', source)}: only {', '.join(_DOWNLOADS)} are downloaded, not {dataset!r}")
-    fetch_kw = _given(_DOWNLOADS[dataset], 'source', source) if dataset in _DOWNLOADS else {}
-    train_kw, split_kw = _given(train_grid, 'log', log), _given(load_dataset, 'split_seed', split_seed)
-    if embed_dim is not None: train_kw['embed_dim'] = embed_dim
+    two_models = bool(image_model or text_model)
+    towers = _towers(settings) if two_models else {}
+    fetch_kw, train_kw, split_kw = _stage_options(dataset, source, log, split_seed, embed_dim)
+    extract_kw = dict(model=model, device=device, batch_size=batch_size, num_workers=num_workers, overwrite=overwrite, **towers)
+    stores_kw = dict(settings=settings, extract_kw=extract_kw, feature_root=feature_root, wait=wait, verbose=verbose)
+    common = dict(settings=settings, device=device, overwrite=overwrite, verbose=verbose, train_kw=train_kw)
     out = Path(out).absolute() if out else run_dir(settings)    # absolute: `--out .` has a name to lock
-    with torch_threads(threads), _quiet(not verbose), stage_lock(out, f'the run folder {out}', wait=wait, verbose=verbose):
-        created, t_all = not out.exists(), time.time()
-        try:
-            stages = _claim(out, settings, overwrite)
-            if dataset in _DOWNLOADS: _DOWNLOADS[dataset](Path(root) if root else None, progress=verbose, **fetch_kw)
-            data, said = _load_data(dataset, ('train', 'val', eval_split), synthetic_images, seed, root, split_kw)
-            notes = _data_notes(dataset, data, out, split_seed, said)
-            extract_kw = dict(model=model, device=device, batch_size=batch_size, num_workers=num_workers, overwrite=overwrite, **towers)
-            common = dict(settings=settings, device=device, overwrite=overwrite, verbose=verbose, train_kw=train_kw)
-            stores = _features(data, settings['pretrained'] if towers else pretrained, settings, extract_kw, feature_root, wait, verbose)
-            grid = _grid_pass(stages, '', stores, out, out/'grid.csv', **common)
-            lens_rows, no_lens = _lens_pass(stages, stores[eval_split], out, settings['pairs'], device, verbose)
-            full = _join_lens(out/'grid.csv', lens_rows)
-            metrics_df, no_metrics = _metrics_pass(stages, stores[eval_split], out, metric_names, settings['pairs'], device, verbose)
-            absent = {k: v for k, v in (('lens', no_lens), ('metrics', no_metrics)) if v}
-            ctrl = None
-            if settings['control']:
-                ctrl = _grid_pass(stages, 'control ', _features(data, None, settings, extract_kw, feature_root, wait, verbose,
-                                  'control '), out/'control', out/'grid_control.csv', **common)
-            failed = {**grid.attrs['failed'], **{f'control {p}': why for p, why in (ctrl.attrs['failed'] if ctrl is not None else {}).items()}}
-            info = dict(dataset=dataset, model=model, pretrained=pretrained, projection=projection, layernorm=layernorm,
-                        eval_split=eval_split, epochs=epochs, seed=seed, n_images=stores[eval_split].n_images,
-                        n_captions=stores[eval_split].n_captions, **environment(device))
-            if towers:
-                m = stores[eval_split].manifest
-                info.update(model=settings['model'], pretrained=None, image_model=m['image_model'], text_model=m['text_model'],
-                            pooling=m['pooling'], embed_dim=m['dims']['image'].get('final') or embed_dim or 512,
-                            truncated_captions=', '.join(f"{s} {st.manifest['truncated']['captions']}" for s, st in stores.items()))
-            title = f"{settings['model']} / {_weights_tag(settings['pretrained'] if towers else pretrained)} / {_dataset_tag(settings['dataset'])} {eval_split}"
-            _report_stage(stages, out, full, ctrl, info, failed, _skipped(stores), verbose, metrics_df, absent, notes, title)
-        except BaseException:
-            if created: _drop_if_empty(out)
-            raise
+    with (torch_threads(threads), _quiet(not verbose), stage_lock(out, f'the run folder {out}', wait=wait, verbose=verbose),
+          _no_empty_folder(out)):
+        t_all, stages = time.time(), _claim(out, settings, overwrite)
+        data, notes = _fetch_data(dataset, settings, root, fetch_kw, split_kw, out, verbose)
+        stores = _features(data, settings['pretrained'] if two_models else pretrained, **stores_kw)
+        grid = _grid_pass(stages, '', stores, out, out/'grid.csv', **common)
+        full, metrics_df, absent = _readings(stages, stores[eval_split], out, metric_names, settings['pairs'], device, verbose)
+        ctrl = (_grid_pass(stages, 'control ', _features(data, None, label='control ', **stores_kw), out/'control',
+                           out/'grid_control.csv', **common) if settings['control'] else None)
+        failed = {**grid.attrs['failed'], **{f'control {p}': why for p, why in (ctrl.attrs['failed'] if ctrl is not None else {}).items()}}
+        info, title = _report_header(settings, stores, device, dataset, model, pretrained, two_models)
+        _report_stage(stages, out, full, ctrl, info, failed, _skipped(stores), verbose, metrics_df, absent, notes, title)
         grid.attrs.update(stores={split: str(st.path) for split, st in stores.items()}, out=str(out), failed=failed,
                           control=None if ctrl is None else str(out/'grid_control.csv'), absent=absent)
         _say(f"done in {time.time()-t_all:.1f}s: {out}", verbose)
-        return grid
+    return grid
 
 # %% ../nbs/08_pipeline.ipynb #85b71498
 def write_pictures(grid:pd.DataFrame, # evaluate_grid's result
@@ -563,12 +639,10 @@ def write_pictures(grid:pd.DataFrame, # evaluate_grid's result
     return files
 
 # %% ../nbs/08_pipeline.ipynb #2e9312ce
-def _depth_key(layer:str)->tuple: return (layer == 'final', int(layer[1:]) if layer != 'final' else 0)
-
 def _r1_table(grid, direction, k:int=1)->pd.DataFrame:
-    "R@k of one direction as text layer x image layer"
+    "R@k of one direction as text layer x image layer, layers in depth order"
     t = grid.pivot(index='text_layer', columns='image_layer', values=f'{direction}_recall@{k}')
-    return t.loc[sorted(t.index, key=_depth_key), sorted(t.columns, key=_depth_key)]
+    return t.loc[sorted(t.index, key=depth_key), sorted(t.columns, key=depth_key)]
 
 def _md_table(t:pd.DataFrame)->str:
     "A DataFrame of floats as a markdown table, its index as the first column"
@@ -588,7 +662,7 @@ def emergence(grid:pd.DataFrame,             # evaluate_grid's result
     found = {}
     for tower, other in (('text', 'image'), ('image', 'text')):
         rows = grid[(grid[f'{other}_layer'] == 'final') & (grid[f'{tower}_layer'] != 'final')]
-        rows = sorted(zip(rows[f'{tower}_layer'], rows[col]), key=lambda r: _depth_key(r[0]))
+        rows = sorted(zip(rows[f'{tower}_layer'], rows[col]), key=lambda r: depth_key(r[0]))
         found[tower] = next((layer for layer, v in rows if v >= share*base), None)
     return found
 
@@ -598,7 +672,7 @@ def _emergence_line(grid:pd.DataFrame, direction:str, tower:str, layer, k:int=1)
     if layer is None: return f"{tower} tower not reached"
     col, other = f'{direction}_recall@{k}', 'image' if tower == 'text' else 'text'
     rows = grid[grid[f'{other}_layer'] == 'final'].set_index(f'{tower}_layer')
-    rows = rows.loc[sorted(rows.index, key=_depth_key)]
+    rows = rows.loc[sorted(rows.index, key=depth_key)]
     said = f"{tower} tower {layer} (R@{k} {rows.loc[layer, col]:.3f}"
     lo, hi = f'{col}_ci_low', f'{col}_ci_high'
     if lo not in rows or hi not in rows: return said + ')'
@@ -615,21 +689,20 @@ def plot_control(grid:pd.DataFrame,    # the trained model's grid
                 ):                     # the Figure
     "Trained | random weights | difference, R@k of every pair, one row per direction; the first two on one scale"
     import matplotlib.pyplot as plt
-    directions = ('image_retrieval', 'text_retrieval')
     fig, axs = plt.subplots(2, 3, figsize=(15, 8.5), layout='constrained')
-    for row, d in zip(axs, directions):
+    for row, d in zip(axs, ('image_retrieval', 'text_retrieval')):
         t, r = (_r1_table(g, d, k) for g in (grid, control))
         r = r.reindex(index=t.index, columns=t.columns)
-        top = max(float(pd.concat([t, r]).max().max()), 1e-9)
-        diff = t - r
+        top = max(float(pd.concat([t, r]).max().max()), 1e-9)       # one scale for trained and random
+        for ax, g, what in ((row[0], grid, 'trained'), (row[1], control, 'random weights')):   # 04's heatmap, as in heatmap_r1.png
+            plot_heatmap(g, d, k, ax=ax, vmax=top, legend=False, title=f"{d.replace('_', ' ')} R@{k}: {what}")
+        diff = t - r                                                  # [text layers, image layers]
         span = max(float(diff.abs().max().max()), 1e-9)
-        for ax, table, title, kw in ((row[0], t, 'trained', dict(cmap='viridis', vmin=0, vmax=top)),
-                                     (row[1], r, 'random weights', dict(cmap='viridis', vmin=0, vmax=top)),
-                                     (row[2], diff, 'trained - random', dict(cmap='RdBu_r', vmin=-span, vmax=span))):
-            im = ax.imshow(table.to_numpy(dtype=float), aspect='auto', **kw)
-            fig.colorbar(im, ax=ax, label=f'R@{k}')
-            ax.set_xticks(range(len(table.columns)), table.columns); ax.set_yticks(range(len(table.index)), table.index)
-            ax.set_xlabel('image layer'); ax.set_ylabel('text layer'); ax.set_title(f"{d.replace('_', ' ')} R@{k}: {title}")
+        im = row[2].imshow(diff.to_numpy(dtype=float), aspect='auto', cmap='RdBu_r', vmin=-span, vmax=span)   # a signed scale
+        fig.colorbar(im, ax=row[2], label=f'R@{k}')
+        row[2].set_xticks(range(len(diff.columns)), diff.columns); row[2].set_yticks(range(len(diff.index)), diff.index)
+        row[2].set_xlabel('image layer'); row[2].set_ylabel('text layer')
+        row[2].set_title(f"{d.replace('_', ' ')} R@{k}: trained - random")
     return fig
 
 # %% ../nbs/08_pipeline.ipynb #093f12c1
@@ -686,6 +759,73 @@ def _metrics_lines(grid:pd.DataFrame, lens_rows:pd.DataFrame, metrics:pd.DataFra
                                                    for d in directions) + f' | {n} |')
     return lines
 
+# %% ../nbs/08_pipeline.ipynb #dc10a21a
+_DIRECTIONS = ('image_retrieval', 'text_retrieval')
+
+def _settings_lines(settings:dict, notes=())->list:
+    "The report's title, its settings table, and what it says about the data"
+    lines = ['# layeralign report', '', '| setting | value |', '|---|---|'] + [f'| {k} | {v} |' for k, v in settings.items()]
+    return lines + (['', '## Data', ''] + [f'- {n}' for n in notes] if notes else [])
+
+def _baseline_row(grid:pd.DataFrame)->pd.DataFrame: return grid[(grid.text_layer == 'final') & (grid.image_layer == 'final')]
+
+def _baseline_lines(grid:pd.DataFrame, embed_dim)->list:
+    "The untrained final x final baseline's R@1, 5 and 10 (or why there is none), then chance"
+    base = _baseline_row(grid)
+    if len(base):
+        lines = ['', '## Zero-training baseline (final x final)', '']
+        lines += [f"- {d}: " + ', '.join(f"R@{k} {base.iloc[0][f'{d}_recall@{k}']:.3f}" for k in (1, 5, 10)) for d in _DIRECTIONS]
+    else:
+        lines = ['', '## No untrained baseline', '',
+                 'The towers come from two separately trained models, which share no space: neither has a `final`, so '
+                 'there is no final x final baseline row, and every pair trained a projector on both sides into a shared '
+                 f"space of width {embed_dim}. Compare pairs with each other, and with chance."]
+    if {'n_images', 'n_captions'} <= set(grid.columns) and len(grid):
+        n_images, n_captions = int(grid.n_images.iloc[0]), int(grid.n_captions.iloc[0])
+        lines += ['', f'Chance (a random ranking of {n_images} images and {n_captions} captions): ' + ', '.join(
+            f"{d} R@1 {chance_recall(n_images, n_captions / n_images, 1, d):.4f}" for d in _DIRECTIONS)]
+    return lines
+
+def _emergence_lines(grid:pd.DataFrame)->list:
+    "Where alignment emerges in each direction, as `emergence` finds it (only where there is a baseline to reach)"
+    if not len(_baseline_row(grid)): return []
+    lines = ['', '## Where alignment emerges', '',
+             'The shallowest layer of each tower whose pair with the other tower\'s final reaches 90% of the baseline R@1:', '']
+    for d in _DIRECTIONS:
+        e = emergence(grid, d)
+        lines.append(f"- {d}: " + '; '.join(_emergence_line(grid, d, t, e[t]) for t in ('text', 'image')))
+    return lines
+
+# %% ../nbs/08_pipeline.ipynb #cd211776
+def _failure_lines(failed:dict|None, skipped:dict|None)->list:
+    "The pairs whose training failed or diverged, and the images left out as unreadable, each with why or where"
+    lines = []
+    if failed: lines += ['', '## Pairs that failed', ''] + [f'- {p}: {why}' for p, why in failed.items()]
+    if skipped: lines += ['', '## Images left out (unreadable)', ''] + [f'- {s}: {", ".join(f)}' for s, f in skipped.items()]
+    return lines
+
+def _best_lines(grid:pd.DataFrame)->list:
+    "The best trained pair of each direction, then each direction's R@1 as a text layer x image layer table"
+    lines = ['', '## Best trained pairs', '']
+    trained = grid[grid.projection != 'none']
+    for d in _DIRECTIONS:
+        if len(trained):
+            best = trained.loc[trained[f'{d}_recall@1'].idxmax()]
+            lines.append(f"- {d}: {best.pair} with R@1 {best[f'{d}_recall@1']:.3f}")
+    for d in _DIRECTIONS:
+        lines += ['', f'## {d} R@1 (rows: text layer, columns: image layer)', '', _md_table(_r1_table(grid, d))]
+    return lines
+
+def _picture_lines(out:Path, control, lens_rows:pd.DataFrame, metrics)->list:
+    "Links to the pictures the run drew (`write_pictures`)"
+    lines = ['', '## Pictures', '', '![R@1 heatmaps](heatmap_r1.png)', '', '![Depth curves](depth_curves.png)', '']
+    if (Path(out)/'loss_curves.png').exists(): lines += ['![Loss curves](loss_curves.png)', '']
+    if control is not None: lines += ['![Trained vs random weights](heatmap_control.png)', '']
+    if len(lens_rows): lines += ['![Lens R@1 heatmaps](heatmap_lens_r1.png)', '']
+    if len(lens_rows) or metrics is not None: lines += ['![Learned R@1, lens R@1 and each metric](small_multiples.png)', '']
+    return lines
+
+# %% ../nbs/08_pipeline.ipynb #3359fd05
 def write_report(grid:pd.DataFrame, # evaluate_grid's result
                  out:Path,          # the run folder
                  settings:dict,     # what was run, for the header
@@ -697,54 +837,29 @@ def write_report(grid:pd.DataFrame, # evaluate_grid's result
                  notes:list=(),          # what to say about the data: a drawn split, loading's warnings
                 )->Path:            # report.md
     "A short markdown report: settings, data, the baseline and chance, where alignment emerges, the control, the lens, the metrics, the best pairs, R@1 grids"
-    directions = ('image_retrieval', 'text_retrieval')
     kinds = grid.projection if 'projection' in grid.columns else pd.Series('', index=grid.index)
-    lens_rows, grid = grid[kinds == 'lens'], grid[kinds != 'lens']
-    has_base = ((grid.text_layer == 'final') & (grid.image_layer == 'final')).any()
-    lines = ['# layeralign report', '', '| setting | value |', '|---|---|']
-    lines += [f'| {k} | {v} |' for k, v in settings.items()]
-    if notes: lines += ['', '## Data', ''] + [f'- {n}' for n in notes]
-    if has_base:
-        base = grid[(grid.text_layer == 'final') & (grid.image_layer == 'final')].iloc[0]
-        lines += ['', '## Zero-training baseline (final x final)', '']
-        for d in directions:
-            lines.append(f"- {d}: " + ', '.join(f"R@{k} {base[f'{d}_recall@{k}']:.3f}" for k in (1, 5, 10)))
-    else:
-        lines += ['', '## No untrained baseline', '',
-                  'The towers come from two separately trained models, which share no space: neither has a `final`, so '
-                  'there is no final x final baseline row, and every pair trained a projector on both sides into a shared '
-                  f"space of width {settings.get('embed_dim', 512)}. Compare pairs with each other, and with chance."]
-    if {'n_images', 'n_captions'} <= set(grid.columns) and len(grid):
-        n_images, n_captions = int(grid.n_images.iloc[0]), int(grid.n_captions.iloc[0])
-        lines += ['', f'Chance (a random ranking of {n_images} images and {n_captions} captions): ' + ', '.join(
-            f"{d} R@1 {chance_recall(n_images, n_captions / n_images, 1, d):.4f}" for d in directions)]
-    if has_base:
-        lines += ['', '## Where alignment emerges', '',
-                  'The shallowest layer of each tower whose pair with the other tower\'s final reaches 90% of the '
-                  'baseline R@1:', '']
-        for d in directions:
-            e = emergence(grid, d)
-            lines.append(f"- {d}: " + '; '.join(_emergence_line(grid, d, t, e[t]) for t in ('text', 'image')))
-    if control is not None: lines += _control_lines(grid, control)
-    lines += _lens_lines(lens_rows, (absent or {}).get('lens'))
-    lines += _metrics_lines(grid, lens_rows, metrics, (absent or {}).get('metrics'))
-    if failed: lines += ['', '## Pairs that failed', ''] + [f'- {p}: {why}' for p, why in failed.items()]
-    if skipped: lines += ['', '## Images left out (unreadable)', ''] + [f'- {s}: {", ".join(f)}' for s, f in skipped.items()]
-    lines += ['', '## Best trained pairs', '']
-    trained = grid[grid.projection != 'none']
-    for d in directions:
-        if len(trained):
-            best = trained.loc[trained[f'{d}_recall@1'].idxmax()]
-            lines.append(f"- {d}: {best.pair} with R@1 {best[f'{d}_recall@1']:.3f}")
-    for d in directions:
-        lines += ['', f'## {d} R@1 (rows: text layer, columns: image layer)', '', _md_table(_r1_table(grid, d))]
-    lines += ['', '## Pictures', '', '![R@1 heatmaps](heatmap_r1.png)', '', '![Depth curves](depth_curves.png)', '']
-    if (Path(out)/'loss_curves.png').exists(): lines += ['![Loss curves](loss_curves.png)', '']
-    if control is not None: lines += ['![Trained vs random weights](heatmap_control.png)', '']
-    if len(lens_rows): lines += ['![Lens R@1 heatmaps](heatmap_lens_r1.png)', '']
-    if len(lens_rows) or metrics is not None: lines += ['![Learned R@1, lens R@1 and each metric](small_multiples.png)', '']
+    lens_rows, grid, absent = grid[kinds == 'lens'], grid[kinds != 'lens'], absent or {}
+    lines = (_settings_lines(settings, notes) + _baseline_lines(grid, settings.get('embed_dim', 512)) + _emergence_lines(grid)
+             + (_control_lines(grid, control) if control is not None else []) + _lens_lines(lens_rows, absent.get('lens'))
+             + _metrics_lines(grid, lens_rows, metrics, absent.get('metrics')) + _failure_lines(failed, skipped)
+             + _best_lines(grid) + _picture_lines(out, control, lens_rows, metrics))
     with atomic_path(Path(out)/'report.md') as tmp: tmp.write_text('\n'.join(lines), encoding='utf-8')
     return Path(out)/'report.md'
+
+# %% ../nbs/08_pipeline.ipynb #af583fcd
+def _cli_outcome(grid:pd.DataFrame, # `run`'s result
+                 quiet:bool=False,  # print no table
+                )->int:             # the exit status: 0, or 3 when some pairs failed
+    "Print the grid's R@1 table (unless quiet) and name the pairs that failed on stderr"
+    if not quiet:
+        cols = ['pair', 'image_retrieval_recall@1', 'text_retrieval_recall@1']
+        print(grid[cols].to_string(index=False, float_format=lambda v: f'{v:.3f}'))
+    failed = grid.attrs.get('failed', {})
+    if failed:
+        print(f"layeralign run: error: {len(failed)} pair(s) failed, left out of the results in {grid.attrs['out']}: " +
+              '; '.join(f'{p} ({why})' for p, why in failed.items()), file=sys.stderr)
+        return 3
+    return 0
 
 # %% ../nbs/08_pipeline.ipynb #3ef1bbc3
 @call_parse
@@ -798,15 +913,7 @@ def run_cli(dataset:str='synthetic',          # 'synthetic', 'flickr30k', 'coco'
                control=True if control else False if no_control else None, skip_bad=skip_bad, source=source, log=log,
                split_seed=split_seed, wait=not no_wait, image_model=image_model, text_model=text_model, embed_dim=embed_dim,
                text_dtype=text_dtype, text_pooling=text_pooling, metrics=metrics)
-    if not quiet:
-        cols = ['pair', 'image_retrieval_recall@1', 'text_retrieval_recall@1']
-        print(grid[cols].to_string(index=False, float_format=lambda v: f'{v:.3f}'))
-    failed = grid.attrs.get('failed', {})
-    if failed:
-        print(f"layeralign run: error: {len(failed)} pair(s) failed, left out of the results in {grid.attrs['out']}: " +
-              '; '.join(f'{p} ({why})' for p, why in failed.items()), file=sys.stderr)
-        return 3
-    return 0
+    return _cli_outcome(grid, quiet)
 
 # %% ../nbs/08_pipeline.ipynb #d3ef0e24
 @call_parse
@@ -858,8 +965,7 @@ def main(argv:list=None, # arguments after `layeralign` (default: sys.argv[1:])
     try: return f(**args) or 0
     except Exception as e:
         if not _user_error(e): raise                 # a bug: its traceback
-        msg = str(e).replace('overwrite=True', '--overwrite')   # stages' own messages speak Python
-        print(f"layeralign {cmd}: error: {msg}", file=sys.stderr)
+        print(f"layeralign {cmd}: error: {e}", file=sys.stderr)   # messages name flags as flags (`flag_hint`)
         return 1
     finally:
         if cli is None: os.environ.pop('LAYERALIGN_CLI', None)
