@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #a0cef7bd
 from __future__ import annotations
-import json, os, platform, shutil, socket, time, warnings
+import hashlib, json, os, platform, shutil, socket, time, warnings
 from contextlib import contextmanager
 from pathlib import Path
 try: import fcntl
@@ -17,7 +17,7 @@ import layeralign
 
 # %% auto #0
 __all__ = ['layeralign_home', 'atomic_path', 'write_json', 'LockedError', 'stage_lock', 'remove_stale_tmp', 'read_json',
-           'complete_safetensors', 'save_tensors', 'environment', 'settings_diff', 'flag_hint']
+           'complete_safetensors', 'save_tensors', 'file_sha256', 'environment', 'settings_diff', 'flag_hint']
 
 # %% ../nbs/00_core.ipynb #b373e6a7
 def layeralign_home()->Path: # the storage root
@@ -157,6 +157,15 @@ def save_tensors(tensors:dict,           # {name: tensor}
     with atomic_path(dest) as tmp:
         save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
     return Path(dest)
+
+# %% ../nbs/00_core.ipynb #4b156461
+def file_sha256(path:Path, # any file
+               )->str:     # its sha256, as hexadecimal
+    "The sha256 checksum of a file, read in 1 MB blocks"
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''): h.update(block)
+    return h.hexdigest()
 
 # %% ../nbs/00_core.ipynb #083b56eb
 def _cpu_name()->str:

@@ -19,12 +19,12 @@ from torchvision.transforms import Compose, Normalize, ToTensor
 from safetensors import safe_open
 from tqdm.auto import tqdm
 from .towers import (IMAGE_POOLING, HFClip, HFTextTower, TimmTower, Tower, fit_text_batch, parse_spec, spec_blocks,
-                               _block_indices)
+                               block_indices)
 from .data import CaptionSet, load_image
 from .core import (LockedError, atomic_path, complete_safetensors, environment, flag_hint, remove_stale_tmp,
                              save_tensors, settings_diff, stage_lock, write_json)
 from .names import TOWERS, layer_names
-from .store import (STORE_DTYPES, DamagedStoreError, FeatureStore, add_head, store_dir, write_store, _is_file_ref)
+from .store import (STORE_DTYPES, DamagedStoreError, FeatureStore, add_head, store_dir, write_store, is_file_ref)
 
 # %% auto #0
 __all__ = ['TEXT_POOLING', 'PRECISIONS', 'resolve_model', 'load_model', 'lens', 'image_batches', 'config_blocks', 'model_layers',
@@ -90,7 +90,7 @@ def _weights_for(name:str,        # the open_clip model name
                 )->tuple:         # (pretrained as open_clip takes it, force_quick_gelu)
     "Check the weights: a project model's tag names `<model>-<tag>.safetensors`, a file must exist, an open_clip tag says if it needs QuickGELU"
     tag, folders = str(pretrained), [config_path.parent] if config_path is not None else []
-    if config_path is not None and not _is_file_ref(tag):
+    if config_path is not None and not is_file_ref(tag):
         cands = [d/f'{name}-{tag}.safetensors' for d in _weights_dirs() + folders]
         hit = next((c for c in cands if c.is_file()), None)
         if hit is None:
@@ -99,7 +99,7 @@ def _weights_for(name:str,        # the open_clip model name
             raise FileNotFoundError(f"No weights for project model {name!r} with tag {tag!r}: looked for "
                                     f"{[str(c) for c in cands]}. Tags available: {have}")
         return str(hit), False
-    if _is_file_ref(tag) or Path(tag).is_file():
+    if is_file_ref(tag) or Path(tag).is_file():
         if not Path(tag).is_file(): raise FileNotFoundError(f"Checkpoint file {tag} not found")
         return str(Path(tag)), False
     pcfg = open_clip.get_pretrained_cfg(name, tag)
@@ -167,7 +167,7 @@ def _fetch_error(name:str,   # the open_clip model
     return ConnectionError(f"Could not fetch the weights of {name} pretrained={tag!r} from {src} ({why}). To use them offline, {how}")
 
 # %% ../nbs/01_extract.ipynb #2272dc11
-TEXT_POOLING = ('eos', 'mean')   # an OpenCLIP text tower's poolings (IMAGE_POOLING, the same for every source, and _block_indices: 00d_towers)
+TEXT_POOLING = ('eos', 'mean')   # an OpenCLIP text tower's poolings (IMAGE_POOLING, the same for every source, and block_indices: 00d_towers)
 
 def _image_layers(model,          # an open_clip CLIP model
                   images,         # [B, 3, H, W] preprocessed images
@@ -178,7 +178,7 @@ def _image_layers(model,          # an open_clip CLIP model
     visual = model.visual
     if not hasattr(visual, 'forward_intermediates') or not hasattr(visual, 'transformer'):
         raise NotImplementedError(f"extract needs a ViT image tower; this model's is {type(visual).__name__}")
-    blocks, want_final = _block_indices(layers), 'final' in layers
+    blocks, want_final = block_indices(layers), 'final' in layers
     if not blocks: return {'final': visual(images)}
     out = visual.forward_intermediates(images, indices=blocks, stop_early=not want_final, intermediates_only=not want_final,
                                        output_fmt='NLC', output_extra_tokens=True)
@@ -235,7 +235,7 @@ def _text_layers(model,          # an open_clip CLIP model
     cast_dtype = tower.transformer.get_cast_dtype()
     x = tower.token_embedding(tokens).to(cast_dtype) + tower.positional_embedding[:n].to(cast_dtype)  # [B, n, width]
     mask = tower.attn_mask[:n, :n] if causal else None
-    blocks, want_final = _block_indices(layers), 'final' in layers
+    blocks, want_final = block_indices(layers), 'final' in layers
     x, inter = tower.transformer.forward_intermediates(x, attn_mask=mask, indices=blocks or [len(tower.transformer.resblocks) - 1],
                                                        stop_early=not want_final)
     rows = torch.arange(len(tokens), device=tokens.device)

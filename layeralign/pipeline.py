@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 from fastcore.script import call_parse, anno_parser
 from fastcore.basics import patch
-from .names import depth_key, layer_names, grid_pairs, check_pairs, parse_pair, BASELINE
+from .names import depth_key, grid_pairs, check_pairs, parse_pair, BASELINE
 from . import __version__
 from .data import write_split_assignment, SPLIT_FRACTIONS
 from .synthetic import synthetic

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 from tqdm.auto import tqdm
-from .core import write_json, complete_safetensors, save_tensors, settings_diff, flag_hint
+from .core import write_json, complete_safetensors, save_tensors, settings_diff, flag_hint, file_sha256
 from .projection import load_projection, pair_state
 from .names import BASELINE, grid_pairs, parse_pair
 from .store import FeatureStore
@@ -33,12 +33,8 @@ def _check_store(store:FeatureStore, cfg:dict, source:Path):
                               + '; '.join(diff))
 
 # %% ../nbs/03_project_eval.ipynb #4a3d7a57
-def _sha256(path:Path)->str:
-    "The sha256 checksum of a file, read in 1 MB blocks"
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''): h.update(block)
-    return h.hexdigest()
+#| export
+
 
 # %% ../nbs/03_project_eval.ipynb #3b300fbd
 def _embed(fn, x:torch.Tensor, chunk_size:int, device)->torch.Tensor:
@@ -71,7 +67,7 @@ def _pair_record(store:FeatureStore, pair:str, cfg:dict, projections_dir:Path)->
     if pair != BASELINE:
         source = projections_dir/f'{pair}.safetensors'
         _check_store(store, cfg, source)
-        source, sha = str(source), _sha256(source)
+        source, sha = str(source), file_sha256(source)
     return dict(pair=pair, text_layer=t, image_layer=i, projection='none' if pair == BASELINE else cfg['projection'],
                 layernorm=bool(cfg.get('layernorm', False)), text_projection=cfg.get('text_projection', 'none'),
                 image_projection=cfg.get('image_projection', 'none'), store=_store_id(store), source=source,

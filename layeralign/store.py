@@ -12,11 +12,11 @@ import layeralign
 from fastcore.basics import patch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
-from .core import atomic_path, environment, flag_hint, layeralign_home, write_json
+from .core import atomic_path, environment, flag_hint, layeralign_home, write_json, file_sha256
 from .names import TOWERS
 
 # %% auto #0
-__all__ = ['STORE_DTYPES', 'DamagedStoreError', 'FeatureStore', 'write_store', 'add_head', 'store_dir']
+__all__ = ['STORE_DTYPES', 'DamagedStoreError', 'FeatureStore', 'write_store', 'add_head', 'is_file_ref', 'store_dir']
 
 # %% ../nbs/00e_store.ipynb #d7914967
 def _rebuild()->str: # how to rebuild a damaged store, for the messages
@@ -142,12 +142,9 @@ def _save_stream(path:Path,     # the .safetensors file to write
             if written != math.prod(shape): raise RuntimeError(f"{path}: {k} got {written} values, expected {math.prod(shape)}")
 
 # %% ../nbs/00e_store.ipynb #feeb026d
-def _sha256(path:Path)->str:
-    with open(path, 'rb') as f: return hashlib.file_digest(f, 'sha256').hexdigest()
-
 def _file_record(path:Path)->dict: # {'bytes': size, 'sha256': checksum}
     "What the manifest records of a file, to check it against later"
-    return {'bytes': Path(path).stat().st_size, 'sha256': _sha256(path)}
+    return {'bytes': Path(path).stat().st_size, 'sha256': file_sha256(path)}
 
 def _write_head(path:Path,  # the head.safetensors to write
                 head:dict,  # {tower: {'ln.weight', 'ln.bias', 'proj', ..., 'eps'}, or a string: why it has no lens}
@@ -217,7 +214,7 @@ def verify(self:FeatureStore)->FeatureStore: # the store itself, when every file
     "Compare every file with the sha256 checksum recorded when it was written (reads the whole store)"
     recorded = self.manifest.get('files') or {}
     for name, rec in recorded.items():
-        if _sha256(self.path/name) != rec['sha256']:
+        if file_sha256(self.path/name) != rec['sha256']:
             raise DamagedStoreError(f"{self.path/name} is not the file that was written (its sha256 differs from the "
                                     f"manifest's): the store is damaged; {_rebuild()}")
     for t in TOWERS:   # files recorded before checksums were: every tensor must at least read
@@ -255,7 +252,7 @@ def add_head(store:FeatureStore, # a store made before heads were stored
     return FeatureStore(store.path)
 
 # %% ../nbs/00e_store.ipynb #eb6ea8f5
-def _is_file_ref(pretrained)->bool:
+def is_file_ref(pretrained)->bool:
     "Does `pretrained` name a checkpoint file (rather than a tag)?"
     if pretrained is None: return False
     return Path(str(pretrained)).suffix in ('.safetensors', '.pt', '.pth', '.bin') or os.sep in str(pretrained)
@@ -268,5 +265,5 @@ def store_dir(dataset:str,       # dataset name, e.g. 'flickr30k'
              )->Path:            # root/dataset/split/'<model>--<pretrained>'
     "The conventional directory of a FeatureStore"
     model = Path(model).stem if str(model).endswith('.json') else str(model)
-    tag = 'random' if pretrained is None else (Path(str(pretrained)).stem if _is_file_ref(pretrained) else str(pretrained))
+    tag = 'random' if pretrained is None else (Path(str(pretrained)).stem if is_file_ref(pretrained) else str(pretrained))
     return Path(root or layeralign_home()/'features')/dataset/split/f'{model}--{tag}'

@@ -9,8 +9,8 @@ from pathlib import Path
 import torch
 
 # %% auto #0
-__all__ = ['SOURCES', 'IMAGE_POOLING', 'HF_TEXT_POOLING', 'parse_spec', 'Tower', 'TimmTower', 'HFTextTower', 'tiny_hf_model',
-           'HFClipTower', 'HFClip', 'spec_blocks', 'text_memory', 'fit_text_batch']
+__all__ = ['SOURCES', 'IMAGE_POOLING', 'HF_TEXT_POOLING', 'parse_spec', 'block_indices', 'Tower', 'TimmTower', 'HFTextTower',
+           'tiny_hf_model', 'HFClipTower', 'HFClip', 'spec_blocks', 'text_memory', 'fit_text_batch']
 
 # %% ../nbs/00d_towers.ipynb #6786fb31
 SOURCES = ('open_clip', 'timm', 'hf')
@@ -55,7 +55,7 @@ def _seeded(build, init_seed:int):
         torch.manual_seed(init_seed)
         return build()
 
-def _block_indices(layers:list)->list: # 0-based block index of each 'L<i>' name (L0, the embedding output, has none)
+def block_indices(layers:list)->list: # 0-based block index of each 'L<i>' name (L0, the embedding output, has none)
     return [int(l[1:]) - 1 for l in layers if l not in ('final', 'L0')]
 
 class Tower:
@@ -110,7 +110,7 @@ class TimmTower(Tower):
             x = m.norm_pre(m.patch_drop(m._pos_embed(m.patch_embed(images))))                  # [B, prefix + patches, width]
             out['L0'] = x[:, 0] if pooling == 'cls' else x[:, m.num_prefix_tokens:].mean(1)
         if blocks:
-            inter = m.forward_intermediates(images, indices=_block_indices(blocks), return_prefix_tokens=True, norm=False,
+            inter = m.forward_intermediates(images, indices=block_indices(blocks), return_prefix_tokens=True, norm=False,
                                             output_fmt='NLC', intermediates_only=True, stop_early=True)
             out.update(zip(blocks, [prefix[:, 0] if pooling == 'cls' else patches.mean(1) for patches, prefix in inter]))   # [B, width] each
         return {l: out[l] for l in layers}
