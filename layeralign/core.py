@@ -17,7 +17,8 @@ import layeralign
 
 # %% auto #0
 __all__ = ['layeralign_home', 'atomic_path', 'write_json', 'LockedError', 'stage_lock', 'remove_stale_tmp', 'read_json',
-           'complete_safetensors', 'save_tensors', 'file_sha256', 'environment', 'settings_diff', 'flag_hint']
+           'complete_safetensors', 'save_tensors', 'file_sha256', 'environment', 'settings_diff', 'flag_hint',
+           'as_features']
 
 # %% ../nbs/00_core.ipynb #b373e6a7
 def layeralign_home()->Path: # the storage root
@@ -215,3 +216,16 @@ def flag_hint(name:str,            # the keyword argument, e.g. 'overwrite'
     if os.environ.get('LAYERALIGN_CLI'): return cli
     py = name if value is None else f'{name}={value!r}'
     return f'{py} ({cli} on the command line)'
+
+# %% ../nbs/00_core.ipynb #8ce02298
+def as_features(x,         # anything torch.as_tensor takes: a tensor, an array, nested lists
+                name:str,  # the argument's name, for the messages
+               )->torch.Tensor: # [n, d] float32, or float64 where x is float64
+    "`x` as a 2-D float tensor `[n, d]`, checked: a wrong shape, an integer dtype or a NaN/inf is refused by `name`"
+    x = torch.as_tensor(x)
+    if x.ndim != 2: raise ValueError(f"{name} must be 2-D [n, d], got shape {tuple(x.shape)}")
+    if not x.is_floating_point(): raise TypeError(f"{name} must be floating point, got {x.dtype}")
+    if not torch.isfinite(x).all():
+        bad = (~torch.isfinite(x).all(1)).nonzero().flatten()[:5].tolist()
+        raise ValueError(f"{name} has NaN or inf values (rows {bad} ...)")
+    return x if x.dtype == torch.float64 else x.float()

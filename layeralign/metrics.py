@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from fastcore.script import call_parse
 from tqdm.auto import tqdm
 import matplotlib.pyplot as plt
-from .core import atomic_path, stage_lock, write_json, settings_diff, flag_hint
+from .core import atomic_path, stage_lock, write_json, settings_diff, flag_hint, as_features
 from .data import caption_groups
 from .names import check_pairs, depth_key, pair_name, pair_towers, parse_pair
 from .store import FeatureStore
@@ -187,15 +187,6 @@ def _check_settings(metrics:list, n:int, dims:list, topk:int, cca_dim:int):
     if 'svcca' in metrics and not (1 <= cca_dim <= min([n] + list(dims))):
         raise ValueError(f"svcca: cca_dim={cca_dim} must be between 1 and min(N, widths) = {min([n] + list(dims))}")
 
-def _checked(x, name:str)->torch.Tensor:
-    x = torch.as_tensor(x)
-    if x.ndim != 2: raise ValueError(f"{name} must be 2-D [N, d], got shape {tuple(x.shape)}")
-    if not x.is_floating_point(): raise TypeError(f"{name} must be floating point, got {x.dtype}")
-    if not torch.isfinite(x).all():
-        bad = (~torch.isfinite(x).all(1)).nonzero().flatten()[:5].tolist()
-        raise ValueError(f"{name} has NaN or inf values (rows {bad} ...)")
-    return x if x.dtype == torch.float64 else x.float()
-
 def alignment_score(metric:str,     # one of METRICS
                     feats_a,        # [N, d_a] features; row i describes the same item as row i of feats_b
                     feats_b,        # [N, d_b]
@@ -205,7 +196,7 @@ def alignment_score(metric:str,     # one of METRICS
     "platonic-rep's alignment `metric` between two sets of paired features (inputs used as given: no preprocessing)"
     if not isinstance(metric, str): raise ValueError(f"metric must be one name, one of {', '.join(METRICS)}; got {metric!r}")
     metric = check_metrics([metric])[0]
-    a, b = _checked(feats_a, 'feats_a'), _checked(feats_b, 'feats_b')
+    a, b = as_features(feats_a, 'feats_a'), as_features(feats_b, 'feats_b')
     if len(a) != len(b): raise ValueError(f"feats_a has {len(a)} rows and feats_b {len(b)}: row i of both must describe one item")
     _check_settings([metric], len(a), [a.shape[1], b.shape[1]], topk, cca_dim)
     la, lb = (_Layer(x, [metric], topk, cca_dim, name) for x, name in ((a, 'feats_a'), (b, 'feats_b')))

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from matplotlib.patheffects import withStroke
-from .core import atomic_path, flag_hint
+from .core import atomic_path, flag_hint, as_features
 from .names import BASELINE, depth_key, parse_pair
 from .data import caption_groups
 from .project_eval import load_projected
@@ -26,17 +26,6 @@ __all__ = ['retrieval_ranks', 'recall_at_k', 'bootstrap_recall', 'evaluate_grid'
            'plot_heatmaps', 'plot_depth_curves', 'top_captions', 'explore']
 
 # %% ../nbs/04_retrieval.ipynb #82363db2
-def _as_embeddings(x, name:str)->torch.Tensor:
-    "`x` as a 2-D float tensor (float32 unless it is float64), checked"
-    x = torch.as_tensor(x)
-    if x.ndim != 2: raise ValueError(f"{name} must be 2-D [n, d], got shape {tuple(x.shape)}")
-    if not x.is_floating_point(): raise TypeError(f"{name} must be floating point, got {x.dtype}")
-    if x.dtype != torch.float64: x = x.float()
-    if not torch.isfinite(x).all():
-        bad = (~torch.isfinite(x).all(1)).nonzero().flatten()[:5].tolist()
-        raise ValueError(f"{name} has NaN or inf values (rows {bad} ...)")
-    return x
-
 @contextmanager
 def _full_precision():
     "float32 matrix products in full precision while scoring (no TF32, which would blur scores into ties), restored after"
@@ -71,9 +60,9 @@ def retrieval_ranks(text_emb,           # [n_captions, e] caption embeddings (ne
                     chunk_size:int|None=None, # queries per chunk; None: about 2**25 scores per chunk
                    )->tuple:            # (image_ranks [n_captions], text_ranks [n_images]), int64, 1-based; 0 = no correct item
     "1-based rank of the first correct item: of its image for each caption, of its best caption for each image"
-    text = _as_embeddings(text_emb, 'text_emb')
+    text = as_features(text_emb, 'text_emb')
     dev = text.device
-    image = _as_embeddings(image_emb, 'image_emb').to(dev)
+    image = as_features(image_emb, 'image_emb').to(dev)
     if text.dtype != image.dtype: text, image = text.double(), image.double()
     if text.shape[1] != image.shape[1]:
         raise ValueError(f"text_emb has width {text.shape[1]} but image_emb has width {image.shape[1]}: "
@@ -475,8 +464,8 @@ def top_captions(text_emb,           # [n_captions, e] caption embeddings
                  captions:list|None=None, # [n_captions] caption strings; None: 'caption <i>'
                 )->pd.DataFrame:     # rank, caption index, caption, cosine score, correct
     "The `k` captions most similar to one image (ties: lower index first), marked correct or not"
-    text = F.normalize(_as_embeddings(text_emb, 'text_emb'), dim=-1)
-    image_emb = _as_embeddings(image_emb, 'image_emb')
+    text = F.normalize(as_features(text_emb, 'text_emb'), dim=-1)
+    image_emb = as_features(image_emb, 'image_emb')
     if not 0 <= image < len(image_emb): raise IndexError(f"image {image} is out of range: there are {len(image_emb)} images")
     scores = text @ F.normalize(image_emb[image].to(text), dim=-1)     # [n_captions]
     order = torch.sort(scores, descending=True, stable=True).indices[:k].cpu()
