@@ -378,7 +378,7 @@ def _lens_files(store:FeatureStore, # the eval store, with its head
         write_json(folder/f'{p}.json', dict(pair=p, text_layer=t, image_layer=i, projection='lens', store=str(store.path),
                                             n_images=store.n_images, n_captions=store.n_captions, embed_dim=int(text_emb.shape[1])))
 
-def _store_id(store:FeatureStore)->dict:
+def _stage_input(store:FeatureStore)->dict:
     "A store as a stage's input: its place and when it was made (a store made again is another input)"
     return dict(store=str(store.path), created=store.manifest.get('created'))
 
@@ -403,7 +403,7 @@ def _lens_pass(stages:_Stages, store:FeatureStore, out:Path, pairs:list, device:
     why = _no_lens(store)
     if why: return None, why
     folder, pairs = out/'projected_lens', _with_baseline(store, pairs)
-    rows = stages.table('lens', dict(_store_id(store), pairs=pairs), folder/'grid_lens.csv',
+    rows = stages.table('lens', dict(_stage_input(store), pairs=pairs), folder/'grid_lens.csv',
                         lambda: _lens_grid(store, folder, pairs, device, verbose), verbose,
                         outputs=[folder/f'{p}.safetensors' for p in pairs])
     return rows, None
@@ -427,7 +427,7 @@ def _metrics_pass(stages:_Stages, store:FeatureStore, out:Path, names:list, pair
     if not names: return None, None
     pairs = _with_baseline(store, pairs)
     try:   # the run folder is locked already, and run.json records the settings: no lock or record of its own
-        table = stages.table('metrics', dict(_store_id(store), metrics=names, pairs=pairs), out/'metrics.csv',
+        table = stages.table('metrics', dict(_stage_input(store), metrics=names, pairs=pairs), out/'metrics.csv',
                              lambda: similarity_grid(store, names, pairs=pairs, device=device, progress=verbose), verbose)
     except ValueError as e: return None, str(e)     # e.g. fewer eval images than neighbours: the grid stands without them
     return table, None

@@ -32,10 +32,6 @@ def _check_store(store:FeatureStore, cfg:dict, source:Path):
     if diff: raise ValueError(f"the projection {source} does not fit the store {store.path} (trained on -> store): "
                               + '; '.join(diff))
 
-# %% ../nbs/03_project_eval.ipynb #4a3d7a57
-#| export
-
-
 # %% ../nbs/03_project_eval.ipynb #3b300fbd
 def _embed(fn, x:torch.Tensor, chunk_size:int, device)->torch.Tensor:
     "`fn` over the rows of `x` in chunks, on `device`; float32 on the CPU"
@@ -56,10 +52,6 @@ def _trained_pairs(projections_dir:Path)->dict:
     return found
 
 # %% ../nbs/03_project_eval.ipynb #bb55ed59
-def _store_id(store:FeatureStore)->dict:
-    "What names an evaluation store in a projected file's record"
-    return {k: store.manifest.get(k) for k in ('model', 'pretrained', 'dataset', 'split', 'pooling', 'created')} | {'path': str(store.path)}
-
 def _pair_record(store:FeatureStore, pair:str, cfg:dict, projections_dir:Path)->dict:
     "The record of `pair` projected on `store` from its checkpoint (config `cfg`); `cfg` is {} for the baseline"
     t, i = parse_pair(pair)
@@ -70,7 +62,7 @@ def _pair_record(store:FeatureStore, pair:str, cfg:dict, projections_dir:Path)->
         source, sha = str(source), file_sha256(source)
     return dict(pair=pair, text_layer=t, image_layer=i, projection='none' if pair == BASELINE else cfg['projection'],
                 layernorm=bool(cfg.get('layernorm', False)), text_projection=cfg.get('text_projection', 'none'),
-                image_projection=cfg.get('image_projection', 'none'), store=_store_id(store), source=source,
+                image_projection=cfg.get('image_projection', 'none'), store=store.describe(created=True), source=source,
                 source_sha256=sha, n_images=store.n_images, n_captions=store.n_captions)
 
 # %% ../nbs/03_project_eval.ipynb #63fc9489

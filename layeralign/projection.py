@@ -137,9 +137,6 @@ def init_pair(pair:str, text_dim:int, image_dim:int, embed_dim:int, # the pair a
         torch.manual_seed(_pair_seed(seed, pair))
         return PairProjection(t, i, text_dim, image_dim, embed_dim, projection, layernorm, hidden, temperature)
 
-def _store_id(store:FeatureStore)->dict:
-    return {k: store.manifest.get(k) for k in ('model', 'pretrained', 'dataset', 'split', 'pooling')} | {'path': str(store.path)}
-
 def _check_stores(train:FeatureStore, val:FeatureStore):
     diff = settings_diff(train.manifest, val.manifest, ('model', 'pretrained', 'dataset', 'pooling', 'dims'))
     if diff: raise ValueError(f"the train store {train.path} and the val store {val.path} do not come from the same "
@@ -651,7 +648,7 @@ def train_grid(train_store,              # FeatureStore (or its path) of the tra
     hp = dict(projection=projection, layernorm=layernorm, hidden=hidden, temperature=temperature, epochs=epochs, lr=lr,
               weight_decay=weight_decay, batch_size=batch_size, warmup=warmup, plateau=plateau, patience=patience,
               min_delta=min_delta, seed=seed, precision=precision)
-    base = dict(hyperparameters=hp, stores={'train': _store_id(train), 'val': _store_id(val)})
+    base = dict(hyperparameters=hp, stores={'train': train.describe(), 'val': val.describe()})
     result, todo = _resume(out, names, base, overwrite)
     if not todo: return result
     out.mkdir(parents=True, exist_ok=True)

@@ -267,3 +267,12 @@ def store_dir(dataset:str,       # dataset name, e.g. 'flickr30k'
     model = Path(model).stem if str(model).endswith('.json') else str(model)
     tag = 'random' if pretrained is None else (Path(str(pretrained)).stem if is_file_ref(pretrained) else str(pretrained))
     return Path(root or layeralign_home()/'features')/dataset/split/f'{model}--{tag}'
+
+# %% ../nbs/00e_store.ipynb #40f7b94b
+@patch
+def describe(self:FeatureStore,
+             created:bool=False, # add when the store was made
+            )->dict:             # model, pretrained, dataset, split, pooling (created), path
+    "What names this store in another file's record"
+    keys = ('model', 'pretrained', 'dataset', 'split', 'pooling') + (('created',) if created else ())
+    return {k: self.manifest.get(k) for k in keys} | {'path': str(self.path)}
