@@ -7,37 +7,46 @@ from __future__ import annotations
 import math, re
 
 # %% auto #0
-__all__ = ['TOWERS', 'BASELINE', 'layer_names', 'depth_key', 'pair_name', 'pair_towers', 'parse_pair', 'check_pairs',
-           'grid_pairs']
+__all__ = ['FINAL', 'TOWERS', 'BASELINE', 'DIRECTIONS', 'STORE_KEYS', 'layer_names', 'depth_key', 'pair_name', 'pair_towers',
+           'parse_pair', 'check_pairs', 'grid_pairs', 'recall_col']
 
-# %% ../nbs/00a_names.ipynb #a0f02527
+# %% ../nbs/00a_names.ipynb #adc0ae2e
+FINAL = 'final'   # the layer in the space both towers share: what encode_image / encode_text return
+
+# %% ../nbs/00a_names.ipynb #3200934e
 def layer_names(n_blocks:int, # transformer blocks in the tower
                 final:bool=True, # does the tower project into a space shared with the other tower?
                )->list:       # ['L1', ..., 'LN', 'final']
     "The layer names of a tower with `n_blocks` blocks"
-    return [f'L{i}' for i in range(1, n_blocks+1)] + (['final'] if final else [])
+    return [f'L{i}' for i in range(1, n_blocks+1)] + ([FINAL] if final else [])
 
-# %% ../nbs/00a_names.ipynb #9e874f5c
-_LAYER = r'L(?:0|[1-9][0-9]*)|final'
+# %% ../nbs/00a_names.ipynb #3792a6d8
+_LAYER = rf'L(?:0|[1-9][0-9]*)|{FINAL}'
 
+# %% ../nbs/00a_names.ipynb #70cbbd10
 def depth_key(layer:str, # a layer name: 'L0', 'L1', ..., or 'final'
              )->float:   # its depth: n for 'Ln', infinity for 'final'
     "Sort key of a layer name: L0 < L1 < ... < L10 < final"
     if not isinstance(layer, str) or re.fullmatch(_LAYER, layer) is None:
         raise ValueError(f"{layer!r} is not a layer name; layers are L0 (the embedding output), L1, L2, ... or final")
-    return math.inf if layer == 'final' else int(layer[1:])
+    return math.inf if layer == FINAL else int(layer[1:])
 
-# %% ../nbs/00a_names.ipynb #e59f8222
+# %% ../nbs/00a_names.ipynb #8c4316a5
 TOWERS = ('image', 'text')
-BASELINE = 'text_final_image_final'   # the model's own shared space, untrained: every grid's reference pair
-_PAIR_RE = re.compile(rf'^(text|image)_({_LAYER})_(text|image)_({_LAYER})$')
 
+# %% ../nbs/00a_names.ipynb #0cdc6545
 def pair_name(text_layer:str,  # e.g. 'L6' or 'final'
               image_layer:str, # e.g. 'L9' or 'final'
               towers:tuple=('text', 'image'), # the towers of the two layers; ('image', 'image') within a tower
              )->str:           # e.g. 'text_L6_image_L9'
     "The name of a layer pair, used for files, columns and plots"
     return f'{towers[0]}_{text_layer}_{towers[1]}_{image_layer}'
+
+# %% ../nbs/00a_names.ipynb #edb62734
+BASELINE = pair_name(FINAL, FINAL)
+
+# %% ../nbs/00a_names.ipynb #2fc1051d
+_PAIR_RE = re.compile(rf'^(text|image)_({_LAYER})_(text|image)_({_LAYER})$')
 
 def pair_towers(name:str, # e.g. 'text_L6_image_final' or 'image_L3_image_L5'
                )->tuple:  # ((tower, layer), (tower, layer))
@@ -47,6 +56,7 @@ def pair_towers(name:str, # e.g. 'text_L6_image_final' or 'image_L3_image_L5'
                                    f"L0, L1, ... or final, e.g. 'text_L6_image_final'")
     return (m.group(1), m.group(2)), (m.group(3), m.group(4))
 
+# %% ../nbs/00a_names.ipynb #51c214a5
 def parse_pair(name:str, # e.g. 'text_L6_image_final'
               )->tuple:  # (text_layer, image_layer)
     "The two layers of a text-image pair name"
@@ -55,7 +65,12 @@ def parse_pair(name:str, # e.g. 'text_L6_image_final'
         raise ValueError(f"{name!r} is not a text-image pair name: expected 'text_<layer>_image_<layer>', e.g. 'text_L6_image_final'")
     return a, b
 
-# %% ../nbs/00a_names.ipynb #4af2f02b
+# %% ../nbs/00a_names.ipynb #468bcbcc
+def _as_pairs(pairs)->list:
+    "A request of pairs as a list: 'a,b' from a command line split at commas, one tuple as a list of one"
+    if isinstance(pairs, str): return [s.strip() for s in pairs.split(',') if s.strip()]
+    return [pairs] if isinstance(pairs, tuple) else list(pairs)
+
 def check_pairs(layers:dict,  # {'text': [...], 'image': [...]} the layer names each tower has
                 pairs='all',  # 'all', pair names (a list, or one string, comma-separated), or (text_layer, image_layer) tuples
                 where:str='', # what has those layers, for the error message: a store, a model
@@ -63,24 +78,37 @@ def check_pairs(layers:dict,  # {'text': [...], 'image': [...]} the layer names 
     "The checked list of layer pairs among `layers`; an error names the pair and the layer it lacks"
     if isinstance(pairs, str) and pairs == 'all':
         return [pair_name(t, i) for t in layers['text'] for i in layers['image']]
-    asked = pairs
-    if isinstance(pairs, str): pairs = [s.strip() for s in pairs.split(',') if s.strip()]  # 'a,b' from a command line
-    elif isinstance(pairs, tuple): pairs = [pairs]
     out = []
-    for p in pairs:
+    for p in _as_pairs(pairs):
         t, i = parse_pair(p) if isinstance(p, str) else tuple(p)
         for tower, layer in (('text', t), ('image', i)):
             if layer not in layers[tower]:
                 raise ValueError(f"pair {pair_name(t, i)}: the {tower} tower of {where} has no layer "
                                  f"{layer!r}; it has {', '.join(layers[tower])}")
-        name = pair_name(t, i)
-        if name not in out: out.append(name)
-    if not out: raise ValueError(f"pairs {asked!r} names no pair: give 'all', or pair names such as 'text_L6_image_final' "
+        out.append(pair_name(t, i))
+    if not out: raise ValueError(f"pairs {pairs!r} names no pair: give 'all', or pair names such as 'text_L6_image_final' "
                                  f"(on the command line --pairs text_L6_image_final,text_final_image_L9)")
-    return out
+    return list(dict.fromkeys(out))
 
+# %% ../nbs/00a_names.ipynb #de333502
 def grid_pairs(store,                # a FeatureStore (anything with `.layers` and `.path`)
                pairs='all',         # as `check_pairs`
               )->list:              # pair names, e.g. ['text_L1_image_L1', ...]
     "The checked list of layer pairs to work on"
     return check_pairs(store.layers, pairs, f'the store {store.path}')
+
+# %% ../nbs/00a_names.ipynb #f358ef12
+DIRECTIONS = ('image_retrieval', 'text_retrieval')
+
+# %% ../nbs/00a_names.ipynb #c51eaf47
+def recall_col(direction:str, # 'image_retrieval' or 'text_retrieval'
+               k:int=1,       # the K of Recall@K
+               ci:str='',     # '', 'low' or 'high': the recall, or an end of its interval
+              )->str:         # e.g. 'image_retrieval_recall@1', 'text_retrieval_recall@5_ci_low'
+    "The grid column of Recall@k in `direction` (or an end of its interval)"
+    if direction not in DIRECTIONS: raise ValueError(f"direction {direction!r}: use one of {list(DIRECTIONS)}")
+    if ci not in ('', 'low', 'high'): raise ValueError(f"ci {ci!r}: use '', 'low' or 'high'")
+    return f'{direction}_recall@{k}' + (f'_ci_{ci}' if ci else '')
+
+# %% ../nbs/00a_names.ipynb #996e81c6
+STORE_KEYS = ('model', 'pretrained', 'dataset', 'pooling')   # a store's manifest fields that say where its features come from
