@@ -25,7 +25,8 @@ from PIL import Image
 from layeralign.data import CaptionSet
 from layeralign.sources import load_dataset
 from layeralign.core import write_json
-from layeralign.extract import extract, load_model, image_batches
+from layeralign.extract import extract, image_batches
+from layeralign.models import load_model
 from layeralign.names import layer_names, TOWERS
 
 _TINY = {'embed_dim': 64,

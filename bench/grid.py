@@ -28,7 +28,8 @@ from open_clip.loss import ClipLoss
 
 from layeralign.store import FeatureStore
 from layeralign.testing import toy_stores
-from layeralign.projection import train_grid, init_pair
+from layeralign.projection import train_grid
+from layeralign.probe import init_pair
 from layeralign.names import grid_pairs, parse_pair, pair_name
 
 

@@ -17,7 +17,7 @@ import layeralign
 
 # %% auto #0
 __all__ = ['layeralign_home', 'atomic_path', 'write_json', 'LockedError', 'stage_lock', 'remove_stale_tmp', 'read_json',
-           'complete_safetensors', 'save_tensors', 'file_sha256', 'environment', 'settings_diff', 'flag_hint',
+           'save_tensors', 'complete_safetensors', 'file_sha256', 'environment', 'settings_diff', 'flag_hint',
            'as_features']
 
 # %% ../nbs/00_core.ipynb #b373e6a7
@@ -25,7 +25,7 @@ def layeralign_home()->Path: # the storage root
     "The storage root: `$LAYERALIGN_HOME`, else `~/.cache/layeralign` (on Colab, point it at a Drive folder)"
     return Path(os.environ.get('LAYERALIGN_HOME', '~/.cache/layeralign')).expanduser()
 
-# %% ../nbs/00_core.ipynb #2f8d879a
+# %% ../nbs/00_core.ipynb #7bf7da07
 _UMASK = os.umask(0); os.umask(_UMASK)   # the process's umask, read once (setting it is the only way to read it)
 
 def _output_mode(path:Path):
@@ -33,6 +33,7 @@ def _output_mode(path:Path):
     for f in ([path] if not path.is_dir() else [p for p in path.rglob('*') if p.is_file()]):
         if not f.is_symlink(): f.chmod(0o666 & ~_UMASK)
 
+# %% ../nbs/00_core.ipynb #4f9c0674
 @contextmanager
 def atomic_path(dest:Path, # the final file or directory
                ):
@@ -48,7 +49,7 @@ def atomic_path(dest:Path, # the final file or directory
         if tmp.is_dir() and not tmp.is_symlink(): shutil.rmtree(tmp, ignore_errors=True)
         elif tmp.exists() or tmp.is_symlink(): tmp.unlink()
 
-# %% ../nbs/00_core.ipynb #2aa9b7f2
+# %% ../nbs/00_core.ipynb #0b315b90
 def write_json(path:Path, # destination file
                obj,       # anything `json.dump` takes
               )->Path:
@@ -57,20 +58,51 @@ def write_json(path:Path, # destination file
         tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False), encoding='utf-8')
     return Path(path)
 
-# %% ../nbs/00_core.ipynb #c96047d0
+# %% ../nbs/00_core.ipynb #aeb9eb5c
 class LockedError(RuntimeError):
     "Raised by `stage_lock(..., wait=False)` when another process holds the lock"
 
+# %% ../nbs/00_core.ipynb #cc7d0fd7
 _HELD = {}   # lock file -> depth, for the locks this process holds (re-entrancy)
 
 def _lock_file(path:Path)->Path: return Path(path).with_name(f'.{Path(path).name}.lock')
 
+# %% ../nbs/00_core.ipynb #d093f875
 def _lock_holder(lock:Path)->str:
     "Who holds `lock`, as its holder wrote it (the PID and since when), or 'another process'"
     try: rec = json.loads(lock.read_text(encoding='utf-8'))
     except (OSError, ValueError): return 'another process'
     return f"PID {rec.get('pid')} on {rec.get('host')} (since {rec.get('since')})"
 
+# %% ../nbs/00_core.ipynb #062c892c
+@contextmanager
+def _reentered(lock:Path):
+    "One more hold of a lock this process holds already (or, without fcntl, of any lock: unlocked)"
+    if fcntl is None and not _HELD.get('_warned'):
+        warnings.warn("no fcntl on this platform: layeralign's outputs are not locked against concurrent runs")
+        _HELD['_warned'] = 1
+    _HELD[lock] = _HELD.get(lock, 0) + 1
+    try: yield lock
+    finally: _HELD[lock] -= 1; _HELD.pop(lock) if not _HELD[lock] else None
+
+# %% ../nbs/00_core.ipynb #a7718876
+def _acquire(fd:int, lock:Path, what:str, wait:bool, timeout:float|None, poll:float, verbose:bool):
+    "Take the OS lock on the open `lock` file `fd`, waiting for its holder as asked; then write who holds it"
+    start, said = time.monotonic(), False
+    while True:
+        try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB); break
+        except BlockingIOError: pass
+        holder = _lock_holder(lock)
+        if not wait: raise LockedError(f"{what} is being written by {holder}; wait for it to finish, or choose another output ({lock})")
+        if timeout is not None and time.monotonic() - start > timeout:
+            raise TimeoutError(f"gave up after {timeout:g}s waiting for {holder}, which is writing {what} ({lock})")
+        if verbose and not said: print(f"waiting for {holder}, which is writing {what}", flush=True); said = True
+        time.sleep(poll)
+    os.ftruncate(fd, 0)
+    os.write(fd, json.dumps(dict(pid=os.getpid(), host=socket.gethostname(),
+                                 since=time.strftime('%Y-%m-%dT%H:%M:%S'))).encode())
+
+# %% ../nbs/00_core.ipynb #1a5370fb
 @contextmanager
 def stage_lock(path:Path,             # the output the lock guards (a file or folder); the lock is `.<name>.lock` beside it
                what:str|None=None,    # what is being written, for the messages (default: the path)
@@ -82,28 +114,12 @@ def stage_lock(path:Path,             # the output the lock guards (a file or fo
     "Hold an OS file lock on `path` for the block: one writer at a time, released when the holder's process ends"
     lock, what = _lock_file(path), what or str(path)
     if lock in _HELD or fcntl is None:
-        if fcntl is None and not _HELD.get('_warned'):
-            warnings.warn("no fcntl on this platform: layeralign's outputs are not locked against concurrent runs")
-            _HELD['_warned'] = 1
-        _HELD[lock] = _HELD.get(lock, 0) + 1
-        try: yield lock
-        finally: _HELD[lock] -= 1; _HELD.pop(lock) if not _HELD[lock] else None
+        with _reentered(lock): yield lock
         return
     lock.parent.mkdir(parents=True, exist_ok=True)
-    fd, start, said = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644), time.monotonic(), False
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        while True:
-            try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB); break
-            except BlockingIOError: pass
-            holder = _lock_holder(lock)
-            if not wait: raise LockedError(f"{what} is being written by {holder}; wait for it to finish, or choose another output ({lock})")
-            if timeout is not None and time.monotonic() - start > timeout:
-                raise TimeoutError(f"gave up after {timeout:g}s waiting for {holder}, which is writing {what} ({lock})")
-            if verbose and not said: print(f"waiting for {holder}, which is writing {what}", flush=True); said = True
-            time.sleep(poll)
-        os.ftruncate(fd, 0)
-        os.write(fd, json.dumps(dict(pid=os.getpid(), host=socket.gethostname(),
-                                     since=time.strftime('%Y-%m-%dT%H:%M:%S'))).encode())
+        _acquire(fd, lock, what, wait, timeout, poll, verbose)
         _HELD[lock] = 1
         try: yield lock
         finally: _HELD.pop(lock, None)
@@ -111,11 +127,13 @@ def stage_lock(path:Path,             # the output the lock guards (a file or fo
 
 # %% ../nbs/00_core.ipynb #3671a112
 def _pid_alive(pid:int)->bool:
+    "Whether a process `pid` runs (someone else's counts)"
     try: os.kill(pid, 0)
     except ProcessLookupError: return False
     except PermissionError: return True    # alive, someone else's
     return True
 
+# %% ../nbs/00_core.ipynb #ad16af26
 def remove_stale_tmp(folder:Path, # a folder outputs are written into
                     )->list:      # the leftovers removed
     "Remove the `.<name>.tmp-<PID>` leftovers of `atomic_path` in `folder` whose process no longer runs"
@@ -138,7 +156,17 @@ def read_json(path:Path, # a JSON file (a manifest, a split file, ...)
     try: return json.loads(path.read_text(encoding='utf-8'))
     except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ValueError(f"{path} is not valid JSON: {e}") from e
 
-# %% ../nbs/00_core.ipynb #0680c799
+# %% ../nbs/00_core.ipynb #3f111860
+def save_tensors(tensors:dict,           # {name: tensor}
+                 dest:Path,              # the .safetensors file to write
+                 metadata:dict|None=None, # {str: str} for the file's header
+                )->Path:
+    "Save `tensors` as safetensors atomically (`atomic_path` gives the file the mode every new file gets here)"
+    with atomic_path(dest) as tmp:
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+    return Path(dest)
+
+# %% ../nbs/00_core.ipynb #64534fa3
 def complete_safetensors(path:Path)->bool:
     "Whether `path` is a whole safetensors file: its header parses and the file is as long as the header says"
     try:
@@ -149,15 +177,6 @@ def complete_safetensors(path:Path)->bool:
         end = max((v['data_offsets'][1] for k, v in header.items() if k != '__metadata__'), default=0)
         return Path(path).stat().st_size == 8 + n + end
     except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError): return False
-
-def save_tensors(tensors:dict,           # {name: tensor}
-                 dest:Path,              # the .safetensors file to write
-                 metadata:dict|None=None, # {str: str} for the file's header
-                )->Path:
-    "Save `tensors` as safetensors atomically (`atomic_path` gives the file the mode every new file gets here)"
-    with atomic_path(dest) as tmp:
-        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
-    return Path(dest)
 
 # %% ../nbs/00_core.ipynb #4b156461
 def file_sha256(path:Path, # any file
@@ -177,6 +196,7 @@ def _cpu_name()->str:
     except OSError: pass
     return platform.processor() or platform.machine()
 
+# %% ../nbs/00_core.ipynb #58600959
 def environment(device=None, # where the work ran: its name is recorded too
                )->dict:       # versions of layeralign, Python, torch, open_clip, numpy (and the device)
     "The software, and the device, a result was made with: for the record beside it"
@@ -196,6 +216,7 @@ def _setting(d:dict, key:str):
         d = d.get(part)
     return d
 
+# %% ../nbs/00_core.ipynb #f02917aa
 def settings_diff(old:dict,      # what is on disk (a manifest, a config, a run.json's settings)
                   new:dict,      # what is asked for now
                   keys=None,     # the settings to compare (dotted paths into nested dicts); None: every top-level key of either

@@ -22,7 +22,27 @@ def draw_curves(ax,           # a matplotlib Axes
     epochs = [r['epoch'] for r in history]
     return [ax.plot(epochs, [r[k] for r in history], label=label, **kwargs)[0] for k, label in curves.items() if k in history[0]]
 
-# %% ../nbs/02a_curves.ipynb #9c6afd08
+# %% ../nbs/02a_curves.ipynb #618efea9
+def _history_files(out_dir:Path, pairs)->dict:
+    "{pair: its <pair>_history.json} for the pairs asked for ('all': every history in `out_dir`); raise naming the missing"
+    found = {p.name[:-len('_history.json')]: p for p in out_dir.glob('*_history.json')}
+    names = sorted(found) if isinstance(pairs, str) and pairs == 'all' else list(train_status(out_dir, pairs))  # parsed as train_status does
+    if not names: raise FileNotFoundError(f"{out_dir}: no <pair>_history.json files")
+    lacking = [p for p in names if p not in found]
+    if lacking: raise FileNotFoundError(f"{out_dir} has no history for {', '.join(lacking)}")
+    return {p: found[p] for p in names}
+
+# %% ../nbs/02a_curves.ipynb #19dad691
+def _draw_panel(ax, pair:str, history:list, cfg:dict):
+    "One pair's train and val loss on `ax`, the best epoch dotted, the title red for a failed or diverged pair"
+    draw_curves(ax, history, {'train_loss': 'train', 'val_loss': 'val'}, lw=1)
+    if cfg.get('best_epoch'): ax.axvline(cfg['best_epoch'], color='0.6', lw=0.7, ls=':')
+    ax.set_title(pair.replace('_image', '\nimage'), fontsize=7,
+                 color='red' if cfg.get('status') in ('failed', 'diverged') else 'black')
+    # every panel keeps its tick labels: with a subset, the shared outer panels may be empty
+    ax.tick_params(labelsize=6, labelbottom=True, labelleft=True)
+
+# %% ../nbs/02a_curves.ipynb #9d0c629a
 def plot_histories(out_dir:Path,  # a train_grid output directory
                    pairs='all',   # 'all' or a list of pair names
                    size:float=1.6,# inches per panel
@@ -30,30 +50,19 @@ def plot_histories(out_dir:Path,  # a train_grid output directory
     "Train and val loss of every pair, one small panel per pair: rows text layers, columns image layers"
     import matplotlib.pyplot as plt
     out_dir = Path(out_dir)
-    found = {p.name[:-len('_history.json')]: p for p in out_dir.glob('*_history.json')}
-    names = sorted(found) if isinstance(pairs, str) and pairs == 'all' else list(train_status(out_dir, pairs))  # parsed as train_status does
-    if not names: raise FileNotFoundError(f"{out_dir}: no <pair>_history.json files")
-    lacking = [p for p in names if p not in found]
-    if lacking: raise FileNotFoundError(f"{out_dir} has no history for {', '.join(lacking)}")
-    texts = sorted({parse_pair(p)[0] for p in names}, key=depth_key)
-    images = sorted({parse_pair(p)[1] for p in names}, key=depth_key)
+    files = _history_files(out_dir, pairs)
+    texts = sorted({parse_pair(p)[0] for p in files}, key=depth_key)
+    images = sorted({parse_pair(p)[1] for p in files}, key=depth_key)
     fig, axs = plt.subplots(len(texts), len(images), figsize=(size * len(images) + 1, size * len(texts) + 0.5),
                             sharex=True, sharey=True, squeeze=False)
     for ax in axs.flat: ax.set_axis_off()
     used = []
-    for p in names:
+    for p, f in files.items():
         t, i = parse_pair(p)
         ax = axs[texts.index(t), images.index(i)]
         ax.set_axis_on(); used.append(ax)
-        h = json.loads(found[p].read_text())
         cfg_path = out_dir/f'{p}.json'
-        cfg = json.loads(cfg_path.read_text()) if cfg_path.exists() else {}
-        draw_curves(ax, h, {'train_loss': 'train', 'val_loss': 'val'}, lw=1)
-        if cfg.get('best_epoch'): ax.axvline(cfg['best_epoch'], color='0.6', lw=0.7, ls=':')
-        ax.set_title(p.replace('_image', '\nimage'), fontsize=7,
-                     color='red' if cfg.get('status') in ('failed', 'diverged') else 'black')
-        # every panel keeps its tick labels: with a subset, the shared outer panels may be empty
-        ax.tick_params(labelsize=6, labelbottom=True, labelleft=True)
+        _draw_panel(ax, p, json.loads(f.read_text()), json.loads(cfg_path.read_text()) if cfg_path.exists() else {})
     used[0].legend(fontsize=6)
     fig.supxlabel('epoch'); fig.supylabel('symmetric InfoNCE loss')
     fig.tight_layout()

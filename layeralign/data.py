@@ -59,7 +59,7 @@ def caption_groups(caption_image:torch.Tensor, # [n_captions] the image index of
     start = torch.cumsum(count, 0) - count
     return order, start, count
 
-# %% ../nbs/00_data.ipynb #4f119963
+# %% ../nbs/00_data.ipynb #ea290e6a
 def karpathy_images(data,          # a parsed Karpathy split file (`read_json`'s result)
                     json_path:Path, # where it came from, for the messages
                    )->list:         # its `images`, each checked to have a filename, a split and sentences with 'raw'
@@ -78,6 +78,7 @@ def karpathy_images(data,          # a parsed Karpathy split file (`read_json`'s
                 raise ValueError(f"{json_path}: images[{i}] ({img['filename']}) sentences[{j}] has no 'raw' field ({need})")
     return data['images']
 
+# %% ../nbs/00_data.ipynb #275c0e3f
 def check_present(paths:list, # the image files a split file or table lists
                   source,      # what lists them, for the message (e.g. the file and the split)
                  )->None:
@@ -109,7 +110,7 @@ def load_karpathy(json_path:Path, # a Karpathy split file, e.g. `dataset_flickr3
     name = data.get('dataset') or json_path.stem.removeprefix('dataset_')
     return CaptionSet(image_paths, captions, caption_image, name=name, split=split)
 
-# %% ../nbs/00_data.ipynb #a3f34586
+# %% ../nbs/00_data.ipynb #bdb0b943
 _16BIT_MODES = ('I;16', 'I;16L', 'I;16B', 'I;16N')
 
 def _to_8bit(img:Image.Image)->Image.Image:
@@ -121,6 +122,7 @@ def _to_8bit(img:Image.Image)->Image.Image:
     else: a = np.zeros_like(a)
     return Image.fromarray(np.clip(np.round(a), 0, 255).astype(np.uint8), 'L')
 
+# %% ../nbs/00_data.ipynb #068731bc
 def load_image(path:Path, # an image file
               )->Image.Image: # an 8-bit RGB image, fully read (the file is closed)
     "Read an image as 8-bit RGB: 16-bit scaled by its bit depth, transparency laid over white"
@@ -141,6 +143,7 @@ def image_error(path:Path, # an image file
     except Exception as e: return f"{type(e).__name__}: {e}"
     return None
 
+# %% ../nbs/00_data.ipynb #963eeecd
 def check_images(data:CaptionSet|list, # a CaptionSet or a list of image paths
                  raise_error:bool=True, # raise when any image is broken (else just return them)
                  progress:bool=False, # show a progress bar
@@ -164,20 +167,9 @@ def skip_bad_hint()->str: # how to leave unreadable images out, for the message 
 # %% ../nbs/00_data.ipynb #cb862ad4
 TABLE_SUFFIXES = ('.csv', '.tsv', '.jsonl', '.ndjson')   # the tables `read_table` reads (.tsv: tab-separated; .ndjson: JSONL)
 
-def read_table(table:Path, # a .csv, .tsv, .jsonl or .ndjson file
-              )->tuple:    # (rows as dicts, the line of the file each row ends on)
-    "The rows of a CSV/TSV/JSONL table, each with its line in the file (blank JSONL lines skipped)"
-    if table.suffix.lower() not in TABLE_SUFFIXES:
-        raise ValueError(f"{table}: unknown table type {table.suffix!r}; valid: {', '.join(TABLE_SUFFIXES)}")
-    if not table.exists(): raise FileNotFoundError(f"pairs table not found: {table}")
-    try: text = table.read_text(encoding='utf-8-sig')
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{table} is not UTF-8 text (byte {e.start}: {e.reason}); save it as UTF-8") from e
-    if table.suffix.lower() in ('.csv', '.tsv'):
-        reader = csv.DictReader(io.StringIO(text), delimiter='\t' if table.suffix.lower() == '.tsv' else ',')
-        rows, lines = [], []
-        for row in reader: rows.append(row); lines.append(reader.line_num)   # line numbers count the header
-        return rows, lines
+# %% ../nbs/00_data.ipynb #d5535020
+def _jsonl_rows(text:str, table:Path)->tuple:
+    "(rows, the line of each) of JSON-lines text; blank lines skipped"
     rows, lines = [], []
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip(): continue
@@ -187,15 +179,33 @@ def read_table(table:Path, # a .csv, .tsv, .jsonl or .ndjson file
         rows.append(row); lines.append(n)
     return rows, lines
 
-# %% ../nbs/00_data.ipynb #b84a7824
+# %% ../nbs/00_data.ipynb #cb8334bb
+def read_table(table:Path, # a .csv, .tsv, .jsonl or .ndjson file
+              )->tuple:    # (rows as dicts, the line of the file each row ends on)
+    "The rows of a CSV/TSV/JSONL table, each with its line in the file (blank JSONL lines skipped)"
+    if table.suffix.lower() not in TABLE_SUFFIXES:
+        raise ValueError(f"{table}: unknown table type {table.suffix!r}; valid: {', '.join(TABLE_SUFFIXES)}")
+    if not table.exists(): raise FileNotFoundError(f"pairs table not found: {table}")
+    try: text = table.read_text(encoding='utf-8-sig')
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{table} is not UTF-8 text (byte {e.start}: {e.reason}); save it as UTF-8") from e
+    if table.suffix.lower() not in ('.csv', '.tsv'): return _jsonl_rows(text, table)
+    reader = csv.DictReader(io.StringIO(text), delimiter='\t' if table.suffix.lower() == '.tsv' else ',')
+    rows, lines = [], []
+    for row in reader: rows.append(row); lines.append(reader.line_num)   # line numbers count the header
+    return rows, lines
+
+# %% ../nbs/00_data.ipynb #98882c6b
 _IMAGE_COLUMNS = ('image', 'filename', 'file', 'image_path', 'path')
 _CAPTION_COLUMNS = ('caption', 'text', 'raw', 'sentence')
 
 def _column(table:Path, columns:list, names:tuple, what:str)->str:
+    "The first of `names` among the table's `columns`; raise naming what the table has"
     for c in names:
         if c in columns: return c
     raise ValueError(f"{table} has no {what} column; found {', '.join(map(str, columns)) or 'none'}, valid names: {', '.join(names)}")
 
+# %% ../nbs/00_data.ipynb #3946000f
 def _table_rows(table:Path)->tuple:
     "([(line, image, caption, split or None)], has a split column): checked, repeated rows dropped with a warning"
     rows, lines = read_table(table)
@@ -219,8 +229,8 @@ def _table_rows(table:Path)->tuple:
 
 # %% ../nbs/00_data.ipynb #698bd6b6
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)   # train, val, test shares of the images when a table names no splits
-_KNOWN_SPLITS = ('train', 'val', 'test', 'restval')
 
+# %% ../nbs/00_data.ipynb #067970f9
 def _seeded_split(images:list, split_fractions, split_seed:int, table)->dict:
     "image -> 'train'/'val'/'test': the sorted image names shuffled by the seed, cut by the fractions"
     f = tuple(float(x) for x in split_fractions)
@@ -235,6 +245,9 @@ def _seeded_split(images:list, split_fractions, split_seed:int, table)->dict:
     splits = ['train']*(n - n_val - n_test) + ['val']*n_val + ['test']*n_test
     drawn = dict(zip((names[i] for i in np.random.default_rng(split_seed).permutation(n)), splits))
     return {image: drawn[image] for image in dict.fromkeys(images)}       # in the table's order
+
+# %% ../nbs/00_data.ipynb #f075416b
+_KNOWN_SPLITS = ('train', 'val', 'test', 'restval')
 
 def _assign(table:Path, rows:list, has_split:bool, split_fractions, split_seed:int)->dict:
     "image -> split, from the split column (checked: one split per image) or drawn by the seed"
@@ -251,6 +264,7 @@ def _assign(table:Path, rows:list, has_split:bool, split_fractions, split_seed:i
                       "standard split (load them by that name)")
     return assignment
 
+# %% ../nbs/00_data.ipynb #ac4d1c49
 def split_assignment(table:Path, # a .csv/.tsv/.jsonl of (image, caption[, split]) rows
                      split_fractions:tuple=SPLIT_FRACTIONS, # (train, val, test) shares, when the table has no split column
                      split_seed:int=0, # the seed of the drawn split
@@ -273,6 +287,15 @@ def write_split_assignment(table:Path, # the pairs table
     return Path(dest)
 
 # %% ../nbs/00_data.ipynb #48d9bb2a
+def _rows_of_split(table:Path, rows:list, has_split:bool, split, split_fractions, split_seed:int)->tuple:
+    "(the rows of `split`, its `split_source`); for `split=None` every row and 'none' (a split column is still checked)"
+    if has_split or split is not None: assignment = _assign(table, rows, has_split, split_fractions, split_seed)
+    if split is None: return rows, 'none'
+    valid = sorted(set(assignment.values()))
+    if split not in valid: raise ValueError(f"{table} has no split {split!r}; valid splits: {', '.join(valid)}")
+    return [r for r in rows if assignment[r[1]] == split], ('given' if has_split else 'seeded')
+
+# %% ../nbs/00_data.ipynb #ae7befaa
 def load_pairs(table:Path, # a .csv/.tsv/.jsonl of (image, caption[, split]) rows
                image_dir:Path|None=None, # the folder image names are relative to (default: the table's folder)
                split:str|None=None, # the images of this split (None: the whole table, unsplit)
@@ -284,14 +307,7 @@ def load_pairs(table:Path, # a .csv/.tsv/.jsonl of (image, caption[, split]) row
     table = Path(table)
     image_dir = Path(image_dir) if image_dir is not None else table.parent
     rows, has_split = _table_rows(table)
-    source = 'none'
-    if has_split or split is not None:
-        assignment = _assign(table, rows, has_split, split_fractions, split_seed)
-    if split is not None:
-        valid = sorted(set(assignment.values()))
-        if split not in valid: raise ValueError(f"{table} has no split {split!r}; valid splits: {', '.join(valid)}")
-        rows = [r for r in rows if assignment[r[1]] == split]
-        source = 'given' if has_split else 'seeded'
+    rows, source = _rows_of_split(table, rows, has_split, split, split_fractions, split_seed)
     by_image = {}   # image name -> its captions, in first-appearance order
     for _, image, caption, _ in rows: by_image.setdefault(image, []).append(caption)
     if split is not None and len(by_image) < 100:

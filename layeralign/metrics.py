@@ -4,18 +4,19 @@
 
 # %% ../nbs/07_metrics.ipynb #126057b3
 from __future__ import annotations
-import json, math
+import inspect, json, math
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from fastcore.basics import patch
 from fastcore.script import call_parse
 from tqdm.auto import tqdm
 import matplotlib.pyplot as plt
 from .core import atomic_path, stage_lock, write_json, settings_diff, flag_hint, as_features
 from .data import caption_groups
-from .names import check_pairs, depth_key, pair_name, pair_towers, parse_pair
+from .names import DIRECTIONS, check_pairs, depth_key, pair_name, pair_towers, parse_pair, recall_col
 from .store import FeatureStore
 
 # %% auto #0
@@ -23,10 +24,15 @@ __all__ = ['METRICS', 'FAST_METRICS', 'KNN_METRICS', 'check_metrics', 'prepare_f
            'similarity_grid', 'spearman_with', 'grid_panels', 'plot_small_multiples', 'write_metrics', 'metrics_cli']
 
 # %% ../nbs/07_metrics.ipynb #927d6fce
-METRICS = ('mutual_knn', 'cycle_knn', 'lcs_knn', 'edit_distance_knn', 'cka', 'unbiased_cka', 'cknna', 'svcca')
-FAST_METRICS = ('mutual_knn', 'cycle_knn', 'cka', 'unbiased_cka', 'cknna')
+METRICS = ('mutual_knn', 'cycle_knn', 'lcs_knn', 'edit_distance_knn', 'cka', 'unbiased_cka', 'cknna', 'svcca')   # platonic-rep's eight
+
+# %% ../nbs/07_metrics.ipynb #d47bb438
+FAST_METRICS = ('mutual_knn', 'cycle_knn', 'cka', 'unbiased_cka', 'cknna')   # the default: all but the two sequence metrics and svcca
+
+# %% ../nbs/07_metrics.ipynb #eb3d229c
 KNN_METRICS = ('mutual_knn', 'cycle_knn', 'lcs_knn', 'edit_distance_knn', 'cknna')   # the ones that read `topk`
 
+# %% ../nbs/07_metrics.ipynb #c3f8c11a
 def check_metrics(metrics, # a metric name, a list of names, 'fast', 'all', or a comma-separated string
                  )->list:  # metric names, in METRICS order
     "The checked list of metric names; an unknown one is named with the valid ones"
@@ -55,35 +61,30 @@ def prepare_features(x,                # [N, d] features of one layer, row i des
         x = x.clamp(-threshold, threshold)
     return F.normalize(x, dim=-1) if normalize else x
 
-# %% ../nbs/07_metrics.ipynb #ece6ee2e
+# %% ../nbs/07_metrics.ipynb #43cde00b
 class _Layer:
-    "What the metrics need of one layer's features, computed once: Gram pieces, neighbour lists, SVD basis"
+    "What the metrics need of one layer's features, computed once: neighbour lists, Gram pieces, SVD basis"
     def __init__(self, x, metrics, topk, cca_dim, name):
-        n = len(x)
-        self.n, self.name = n, name
-        need_gram = any(m in metrics for m in ('cka', 'unbiased_cka', 'cknna') + KNN_METRICS)
-        if need_gram: gram = x @ x.T                             # [N, N] products as platonic-rep's; sums below in float64
-        if any(m in metrics for m in KNN_METRICS):
-            scores = gram.clone().fill_diagonal_(-math.inf)      # an item is never its own neighbour
-            vals, self.knn = scores.topk(topk, dim=1)            # [N, topk] most similar first
-            self.knn_sims = vals.double()                        # [N, topk] their Gram values
-            if 'cknna' in metrics:
-                rows = torch.arange(n, device=x.device)
-                self.reciprocal = (self.knn[self.knn] == rows[:, None, None]).any(-1)  # [N, topk] i in knn(knn[i, a])
-        if 'cka' in metrics or 'unbiased_cka' in metrics:
-            gram = gram.double()
-            self.gram = gram.flatten()                           # [N*N]
-            self.diag = gram.diagonal().clone()                  # [N]
-            self.rows = gram.sum(1)                              # [N]
-            self.total = self.rows.sum()
-            self.hsic = {u: (_hsic_unbiased if u else _hsic_biased)(self, self)          # with itself, once
-                         for u, m in ((False, 'cka'), (True, 'unbiased_cka')) if m in metrics}
-        if 'svcca' in metrics:
-            z = x.double() - x.double().mean(0)
-            z = z / (z.std(0) + 1e-8)                            # platonic-rep standardises each column
-            self.basis = _top_left_singular(z, cca_dim)          # [N, cca_dim]
-        if 'cknna' in metrics: self.cknna_self = _cknna_hsic(self, self)
+        self.n, self.name = len(x), name
+        if any(m in metrics for m in ('cka', 'unbiased_cka') + KNN_METRICS):
+            gram = x @ x.T                                   # [N, N] products as platonic-rep's; sums from it in float64
+        if any(m in metrics for m in KNN_METRICS): self._neighbours(gram, topk, reciprocal='cknna' in metrics)
+        if 'cka' in metrics or 'unbiased_cka' in metrics: self._gram_pieces(gram.double(), metrics)
+        if 'svcca' in metrics: self._svd_basis(x, cca_dim)
+        if 'cknna' in metrics: self.cknna_self = _cknna_hsic(self, self)   # with itself, once
 
+# %% ../nbs/07_metrics.ipynb #bf7d1304
+@patch
+def _neighbours(self:_Layer, gram, topk:int, reciprocal:bool):
+    "Each row's `topk` nearest rows and their Gram values; with `reciprocal`, which of them have the row among theirs"
+    scores = gram.clone().fill_diagonal_(-math.inf)      # an item is never its own neighbour
+    vals, self.knn = scores.topk(topk, dim=1)            # [N, topk] most similar first
+    self.knn_sims = vals.double()                        # [N, topk] their Gram values
+    if reciprocal:
+        rows = torch.arange(self.n, device=gram.device)
+        self.reciprocal = (self.knn[self.knn] == rows[:, None, None]).any(-1)  # [N, topk] i in knn(knn[i, a])
+
+# %% ../nbs/07_metrics.ipynb #583a33a0
 def _top_left_singular(z, k:int)->torch.Tensor: # z [N, d] -> [N, k] orthonormal
     "The top k left singular vectors of z (exact, as `torch.linalg.svd`'s), from the eigenvectors of the smaller of z'z and zz'"
     n, d = z.shape
@@ -91,12 +92,31 @@ def _top_left_singular(z, k:int)->torch.Tensor: # z [N, d] -> [N, k] orthonormal
     values, vectors = torch.linalg.eigh(z.T @ z)                 # ascending
     return z @ vectors[:, -k:].flip(1) / values[-k:].flip(0).clamp_min(1e-300).sqrt()
 
-# %% ../nbs/07_metrics.ipynb #fe10890e
+# %% ../nbs/07_metrics.ipynb #241b76e5
+@patch
+def _svd_basis(self:_Layer, x, cca_dim:int):
+    "svcca's basis: the top `cca_dim` left singular vectors of the features, each column standardised first"
+    z = x.double() - x.double().mean(0)
+    z = z / (z.std(0) + 1e-8)                            # platonic-rep standardises each column
+    self.basis = _top_left_singular(z, cca_dim)          # [N, cca_dim]
+
+# %% ../nbs/07_metrics.ipynb #30801dba
+@patch
+def _gram_pieces(self:_Layer, gram, metrics:list):
+    "The float64 Gram matrix (flat), its diagonal, row sums and total, and the layer's HSIC with itself"
+    self.gram = gram.flatten()                           # [N*N]
+    self.diag = gram.diagonal().clone()                  # [N]
+    self.rows = gram.sum(1)                              # [N]
+    self.total = self.rows.sum()
+    self.hsic = {u: (_hsic_unbiased if u else _hsic_biased)(self, self) for u, m in ((False, 'cka'), (True, 'unbiased_cka')) if m in metrics}
+
+# %% ../nbs/07_metrics.ipynb #df026372
 def _hsic_biased(a:_Layer, b:_Layer):
     "trace(K H L H) = <K, L> - 2/N <K 1, L 1> + (1'K1)(1'L1)/N^2"
     n = a.n
     return a.gram @ b.gram - 2 / n * (a.rows @ b.rows) + a.total * b.total / n**2
 
+# %% ../nbs/07_metrics.ipynb #6a0f4592
 def _hsic_unbiased(a:_Layer, b:_Layer):
     "Song et al. 2012, eq. 5, on K and L with zeroed diagonals"
     n = a.n
@@ -105,7 +125,9 @@ def _hsic_unbiased(a:_Layer, b:_Layer):
     sa, sb = ra.sum(), rb.sum()
     return (kl + sa * sb / ((n - 1) * (n - 2)) - 2 * (ra @ rb) / (n - 2)) / (n * (n - 3))
 
+# %% ../nbs/07_metrics.ipynb #ed71865a
 def _cka(a, b, unbiased=False):
+    "Centred kernel alignment of two layers, biased or unbiased HSIC"
     hsic = _hsic_unbiased if unbiased else _hsic_biased
     return (hsic(a, b) / (torch.sqrt(a.hsic[unbiased] * b.hsic[unbiased]) + 1e-6)).item()
 
@@ -113,9 +135,12 @@ def _cka(a, b, unbiased=False):
 def _matches(a:_Layer, b:_Layer)->torch.Tensor:  # [N, topk, topk] bool: a's a-th neighbour is b's b-th
     return a.knn[:, :, None] == b.knn[:, None, :]
 
+# %% ../nbs/07_metrics.ipynb #415f3927
 def _mutual_knn(a, b):
+    "Share of each row's neighbours that both layers list, averaged over rows"
     return (_matches(a, b).sum((1, 2)).double() / a.knn.shape[1]).mean().item()
 
+# %% ../nbs/07_metrics.ipynb #3dfa8d47
 def _cycle_knn(a, b):
     "From i to its neighbours in b, then to theirs in a: is i among them?"
     rows = torch.arange(a.n, device=a.knn.device)
@@ -132,6 +157,7 @@ def _lcs_lengths(x, y)->torch.Tensor:  # x, y [R, k] -> [R] length of the longes
         prev = torch.cat([prev[:, :1], cand.cummax(1).values], 1)              # dp[i][j] = max(cand[j], dp[i][j-1])
     return prev[:, -1]
 
+# %% ../nbs/07_metrics.ipynb #63de246d
 def _edit_distances(x, y)->torch.Tensor:  # x, y [R, k] -> [R] Levenshtein distance, per row
     "Row-vectorised Levenshtein: dp[i][j] - j is a running min over j, so k steps instead of k*k"
     r, k = x.shape
@@ -144,7 +170,10 @@ def _edit_distances(x, y)->torch.Tensor:  # x, y [R, k] -> [R] Levenshtein dista
         prev = (cand - j).cummin(1).values + j                                 # insertions: dp[i][j-1] + 1
     return prev[:, -1]
 
+# %% ../nbs/07_metrics.ipynb #65c05235
 def _lcs_knn(a, b): return _lcs_lengths(a.knn, b.knn).double().mean().item()
+
+# %% ../nbs/07_metrics.ipynb #6dc19890
 def _edit_distance_knn(a, b): return 1 - (_edit_distances(a.knn, b.knn).double().mean() / a.knn.shape[1]).item()
 
 # %% ../nbs/07_metrics.ipynb #369fd6d0
@@ -163,7 +192,9 @@ def _cknna_hsic(a:_Layer, b:_Layer):
     col_k = torch.zeros(n, dtype=kv.dtype, device=kv.device).index_add_(0, a.knn.flatten(), kv.flatten())
     return (t1 + row_k.sum() * row_l.sum() / ((n - 1) * (n - 2)) - 2 * (col_k @ row_l) / (n - 2)) / (n * (n - 3))
 
+# %% ../nbs/07_metrics.ipynb #57861e88
 def _cknna(a, b):
+    "CKA of the shared-neighbour-masked kernels"
     return (_cknna_hsic(a, b) / (torch.sqrt(a.cknna_self * b.cknna_self) + 1e-6)).item()
 
 # %% ../nbs/07_metrics.ipynb #55f3e751
@@ -171,6 +202,7 @@ def _svcca(a, b):
     "Mean canonical correlation of the two top-`cca_dim` SVD bases (orthonormal: the singular values of U_a' U_b)"
     return torch.linalg.svdvals(a.basis.T @ b.basis).mean().item()
 
+# %% ../nbs/07_metrics.ipynb #89bff06c
 _PAIR_FNS = dict(mutual_knn=_mutual_knn, cycle_knn=_cycle_knn, lcs_knn=_lcs_knn, edit_distance_knn=_edit_distance_knn,
                  cka=_cka, unbiased_cka=lambda a, b: _cka(a, b, unbiased=True), cknna=_cknna, svcca=_svcca)
 
@@ -187,6 +219,7 @@ def _check_settings(metrics:list, n:int, dims:list, topk:int, cca_dim:int):
     if 'svcca' in metrics and not (1 <= cca_dim <= min([n] + list(dims))):
         raise ValueError(f"svcca: cca_dim={cca_dim} must be between 1 and min(N, widths) = {min([n] + list(dims))}")
 
+# %% ../nbs/07_metrics.ipynb #41f86a33
 def alignment_score(metric:str,     # one of METRICS
                     feats_a,        # [N, d_a] features; row i describes the same item as row i of feats_b
                     feats_b,        # [N, d_b]
@@ -219,8 +252,9 @@ def paired_rows(caption_image:torch.Tensor, # [n_captions] the image of each cap
     return images, by_image[starts[images] + pick]
 
 # %% ../nbs/07_metrics.ipynb #12d3849f
-_GRID_TOWERS = (('text', 'image'), ('image', 'image'), ('text', 'text'))
+_GRID_TOWERS = (('text', 'image'), ('image', 'image'), ('text', 'text'))   # a text x image grid, or a tower with itself
 
+# %% ../nbs/07_metrics.ipynb #4a8df0d9
 def _grid_todo(store:FeatureStore, pairs, towers:tuple)->list:
     "The (first layer, second layer) pairs of a grid over `towers`: checked text x image pairs, or a tower's layer x layer"
     if towers not in _GRID_TOWERS: raise ValueError(f"towers={towers}: use one of {', '.join(map(str, _GRID_TOWERS))}")
@@ -288,7 +322,7 @@ def similarity_grid(store,                    # FeatureStore (or its path)
 # %% ../nbs/07_metrics.ipynb #4ae1b719
 def spearman_with(grid_df:pd.DataFrame,     # 04_retrieval's grid (grid.csv): pair, projection, recalls
                   metrics_df:pd.DataFrame,  # `similarity_grid`'s table (metrics.csv)
-                  target:str='image_retrieval_recall@1', # the grid's column to correlate with
+                  target:str=recall_col(DIRECTIONS[0], 1), # the grid's column to correlate with
                   projection:str|None=None, # keep the grid's rows of this projection; None: all but 'lens'
                  )->pd.DataFrame:           # one row per metric: metric, spearman, n_pairs
     "Spearman's rho between each metric and a grid column, over the layer pairs both tables have"
@@ -306,15 +340,23 @@ def spearman_with(grid_df:pd.DataFrame,     # 04_retrieval's grid (grid.csv): pa
     return pd.DataFrame(rows)
 
 # %% ../nbs/07_metrics.ipynb #a93a5496
+def _panel_title(col:str)->str:
+    "A grid column as a panel title: a recall column short (`recall_col('image_retrieval', 1)` -> 'image R@1'), any other as it is"
+    for direction in DIRECTIONS:
+        k = col.rpartition('@')[2]
+        if k.isdigit() and col == recall_col(direction, int(k)): return f"{direction.split('_')[0]} R@{k}"
+    return col
+
+# %% ../nbs/07_metrics.ipynb #0e5c0d31
 def grid_panels(grid_df:pd.DataFrame|None,     # 04_retrieval's grid, or None
                 metrics_df:pd.DataFrame|None,  # `similarity_grid`'s table, or None
-                target:str='image_retrieval_recall@1', # the grid's column to show
+                target:str=recall_col(DIRECTIONS[0], 1), # the grid's column to show
                )->dict:                        # {title: Series over pair names}
     "The panels of `plot_small_multiples`: learned and lens `target` from the grid, each metric"
     panels = {}
     if grid_df is not None:
         kind = grid_df.projection if 'projection' in grid_df.columns else pd.Series('', index=grid_df.index)
-        short = target.replace('_retrieval_recall@', ' R@')
+        short = _panel_title(target)
         panels[f'learned {short}'] = grid_df[kind != 'lens'].set_index('pair')[target]
         if (kind == 'lens').any(): panels[f'lens {short}'] = grid_df[kind == 'lens'].set_index('pair')[target]
     if metrics_df is not None:
@@ -335,6 +377,15 @@ def _panel_axes(panels:dict)->tuple:
     return {p: (a, b) for p, ((_, a), (_, b)) in parsed.items()}, rows, cols, (row_tower, col_tower)
 
 # %% ../nbs/07_metrics.ipynb #2c21d20e
+def _panel_table(s:pd.Series, parsed:dict, rows:list, cols:list)->np.ndarray:  # [rows, cols], NaN where a pair is missing
+    "A panel's values on the shared axes (`_panel_axes`)"
+    table = np.full((len(rows), len(cols)), np.nan)
+    for pair, v in s.items():
+        a, b = parsed[pair]
+        table[rows.index(a), cols.index(b)] = v
+    return table
+
+# %% ../nbs/07_metrics.ipynb #3ba16987
 def plot_small_multiples(panels:dict,       # {title: Series indexed by pair name ('text_L6_image_final')}
                          ncols:int|None=None, # panels per row; None: up to 4
                          cmap:str='viridis',
@@ -347,11 +398,7 @@ def plot_small_multiples(panels:dict,       # {title: Series indexed by pair nam
     fig, axs = plt.subplots(nrows, ncols, figsize=(ncols * (1.4 + 0.3*len(cols)), nrows * (1.0 + 0.3*len(rows))),
                             layout='constrained', squeeze=False)
     for ax, (title, s) in zip(axs.flat, panels.items()):
-        table = np.full((len(rows), len(cols)), np.nan)               # [rows, cols], NaN where a pair is missing
-        for pair, v in s.items():
-            a, b = parsed[pair]
-            table[rows.index(a), cols.index(b)] = v
-        im = ax.imshow(np.ma.masked_invalid(table), cmap=cmap, aspect='auto')
+        im = ax.imshow(np.ma.masked_invalid(_panel_table(s, parsed, rows, cols)), cmap=cmap, aspect='auto')
         fig.colorbar(im, ax=ax, shrink=0.8)
         ax.set_title(title, fontsize=10)
         ax.set_xticks(range(len(cols)), cols, rotation=90, fontsize=7)
@@ -360,7 +407,26 @@ def plot_small_multiples(panels:dict,       # {title: Series indexed by pair nam
     for ax in list(axs.flat)[len(panels):]: ax.axis('off')
     return fig
 
-# %% ../nbs/07_metrics.ipynb #fd3ba688
+# %% ../nbs/07_metrics.ipynb #ab2597e5
+_RECORDED = ('topk', 'n', 'seed', 'preprocess', 'cca_dim')   # the `similarity_grid` settings that change its numbers
+
+# %% ../nbs/07_metrics.ipynb #4f9acd33
+def _metrics_record(store:FeatureStore, metrics, kwargs:dict)->dict:
+    "The settings metrics.json records: the store (path, creation time), the metrics, and `_RECORDED` (defaults: `similarity_grid`'s)"
+    defaults = {k: p.default for k, p in inspect.signature(similarity_grid).parameters.items()}
+    return dict(store=str(store.path.resolve()), store_created=store.manifest.get('created'), metrics=check_metrics(metrics),
+                **{k: kwargs.get(k, defaults[k]) for k in _RECORDED})
+
+# %% ../nbs/07_metrics.ipynb #5a16e5e2
+def _refuse_other_settings(dest:Path, record:Path, settings:dict):
+    "Raise where `dest` exists with a `record` of other settings than `settings`"
+    old = json.loads(record.read_text()) if record.exists() else {}
+    differ = settings_diff(old, settings, list(settings))
+    if differ:
+        raise FileExistsError(f"{dest} holds metrics computed with other settings ({'; '.join(differ)}): "
+                              f"pass {flag_hint('overwrite')} to replace it, or choose another out")
+
+# %% ../nbs/07_metrics.ipynb #46148681
 def write_metrics(store,                # FeatureStore (or its path)
                   out=None,             # folder for metrics.csv and metrics.json; None: the store's folder
                   metrics='fast',       # as `similarity_grid`
@@ -371,21 +437,16 @@ def write_metrics(store,                # FeatureStore (or its path)
     store = store if isinstance(store, FeatureStore) else FeatureStore(store)
     out = Path(out) if out is not None else store.path
     dest, record = out/'metrics.csv', out/'metrics.json'
-    settings = dict(store=str(store.path.resolve()), store_created=store.manifest.get('created'), metrics=check_metrics(metrics),
-                    **{k: kwargs.get(k, d) for k, d in dict(topk=10, n=None, seed=0, preprocess=True, cca_dim=10).items()})
+    settings = _metrics_record(store, metrics, kwargs)
     with stage_lock(dest, f'the metrics {dest}', verbose=kwargs.get('progress', True)):   # one writer at a time
-        if dest.exists() and not overwrite:
-            old = json.loads(record.read_text()) if record.exists() else {}
-            differ = settings_diff(old, settings, list(settings))
-            if differ:
-                raise FileExistsError(f"{dest} holds metrics computed with other settings ({'; '.join(differ)}): "
-                                      f"pass {flag_hint('overwrite')} to replace it, or choose another out")
+        if dest.exists() and not overwrite: _refuse_other_settings(dest, record, settings)
         df = similarity_grid(store, settings['metrics'], **kwargs)
         with atomic_path(dest) as tmp: df.to_csv(tmp, index=False)
         write_json(record, settings)                  # after the table: a crash between leaves a refusal, never a wrong record
     df.attrs['path'] = str(dest)
     return df
 
+# %% ../nbs/07_metrics.ipynb #187668c7
 @call_parse
 def metrics_cli(store:str,              # a feature store folder
                 metrics:str='fast',     # 'fast', 'all', or comma-separated names (mutual_knn,cka,...)

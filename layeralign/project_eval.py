@@ -10,19 +10,17 @@ import torch
 from safetensors import safe_open
 from tqdm.auto import tqdm
 from .core import write_json, complete_safetensors, save_tensors, settings_diff, flag_hint, file_sha256
-from .projection import load_projection, pair_state
-from .names import BASELINE, grid_pairs, parse_pair
+from .probe import load_projection, pair_state
+from .names import BASELINE, FINAL, STORE_KEYS, grid_pairs, parse_pair
 from .store import FeatureStore
 
 # %% auto #0
 __all__ = ['project_pending', 'project', 'load_projected']
 
 # %% ../nbs/03_project_eval.ipynb #bfd2c19c
-_STORE_KEYS = ('model', 'pretrained', 'dataset', 'pooling')   # what a pair's training store and the evaluation store share
-
 def _check_store(store:FeatureStore, cfg:dict, source:Path):
     "Raise if `store` does not come from the model the pair `cfg` was trained on"
-    diff = settings_diff(cfg.get('stores', {}).get('train', {}), store.manifest, _STORE_KEYS)
+    diff = settings_diff(cfg.get('stores', {}).get('train', {}), store.manifest, STORE_KEYS)
     for tower in ('text', 'image'):
         layer = cfg[f'{tower}_layer']
         if layer not in store.layers[tower]:
@@ -86,7 +84,7 @@ def _plan(store:FeatureStore, projections_dir:Path, out:Path, pairs)->list:
         missing = [p for p in names if p not in trained]
         if missing: raise FileNotFoundError(f"{projections_dir} has no finished projection for {', '.join(missing)}; "
                                             f"it has {', '.join(trained) or 'none'}")
-    baseline = [BASELINE] if all('final' in store.layers[t] for t in ('text', 'image')) else []   # two models: no final
+    baseline = [BASELINE] if all(FINAL in store.layers[t] for t in ('text', 'image')) else []   # two models: no final
     plan = []
     for p in baseline + names:
         record = _pair_record(store, p, trained.get(p, {}), projections_dir)
@@ -106,7 +104,7 @@ def project_pending(store,                 # FeatureStore (or its path) of the e
 # %% ../nbs/03_project_eval.ipynb #6ff7e411
 def _pair_embeddings(pair:str, features, projections_dir:Path, chunk_size:int, device)->tuple:
     "(text [n_captions, e], image [n_images, e]) embeddings of `pair`'s evaluation rows"
-    if pair == BASELINE: return features('text', 'final'), features('image', 'final')
+    if pair == BASELINE: return features('text', FINAL), features('image', FINAL)
     t, i = parse_pair(pair)
     model = load_projection(projections_dir/f'{pair}.safetensors', device=device)
     return (_embed(model.encode_text, features('text', t), chunk_size, device),     # [n_captions, e]
@@ -129,6 +127,7 @@ def _refuse_other(plan:list, out:Path):
     if other: raise FileExistsError(f"{out}: {', '.join(other)} were made from another checkpoint or store; pass "
                                     f"{flag_hint('overwrite')} to replace them")
 
+# %% ../nbs/03_project_eval.ipynb #ea40b083
 def project(store,                   # FeatureStore (or its path) of the evaluation split
             projections_dir:Path,    # a train_grid output directory
             out:Path,                # where <pair>.safetensors and <pair>.json go

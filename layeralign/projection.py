@@ -4,146 +4,32 @@
 
 # %% ../nbs/02_projection.ipynb #a27863dd
 from __future__ import annotations
-import hashlib, json, math, numbers, time, warnings
+import json, math, time, warnings
 from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from safetensors.torch import load_file
 from tqdm.auto import tqdm
 from fastcore.basics import patch
-from .core import write_json, complete_safetensors, save_tensors, settings_diff, flag_hint
+from .core import settings_diff, flag_hint
 from .data import caption_groups
-from .names import grid_pairs, pair_name, parse_pair, BASELINE
+from .names import grid_pairs, pair_name, parse_pair, BASELINE, FINAL, STORE_KEYS
 from .store import FeatureStore, write_store
+from .probe import check_train_settings, clip_loss, init_pair, lr_at, pair_state, param_groups
+from .probe import ran_away, epoch_draw, write_pair, lower_lr_hint, tensorboard_writer, val_rows
 
 # %% auto #0
-__all__ = ['PROJECTIONS', 'TRAIN_LOGS', 'Projector', 'PairProjection', 'clip_loss', 'lr_at', 'param_groups', 'init_pair',
-           'check_train_settings', 'pair_state', 'train_status', 'train_pending', 'Histories', 'train_grid',
-           'load_projection']
+__all__ = ['train_status', 'train_pending', 'Histories', 'train_grid']
 
-# %% ../nbs/02_projection.ipynb #a514afe0
-PROJECTIONS = ('linear', 'mlp')   # what an intermediate side can get
-
-class Projector(nn.Module):
-    "Map one tower's layer features into the shared space"
-    def __init__(self, in_dim:int, out_dim:int, # feature width, shared-space width
-                 kind:str='linear',             # 'linear' (no bias) or 'mlp' (in -> hidden -> GELU -> out)
-                 layernorm:bool=False,          # LayerNorm the features first
-                 hidden:int=1024):              # the mlp's hidden width
-        super().__init__()
-        if kind not in PROJECTIONS: raise ValueError(f"projection must be 'linear' or 'mlp', not {kind!r}")
-        self.ln = nn.LayerNorm(in_dim) if layernorm else nn.Identity()
-        self.proj = (nn.Linear(in_dim, out_dim, bias=False) if kind == 'linear' else
-                     nn.Sequential(nn.Linear(in_dim, hidden), nn.GELU(), nn.Linear(hidden, out_dim)))
-    def forward(self, x): return self.proj(self.ln(x))  # [n, in_dim] -> [n, out_dim]
-
-class PairProjection(nn.Module):
-    "A (text layer, image layer) pair's two projectors and its temperature"
-    def __init__(self, text_layer:str, image_layer:str, # e.g. 'L6', 'final'
-                 text_dim:int, image_dim:int,           # input widths of the two layers
-                 embed_dim:int,                         # shared-space width (the towers' `final` width)
-                 projection:str='linear',               # 'linear' or 'mlp' for an intermediate side
-                 layernorm:bool=False,                  # LayerNorm before each projector
-                 hidden:int=1024,                       # mlp hidden width
-                 temperature:float=0.07):               # initial temperature
-        super().__init__()
-        self.text_layer, self.image_layer, self.projection = text_layer, image_layer, projection
-        def side(layer, d):
-            if layer != 'final': return Projector(d, embed_dim, projection, layernorm, hidden)
-            if d != embed_dim: raise ValueError(f"a final layer must have the shared width {embed_dim}, not {d}")
-            return nn.Identity()
-        self.text, self.image = side(text_layer, text_dim), side(image_layer, image_dim)
-        self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / temperature)))
-
-    def encode_text(self, x:torch.Tensor)->torch.Tensor: # [n_captions, text_dim] -> [n_captions, embed_dim]
-        "Caption features into the shared space (not normalised)"
-        return self.text(x)
-    def encode_image(self, x:torch.Tensor)->torch.Tensor: # [n_images, image_dim] -> [n_images, embed_dim]
-        "Image features into the shared space (not normalised)"
-        return self.image(x)
-    def forward(self, text, image):
-        "Normalised embeddings and the clamped logit scale, as open_clip's CLIP returns them"
-        return (F.normalize(self.encode_text(text), dim=-1), F.normalize(self.encode_image(image), dim=-1),
-                self.logit_scale.exp().clamp(max=100))
-
-    def __repr__(self): return f'PairProjection({pair_name(self.text_layer, self.image_layer)}, {self.projection})\n' + super().__repr__()
-
-# %% ../nbs/02_projection.ipynb #910d24a1
-def clip_loss(text_emb:torch.Tensor,    # [P, B, e] L2-normalised caption embeddings
-              image_emb:torch.Tensor,   # [P, B, e] L2-normalised image embeddings, row b matches caption b
-              logit_scale:torch.Tensor, # [P] the (clamped, exponentiated) scale of each pair
-             )->torch.Tensor:           # [P] each pair's symmetric InfoNCE loss
-    "Symmetric InfoNCE of every pair at once"
-    P, B, _ = text_emb.shape
-    logits = logit_scale.view(P, 1, 1) * torch.bmm(image_emb, text_emb.transpose(1, 2))  # [P, B, B] image x caption
-    labels = torch.arange(B, device=text_emb.device).repeat(P)
-    per_image = F.cross_entropy(logits.reshape(P * B, B).float(), labels, reduction='none').view(P, B).mean(1)
-    per_text = F.cross_entropy(logits.transpose(1, 2).reshape(P * B, B).float(), labels, reduction='none').view(P, B).mean(1)
-    return (per_image + per_text) / 2
-
-# %% ../nbs/02_projection.ipynb #a98ef8ca
-def lr_at(step:int,            # optimiser step, from 0
-          steps_per_epoch:int,
-          epochs:int,          # total epochs planned (the cosine ends there)
-          lr:float=1e-4,       # peak learning rate
-          warmup:float=2,      # epochs of linear warmup
-          plateau:float=3,     # epochs at the peak
-         )->float:             # the learning rate of that step
-    "Linear warmup -> plateau -> cosine to zero"
-    w, p, total = warmup * steps_per_epoch, plateau * steps_per_epoch, epochs * steps_per_epoch
-    if step < w: return lr * (step + 1) / w
-    if step < w + p or total <= w + p: return lr
-    return lr * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - w - p) / (total - w - p))))
-
-# %% ../nbs/02_projection.ipynb #a382347c
-def _epoch_draw(gen:torch.Generator, order, start, count):
-    "One epoch: the images shuffled, one random caption for each: (caption rows, image rows)"
-    images = torch.nonzero(count > 0).squeeze(1)
-    images = images[torch.randperm(len(images), generator=gen)]                       # [n]
-    pick = (torch.rand(len(images), generator=gen, dtype=torch.float64) * count[images]).long()
-    return order[start[images] + pick], images
-
-def _val_rows(order, start, count):
-    "Validation rows: every caption once, in rounds of one caption per image (round r: each image's r-th caption)"
-    caps, imgs = [], []
-    for r in range(int(count.max())):
-        images = torch.nonzero(count > 0).squeeze(1)
-        caps.append(order[start[images] + r % count[images]]); imgs.append(images)
-    return caps, imgs
-
-# %% ../nbs/02_projection.ipynb #f10b5fa9
-def param_groups(named,              # (name, parameter) pairs, e.g. `model.named_parameters()`
-                 weight_decay:float, # the decay of the matrices
-                 stacked:bool=False, # parameters stacked over pairs: their leading dimension does not count
-                )->list:             # AdamW parameter groups: [with decay, without]
-    "open_clip's weight-decay rule: matrices decay; gains, biases, norms and the logit scale do not"
-    decays = lambda n, p: p.ndim - stacked >= 2 and not any(s in n for s in ('bn', 'ln', 'bias', 'logit_scale'))
-    named = list(named)
-    return [{'params': [p for n, p in named if decays(n, p)], 'weight_decay': weight_decay},
-            {'params': [p for n, p in named if not decays(n, p)], 'weight_decay': 0.0}]
-
-# %% ../nbs/02_projection.ipynb #95f69ac7
-def _pair_seed(seed:int, pair:str)->int:
-    return int.from_bytes(hashlib.sha256(f'{seed}/{pair}'.encode()).digest()[:8], 'little') % (2**63)
-
-def init_pair(pair:str, text_dim:int, image_dim:int, embed_dim:int, # the pair and its widths
-              projection:str='linear', layernorm:bool=False, hidden:int=1024, temperature:float=0.07,
-              seed:int=0, # with the pair name, fixes the initial weights
-             )->PairProjection:
-    "A freshly initialised `PairProjection`, its weights fixed by `(seed, pair)` alone"
-    t, i = parse_pair(pair)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(_pair_seed(seed, pair))
-        return PairProjection(t, i, text_dim, image_dim, embed_dim, projection, layernorm, hidden, temperature)
-
+# %% ../nbs/02_projection.ipynb #7ebbba01
 def _check_stores(train:FeatureStore, val:FeatureStore):
-    diff = settings_diff(train.manifest, val.manifest, ('model', 'pretrained', 'dataset', 'pooling', 'dims'))
+    "Refuse a train and a val store that differ in `STORE_KEYS` or widths, or whose final layers do not share one width"
+    diff = settings_diff(train.manifest, val.manifest, STORE_KEYS + ('dims',))
     if diff: raise ValueError(f"the train store {train.path} and the val store {val.path} do not come from the same "
                               f"model and data; they differ (train -> val) in " + '; '.join(diff))
     if train.manifest.get('split') == val.manifest.get('split') and train.path.resolve() != val.path.resolve():
         warnings.warn(f"the train and val stores are both split {train.manifest.get('split')!r}")
-    te, ie = train.dims['text'].get('final'), train.dims['image'].get('final')
+    te, ie = train.dims['text'].get(FINAL), train.dims['image'].get(FINAL)
     if (te is None) != (ie is None) or te != ie:   # towers of two models have no final at all: every side gets a projector
         raise ValueError(f"{train.path}: the towers' final layers must exist and share one width; got text {te}, image {ie}")
 
@@ -166,14 +52,16 @@ class _Group:
         self.layer_idx = torch.tensor(pos, device=dev)
         self.segments = [(k, pos.index(k), pos.count(k)) for k in range(len(self.layers))]  # (layer, first member, members)
 
-    def keep(self, pos:list, remap:dict):
-        "Keep only the members at positions `pos`; renumber their pairs with `remap`"
-        self.members = [(remap[self.members[k][0]], self.members[k][1]) for k in pos]
-        layers = list(dict.fromkeys(l for _, l in self.members))
-        sel = torch.tensor([self.layers.index(l) for l in layers], device=self.layer_idx.device)
-        if layers != self.layers: self.stacks = {s: v.index_select(1, sel) for s, v in self.stacks.items()}
-        self.layers = layers
-        self._index()
+# %% ../nbs/02_projection.ipynb #bf487f65
+@patch
+def keep(self:_Group, pos:list, remap:dict):
+    "Keep only the members at positions `pos`; renumber their pairs with `remap`"
+    self.members = [(remap[self.members[k][0]], self.members[k][1]) for k in pos]
+    layers = list(dict.fromkeys(l for _, l in self.members))
+    sel = torch.tensor([self.layers.index(l) for l in layers], device=self.layer_idx.device)
+    if layers != self.layers: self.stacks = {s: v.index_select(1, sel) for s, v in self.stacks.items()}
+    self.layers = layers
+    self._index()
 
 # %% ../nbs/02_projection.ipynb #e5a708f9
 @patch
@@ -187,6 +75,7 @@ def _per_layer(self:_Group, x, w, b=None):
         ys.append(y.view(B, n, out))
     return torch.cat(ys, 1).transpose(0, 1)                                     # [P, B, out]
 
+# %% ../nbs/02_projection.ipynb #2e4da0d0
 @patch
 def forward(self:_Group, rows:torch.Tensor, split:str)->torch.Tensor: # rows [B] -> [P, B, e]
     "Every member's projection of the features of `rows`"
@@ -212,7 +101,7 @@ class _Grid:
             by_dim = {}
             for p, pair in enumerate(pairs):
                 layer = parse_pair(pair)[0 if tower == 'text' else 1]
-                if layer != 'final': by_dim.setdefault(feats['train'][tower][layer].shape[1], []).append((p, layer))
+                if layer != FINAL: by_dim.setdefault(feats['train'][tower][layer].shape[1], []).append((p, layer))
             for dim, members in by_dim.items(): self.groups.append(_Group(tower, dim, members, states, feats))
         self.opt_kw = dict(lr=lr, fused=True if torch.device(device).type == 'cuda' else None)
         self.weight_decay = weight_decay
@@ -222,40 +111,39 @@ class _Grid:
 
     def _tensors(self): return [self.logit_scale] + [t for g in self.groups for t in g.params.values()]
 
-    def _make_opt(self):
-        named = [(f'{g.tower}.{n}', t) for g in self.groups for n, t in g.params.items()] + [('logit_scale', self.logit_scale)]
-        self.opt = torch.optim.AdamW(param_groups(named, self.weight_decay, stacked=True), **self.opt_kw)
+# %% ../nbs/02_projection.ipynb #eabfdbb3
+@patch
+def _make_opt(self:_Grid):
+    "One AdamW over every stack and the logit scales"
+    named = [(f'{g.tower}.{n}', t) for g in self.groups for n, t in g.params.items()] + [('logit_scale', self.logit_scale)]
+    self.opt = torch.optim.AdamW(param_groups(named, self.weight_decay, stacked=True), **self.opt_kw)
 
-    def _order(self):
-        "Index maps that put each side's group outputs back in pair order"
-        P, dev = len(self.pairs), self.logit_scale.device
-        self.perm = {}
-        for tower in ('text', 'image'):
-            idx = [p for g in self.groups if g.tower == tower for p, _ in g.members]
-            final = [p for p in range(P) if p not in set(idx)]
-            self.perm[tower] = (torch.argsort(torch.tensor(idx + final, dtype=torch.long)).to(dev), len(final))
+# %% ../nbs/02_projection.ipynb #baea4e3c
+@patch
+def _order(self:_Grid):
+    "Index maps that put each side's group outputs back in pair order"
+    P, dev = len(self.pairs), self.logit_scale.device
+    self.perm = {}
+    for tower in ('text', 'image'):
+        idx = [p for g in self.groups if g.tower == tower for p, _ in g.members]
+        final = [p for p in range(P) if p not in set(idx)]
+        self.perm[tower] = (torch.argsort(torch.tensor(idx + final, dtype=torch.long)).to(dev), len(final))
 
-    def forward(self, text_rows, image_rows, split='train'):
-        "[P, B, e] normalised text and image embeddings of every pair, and the [P] clamped logit scales"
-        out = {}
-        for tower, rows in (('text', text_rows), ('image', image_rows)):
-            parts = [g.forward(rows, split) for g in self.groups if g.tower == tower]
-            inv, n_final = self.perm[tower]
-            if n_final:
-                f = self.finals[split][tower][rows].float()  # [B, e]
-                parts.append(f.unsqueeze(0).expand(n_final, *f.shape))
-            out[tower] = F.normalize(torch.cat(parts)[inv], dim=-1)
-        return out['text'], out['image'], self.logit_scale.exp().clamp(max=100)
+# %% ../nbs/02_projection.ipynb #8d6b0a16
+@patch
+def forward(self:_Grid, text_rows, image_rows, split='train'):
+    "[P, B, e] normalised text and image embeddings of every pair, and the [P] clamped logit scales"
+    out = {}
+    for tower, rows in (('text', text_rows), ('image', image_rows)):
+        parts = [g.forward(rows, split) for g in self.groups if g.tower == tower]
+        inv, n_final = self.perm[tower]
+        if n_final:
+            f = self.finals[split][tower][rows].float()  # [B, e]
+            parts.append(f.unsqueeze(0).expand(n_final, *f.shape))
+        out[tower] = F.normalize(torch.cat(parts)[inv], dim=-1)
+    return out['text'], out['image'], self.logit_scale.exp().clamp(max=100)
 
 # %% ../nbs/02_projection.ipynb #9d881023
-@patch
-def keep_best(self:_Grid, improved:torch.Tensor): # [P] bool, on the device
-    "Remember the current weights of the pairs that improved"
-    for g in self.groups:
-        sel = improved[[p for p, _ in g.members]]
-        for t in g.params.values(): self.best[id(t)][sel] = t.detach()[sel]
-    self.best[id(self.logit_scale)][improved] = self.logit_scale.detach()[improved]
-
 @patch
 def best_state(self:_Grid, p:int)->dict:
     "The best weights of pair `p`, as a `PairProjection` state dict on the CPU"
@@ -264,6 +152,15 @@ def best_state(self:_Grid, p:int)->dict:
         for pos, (q, _) in enumerate(g.members):
             if q == p: state.update({f'{g.tower}.{n}': self.best[id(t)][pos].cpu().clone() for n, t in g.params.items()})
     return state
+
+# %% ../nbs/02_projection.ipynb #876eb44c
+@patch
+def keep_best(self:_Grid, improved:torch.Tensor): # [P] bool, on the device
+    "Remember the current weights of the pairs that improved"
+    for g in self.groups:
+        sel = improved[[p for p, _ in g.members]]
+        for t in g.params.values(): self.best[id(t)][sel] = t.detach()[sel]
+    self.best[id(self.logit_scale)][improved] = self.logit_scale.detach()[improved]
 
 # %% ../nbs/02_projection.ipynb #588009b3
 @patch
@@ -292,79 +189,9 @@ def drop(self:_Grid, gone:set):
     for t, st in carried: self.opt.state[t] = st
     self._order()
 
-# %% ../nbs/02_projection.ipynb #fa7e72c3
-_FLAGS = {'epochs': None, 'lr': None, 'batch_size': 'train_batch_size', 'projection': None, 'seed': None,
-          'pairs': None}  # the train_grid settings `layeralign run` takes, and its flag's name where it differs
-
-def _bad_setting(name, value, rule):
-    said = flag_hint(name, value, _FLAGS[name]) if name in _FLAGS else f'{name}={value!r}'
-    return ValueError(f"{said}: {rule}")
-
-def _whole(name, value, least, rule):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least: raise _bad_setting(name, value, rule)
-
-def _real(name, value, positive, rule):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
-       or value < 0 or (positive and value == 0): raise _bad_setting(name, value, rule)
-
-# %% ../nbs/02_projection.ipynb #439f12b3
-TRAIN_LOGS = (None, 'tensorboard')   # what `train_grid(log=...)` takes
-
-def _tensorboard_writer(log_dir:Path|None=None):
-    "torch's TensorBoard SummaryWriter class, or an ImportError naming the package to install"
-    try: from torch.utils.tensorboard import SummaryWriter
-    except ImportError as e:
-        raise ImportError(f"log='tensorboard' needs the tensorboard package, which is not importable here ({e}); "
-                          f"pip install tensorboard, or leave log=None (the JSON histories are written either way)") from None
-    return SummaryWriter if log_dir is None else SummaryWriter(str(log_dir))
-
-def check_train_settings(epochs:int=50,          # most epochs per pair: a whole number, at least 1
-                         lr:float=1e-4,          # peak learning rate: finite and > 0
-                         batch_size:int=256,     # images per batch: at least 2, as contrast needs two
-                         weight_decay:float=0.1, # finite and >= 0
-                         warmup:float=2,         # epochs of warmup: finite and >= 0
-                         plateau:float=3,        # epochs at the peak: finite and >= 0
-                         patience:int=3,         # a whole number, at least 1
-                         min_delta:float=1e-4,   # finite and >= 0
-                         projection:str='linear',# one of `PROJECTIONS`
-                         precision:str='fp32',   # 'fp32' or 'bf16'
-                         hidden:int=1024,        # mlp hidden width, at least 1
-                         temperature:float=0.07, # initial temperature: finite and > 0
-                         seed:int=0,             # a whole number >= 0
-                         log:str|None=None,      # one of `TRAIN_LOGS`; 'tensorboard' must be importable
-                        ):
-    "Refuse, before any work, training settings that cannot mean anything: a ValueError names the setting"
-    _whole('epochs', epochs, 1, "train at least 1 epoch (a whole number)")
-    _real('lr', lr, True, "the learning rate must be a finite number above 0")
-    _whole('batch_size', batch_size, 2, "a contrastive batch needs at least 2 images (a whole number)")
-    _real('weight_decay', weight_decay, False, "must be a finite number, 0 or more")
-    _real('warmup', warmup, False, "epochs of warmup: a finite number, 0 or more")
-    _real('plateau', plateau, False, "epochs at the peak learning rate: a finite number, 0 or more")
-    _whole('patience', patience, 1, "epochs without improvement before a pair stops: a whole number, at least 1")
-    _real('min_delta', min_delta, False, "must be a finite number, 0 or more")
-    _whole('hidden', hidden, 1, "the mlp's hidden width: a whole number, at least 1")
-    _real('temperature', temperature, True, "the initial temperature must be a finite number above 0")
-    _whole('seed', seed, 0, "a whole number, 0 or more")
-    if projection not in PROJECTIONS: raise _bad_setting('projection', projection, f"use one of {', '.join(PROJECTIONS)}")
-    if precision not in ('fp32', 'bf16'): raise _bad_setting('precision', precision, "use 'fp32' or 'bf16'")
-    if log not in TRAIN_LOGS: raise _bad_setting('log', log, "use None or 'tensorboard'")
-    if log == 'tensorboard': _tensorboard_writer()
-
-# %% ../nbs/02_projection.ipynb #263e90ff
-def pair_state(out:Path, pair:str)->tuple:
-    "(state, config) of one pair in a train_grid directory; see `train_status`"
-    cfg_path = Path(out)/f'{pair}.json'
-    if not cfg_path.exists(): return 'missing', None
-    try: cfg = json.loads(cfg_path.read_text())
-    except (OSError, ValueError): return 'incomplete', None
-    status = cfg.get('status') if isinstance(cfg, dict) else None
-    if status in ('failed', 'diverged'): return status, cfg
-    if status != 'done' or not complete_safetensors(Path(out)/f'{pair}.safetensors'): return 'incomplete', cfg
-    try: json.loads((Path(out)/f'{pair}_history.json').read_text())
-    except (OSError, ValueError): return 'incomplete', cfg
-    return 'done', cfg
-
+# %% ../nbs/02_projection.ipynb #273c1694
 def _pair_list(pairs)->list:
+    "Pair names from names or (text_layer, image_layer) tuples, a string split at commas"
     if isinstance(pairs, str): pairs = [s.strip() for s in pairs.split(',') if s.strip()]
     return [p if isinstance(p, str) else pair_name(*p) for p in pairs]
 
@@ -374,12 +201,14 @@ def train_status(out:Path, # a train_grid output directory
     "Each pair's state, from its files: done (config, history and whole weights), failed or diverged (as its config says), missing, or incomplete (damaged or partly gone)"
     return {p: pair_state(out, p)[0] for p in _pair_list(pairs)}
 
+# %% ../nbs/02_projection.ipynb #43e022c8
 def train_pending(out:Path, # a train_grid output directory
                   pairs,    # as `train_status`; the untrained baseline text_final_image_final is left out
                  )->list:   # the pairs a `train_grid` run would (re)train: all but the finished ones
     "The pairs of `pairs` that are not finished in `out`"
-    return [p for p, s in train_status(out, pairs).items() if s != 'done' and p != pair_name('final', 'final')]
+    return [p for p, s in train_status(out, pairs).items() if s != 'done' and p != BASELINE]
 
+# %% ../nbs/02_projection.ipynb #d155afa9
 class Histories(dict):
     "`train_grid`'s result: {pair: history}, with `.status` {pair: 'done'|'failed'|'diverged'} and `.errors` {pair: message}"
     def __init__(self, *args, **kwargs):
@@ -396,38 +225,15 @@ def _same_run(old:dict, new:dict)->list:
     "What differs between a finished pair's config and this run's: its settings, then the stores it learned from"
     return (settings_diff(old.get('hyperparameters'), new['hyperparameters'], _SETTINGS) +
             settings_diff(old.get('stores'), new['stores'], [f'{s}.{k}' for s in ('train', 'val')
-                                                             for k in ('model', 'pretrained', 'dataset', 'split')]))
-
-def _finish(out:Path, pair:str, state:dict|None, history:list, config:dict):
-    "Write one pair's files, the config (the 'done' marker) last"
-    if state is not None: save_tensors(state, out/f'{pair}.safetensors', {'pair': pair})
-    write_json(out/f'{pair}_history.json', history)
-    write_json(out/f'{pair}.json', config)
-
-def _lower_lr(lr:float)->str: return f"lower the learning rate (now {lr:g}) and run again, e.g. with {flag_hint('lr', lr / 10)}"
-
-_GROWTH = 1000      # weights this many times larger than at the start have run away
-_CHANCE_TOL = 1e-4  # a validation loss this close (relatively) to chance means all logits are equal
-
-def _diverged(pair:str, state:dict, init_max:dict, best_loss:float, chance:float, lr:float)->str|None:
-    "Why a trained pair's best weights are no fit (non-finite, run away, or at chance loss), or None"
-    fix = _lower_lr(lr)
-    for k, v in state.items():
-        if not torch.isfinite(v).all(): return f"pair {pair} diverged: its {k} holds inf or NaN; {fix}"
-        if k in init_max and float(v.abs().max()) > _GROWTH * max(init_max[k], 1e-12):
-            return (f"pair {pair} diverged: its {k} grew from {init_max[k]:.3g} to {float(v.abs().max()):.3g} "
-                    f"(largest value); {fix}")
-    if chance > 0 and abs(best_loss - chance) <= _CHANCE_TOL * chance:  # (one image per batch: every loss is 0)
-        return (f"pair {pair} diverged: its best validation loss {best_loss:.5f} is chance level ({chance:.5f}, "
-                f"the log of the batch size): all its logits are equal; {fix}")
-    return None
+                                                             for k in STORE_KEYS + ('split',)]))
 
 # %% ../nbs/02_projection.ipynb #bc01abaa
 def _open_store(store)->FeatureStore: return store if isinstance(store, FeatureStore) else FeatureStore(store)
 
+# %% ../nbs/02_projection.ipynb #1fe83595
 def _grid_dims(train:FeatureStore, embed_dim:int|None)->dict:
     "{'text': {layer: width}, 'image': {...}, 'embed': the shared width}: the towers' final width, else `embed_dim` (512)"
-    final = train.dims['image'].get('final')
+    final = train.dims['image'].get(FINAL)
     if final is not None and embed_dim not in (None, final):
         raise ValueError(f"embed_dim {embed_dim}: the towers of {train.path} share a space of width {final} (their final); leave embed_dim out")
     if embed_dim is not None and (not isinstance(embed_dim, int) or isinstance(embed_dim, bool) or embed_dim < 1):
@@ -455,31 +261,37 @@ class _GridData:
     "What a run reads: the features resident on the device (each layer once), each epoch's draw, the fixed val batches"
     def __init__(self, train:FeatureStore, val:FeatureStore, pairs:list, batch_size:int, device:torch.device):
         self.batch_size, self.device = batch_size, device
-        need = {t: [l for l in dict.fromkeys(parse_pair(p)[k] for p in pairs) if l != 'final']
+        need = {t: [l for l in dict.fromkeys(parse_pair(p)[k] for p in pairs) if l != FINAL]
                 for k, t in enumerate(('text', 'image'))}
         self.feats, self.finals = {}, {}
         for split, store in (('train', train), ('val', val)):
             half = store.manifest.get('dtype') == 'float16' and device.type == 'cuda'  # the CPU gathers float16 slowly
             sdt = torch.float16 if half else torch.float32
             self.feats[split] = {t: {l: store.load(t, l, dtype=sdt, device=device) for l in need[t]} for t in need}
-            self.finals[split] = {t: store.load(t, 'final', dtype=sdt, device=device) for t in need if 'final' in store.layers[t]}
+            self.finals[split] = {t: store.load(t, FINAL, dtype=sdt, device=device) for t in need if FINAL in store.layers[t]}
         self.nonfinite = {(t, l): [s for s in self.feats if not torch.isfinite(self._layer(s, t, l)).all()]
-                          for t in need for l in need[t] + (['final'] if 'final' in train.layers[t] else [])}
+                          for t in need for l in need[t] + ([FINAL] if FINAL in train.layers[t] else [])}
         self.index = caption_groups(train.caption_image, train.n_images)
         self.n_rows = int((self.index[2] > 0).sum())                      # images with a caption: an epoch's rows
         self.steps_per_epoch = math.ceil(self.n_rows / batch_size)
         self.val_batches = [(vc[b:b + batch_size].to(device), vi[b:b + batch_size].to(device))
-                            for vc, vi in zip(*_val_rows(*caption_groups(val.caption_image, val.n_images)))
+                            for vc, vi in zip(*val_rows(*caption_groups(val.caption_image, val.n_images)))
                             for b in range(0, len(vi), batch_size)]
         self.val_n = sum(len(vi) for _, vi in self.val_batches)
         self.chance = sum(math.log(len(vi)) * len(vi) for _, vi in self.val_batches) / self.val_n
 
-    def _layer(self, split, tower, layer): return self.finals[split][tower] if layer == 'final' else self.feats[split][tower][layer]
-    def draw(self, gen:torch.Generator)->tuple: return tuple(o.to(self.device) for o in _epoch_draw(gen, *self.index))
-    def take_features(self)->dict:
-        "The intermediate layers' features, handed over once: the grid stacks them, and no second copy stays here"
-        feats, self.feats = self.feats, None
-        return feats
+    def _layer(self, split, tower, layer): return self.finals[split][tower] if layer == FINAL else self.feats[split][tower][layer]
+
+# %% ../nbs/02_projection.ipynb #c079c85e
+@patch
+def draw(self:_GridData, gen:torch.Generator)->tuple: return tuple(o.to(self.device) for o in epoch_draw(gen, *self.index))
+
+# %% ../nbs/02_projection.ipynb #3213f7ef
+@patch
+def take_features(self:_GridData)->dict:
+    "The intermediate layers' features, handed over once: the grid stacks them, and no second copy stays here"
+    feats, self.feats = self.feats, None
+    return feats
 
 # %% ../nbs/02_projection.ipynb #05eda4d2
 def _start_grid(todo:list, dims:dict, data:_GridData, hp:dict, device)->tuple:
@@ -511,6 +323,7 @@ def train_epoch(self:_Grid, caps:torch.Tensor, imgs:torch.Tensor, # [n] this epo
         step += 1
     return tr_sum, step, lr
 
+# %% ../nbs/02_projection.ipynb #d2629f44
 @patch
 def val_losses(self:_Grid, batches:list, amp:bool=False)->torch.Tensor: # [P] summed over the val rows
     "Each pair's validation loss over `batches` of (caption rows, image rows)"
@@ -522,6 +335,7 @@ def val_losses(self:_Grid, batches:list, amp:bool=False)->torch.Tensor: # [P] su
             va_sum += clip_loss(t_emb.float(), i_emb.float(), scale) * len(vi)
     return va_sum
 
+# %% ../nbs/02_projection.ipynb #cc5a62e0
 @patch
 def epoch(self:_Grid, data:_GridData, gen:torch.Generator, lr_of, step:int, amp:bool=False)->dict:
     "Train one epoch and validate: per pair `train_loss`, `val_loss`, `temperature` (lists); `lr`, `step`, `seconds`"
@@ -557,26 +371,30 @@ class _Run:
         self.out, self.result, self.base, self.dims, self.data, self.init_max = out, result, base, dims, data, init_max
         self.writer, self.records, self.stop = writer, {p: [] for p in pairs}, _EarlyStop(pairs, patience, min_delta)
 
-    def record(self, pair:str, epoch:int, ep:dict, k:int):
-        "Append the figures of pair `k` in epoch `ep` to its history (and to TensorBoard)"
-        tr, va = ep['train_loss'][k], ep['val_loss'][k]
-        self.records[pair].append(dict(epoch=epoch, train_loss=tr if math.isfinite(tr) else None,
-                                       val_loss=va if math.isfinite(va) else None, lr=ep['lr'],
-                                       temperature=ep['temperature'][k], seconds=round(ep['seconds'], 4)))
-        if self.writer is not None:
-            for tag, value in self.records[pair][-1].items():
-                if tag not in ('epoch', 'seconds') and value is not None: self.writer.add_scalar(f'{pair}/{tag}', value, epoch)
+# %% ../nbs/02_projection.ipynb #563f9fd4
+@patch
+def record(self:_Run, pair:str, epoch:int, ep:dict, k:int):
+    "Append the figures of pair `k` in epoch `ep` to its history (and to TensorBoard)"
+    tr, va = ep['train_loss'][k], ep['val_loss'][k]
+    self.records[pair].append(dict(epoch=epoch, train_loss=tr if math.isfinite(tr) else None,
+                                   val_loss=va if math.isfinite(va) else None, lr=ep['lr'],
+                                   temperature=ep['temperature'][k], seconds=round(ep['seconds'], 4)))
+    if self.writer is not None:
+        for tag, value in self.records[pair][-1].items():
+            if tag not in ('epoch', 'seconds') and value is not None: self.writer.add_scalar(f'{pair}/{tag}', value, epoch)
 
-    def broken(self, pair:str, epoch:int, tr:float, va:float)->tuple|None:
-        "('failed' or 'diverged', why) when a loss is inf or NaN: failed when the pair's features hold inf or NaN"
-        if math.isfinite(tr) and math.isfinite(va): return None
-        which, value = ('training', tr) if not math.isfinite(tr) else ('validation', va)
-        where = [f"{tower} layer {layer} of the {s} store" for tower, layer in zip(('text', 'image'), parse_pair(pair))
-                 for s in self.data.nonfinite[(tower, layer)]]
-        if where: return 'failed', (f"pair {pair} failed: its {which} loss became {value} at epoch {epoch}; "
-                                    f"inf or NaN in {', '.join(where)}; the other pairs go on")
-        return 'diverged', (f"pair {pair} diverged: its {which} loss became {value} at epoch {epoch} from finite features; "
-                            f"{_lower_lr(self.base['hyperparameters']['lr'])}")
+# %% ../nbs/02_projection.ipynb #c1d92470
+@patch
+def broken(self:_Run, pair:str, epoch:int, tr:float, va:float)->tuple|None:
+    "('failed' or 'diverged', why) when a loss is inf or NaN: failed when the pair's features hold inf or NaN"
+    if math.isfinite(tr) and math.isfinite(va): return None
+    which, value = ('training', tr) if not math.isfinite(tr) else ('validation', va)
+    where = [f"{tower} layer {layer} of the {s} store" for tower, layer in zip(('text', 'image'), parse_pair(pair))
+             for s in self.data.nonfinite[(tower, layer)]]
+    if where: return 'failed', (f"pair {pair} failed: its {which} loss became {value} at epoch {epoch}; "
+                                f"inf or NaN in {', '.join(where)}; the other pairs go on")
+    return 'diverged', (f"pair {pair} diverged: its {which} loss became {value} at epoch {epoch} from finite features; "
+                        f"{lower_lr_hint(self.base['hyperparameters']['lr'])}")
 
 # %% ../nbs/02_projection.ipynb #1ddf7253
 @patch
@@ -591,24 +409,39 @@ def epoch_end(self:_Run, pairs:list, epoch:int, ep:dict)->tuple:
         if self.stop.stopped(p) or epoch == self.base['hyperparameters']['epochs']: gone.add(k); finished.append((p, 'done', None))
     return improved, gone, finished
 
+# %% ../nbs/02_projection.ipynb #f597ce47
 @patch
 def conclude(self:_Run, grid:_Grid, pair:str, epoch:int, status:str, error:str|None=None):
     "End a pair: its best weights unless it failed or diverged, then its history and config"
     hp, best = self.base['hyperparameters'], self.stop.best[pair]
     state = grid.best_state(grid.pairs.index(pair)) if status == 'done' and self.stop.epoch[pair] > 0 else None
     if state is not None:
-        error = _diverged(pair, state, self.init_max[pair], best, self.data.chance, hp['lr'])
+        error = ran_away(pair, state, self.init_max[pair], best, self.data.chance, hp['lr'])
         if error: status, state = 'diverged', None; warnings.warn(error)
     t, i = parse_pair(pair)
     cfg = dict(pair=pair, text_layer=t, image_layer=i, projection=hp['projection'],
-               text_projection='none' if t == 'final' else hp['projection'],
-               image_projection='none' if i == 'final' else hp['projection'], layernorm=hp['layernorm'],
+               text_projection='none' if t == FINAL else hp['projection'],
+               image_projection='none' if i == FINAL else hp['projection'], layernorm=hp['layernorm'],
                dims={'text': self.dims['text'][t], 'image': self.dims['image'][i], 'embed': self.dims['embed']},
                epochs_run=epoch, best_epoch=self.stop.epoch[pair], best_val_loss=None if math.isinf(best) else best,
                status=status, error=error, created=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), **self.base)
-    _finish(self.out, pair, state, self.records[pair], cfg)
+    write_pair(self.out, pair, state, self.records[pair], cfg)
     self.result[pair], self.result.status[pair] = self.records[pair], status
     if error: self.result.errors[pair] = error
+
+# %% ../nbs/02_projection.ipynb #1c58af78
+def _run_epochs(grid:_Grid, run:_Run, data:_GridData, lr_of, epochs:int, seed:int, amp:bool, progress:bool):
+    "Train `grid` epoch by epoch until every pair has stopped or `epochs` have run"
+    gen, step = torch.Generator().manual_seed(seed), 0
+    for epoch in (bar := tqdm(range(1, epochs + 1), desc=f'{len(grid.pairs)} pairs', disable=not progress)):
+        ep = grid.epoch(data, gen, lr_of, step, amp=amp)  # bf16: autocast matmuls; weights, AdamW, loss fp32
+        step = ep['step']
+        improved, gone, finished = run.epoch_end(grid.pairs, epoch, ep)
+        grid.keep_best(improved.to(grid.device))
+        for p, status, error in finished: run.conclude(grid, p, epoch, status, error)
+        if len(gone) == len(grid.pairs): break
+        if gone: grid.drop(gone)
+        bar.set_postfix(training=len(grid.pairs))
 
 # %% ../nbs/02_projection.ipynb #4308ac79
 def train_grid(train_store,              # FeatureStore (or its path) of the training split
@@ -654,40 +487,10 @@ def train_grid(train_store,              # FeatureStore (or its path) of the tra
     out.mkdir(parents=True, exist_ok=True)
     data = _GridData(train, val, todo, batch_size, device)
     grid, init_max = _start_grid(todo, dims, data, hp, device)
-    writer = _tensorboard_writer(Path(log_dir) if log_dir else out/'tensorboard') if log == 'tensorboard' else None
+    writer = tensorboard_writer(Path(log_dir) if log_dir else out/'tensorboard') if log == 'tensorboard' else None
     run = _Run(out, result, todo, base, dims, data, init_max, patience, min_delta, writer)
     lr_of = lambda step: lr_at(step, data.steps_per_epoch, epochs, lr, warmup, plateau)
-    gen, step = torch.Generator().manual_seed(seed), 0
-    try:
-        for epoch in (bar := tqdm(range(1, epochs + 1), desc=f'{len(todo)} pairs', disable=not progress)):
-            ep = grid.epoch(data, gen, lr_of, step, amp=precision == 'bf16')  # bf16: autocast matmuls; weights, AdamW, loss fp32
-            step = ep['step']
-            improved, gone, finished = run.epoch_end(grid.pairs, epoch, ep)
-            grid.keep_best(improved.to(device))
-            for p, status, error in finished: run.conclude(grid, p, epoch, status, error)
-            if len(gone) == len(grid.pairs): break
-            if gone: grid.drop(gone)
-            bar.set_postfix(training=len(grid.pairs))
+    try: _run_epochs(grid, run, data, lr_of, epochs, seed, precision == 'bf16', progress)
     finally:
         if writer is not None: writer.close()
     return result
-
-# %% ../nbs/02_projection.ipynb #20069015
-def load_projection(path:Path, # <pair>.safetensors or <pair>.json
-                    device='cpu',
-                   )->PairProjection:
-    "A trained pair, from its safetensors weights and JSON config"
-    path = Path(path)
-    stem = path.name[:-len('.safetensors')] if path.name.endswith('.safetensors') else path.stem
-    cfg_path, w_path = path.with_name(f'{stem}.json'), path.with_name(f'{stem}.safetensors')
-    if not cfg_path.exists(): raise FileNotFoundError(f"{cfg_path}: no config for pair {stem}")
-    cfg = json.loads(cfg_path.read_text())
-    if cfg.get('status') != 'done' or not w_path.exists():
-        raise FileNotFoundError(f"pair {stem} in {path.parent} has no trained weights (status {cfg.get('status')!r}"
-                                f"{': ' + cfg['error'] if cfg.get('error') else ''})")
-    hp = cfg['hyperparameters']
-    model = PairProjection(cfg['text_layer'], cfg['image_layer'], cfg['dims']['text'], cfg['dims']['image'],
-                           cfg['dims']['embed'], cfg['projection'], cfg['layernorm'], hp['hidden'], hp['temperature'])
-    model.load_state_dict(load_file(str(w_path)))
-    model.config = cfg
-    return model.to(device).eval()

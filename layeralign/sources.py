@@ -19,11 +19,23 @@ __all__ = ['DATASETS', 'FLICKR30K_IMAGES', 'HF_FLICKR30K', 'KARPATHY_SPLITS_URL'
            'COCO_IMAGES', 'load_dataset', 'safe_extract', 'KaggleCredentialsError', 'kaggle_api', 'download_flickr30k',
            'download_coco']
 
-# %% ../nbs/00c_sources.ipynb #f7978100
+# %% ../nbs/00c_sources.ipynb #c473fe29
 DATASETS = ('synthetic', 'flickr30k', 'coco')
 
+# %% ../nbs/00c_sources.ipynb #4d68e91d
 def _image_root(folder:Path)->Path: return folder/'images' if (folder/'images').is_dir() else folder
 
+def _load_downloaded(name:str, split:str, root:Path|None)->CaptionSet:
+    "One split of Flickr30k or COCO from its folder, naming the download when it is not there"
+    folder = Path(root) if root is not None else layeralign_home()/'data'/name
+    json_path = folder/f'dataset_{name}.json'
+    if not json_path.exists():
+        how = (f"download it with `download_flickr30k({str(folder)!r})`" if name == 'flickr30k' else
+               f"download it with `download_coco({str(folder)!r})`")
+        raise FileNotFoundError(f"{name} not found: no {json_path}; {how}")
+    return load_karpathy(json_path, _image_root(folder), split)
+
+# %% ../nbs/00c_sources.ipynb #38d107b1
 def load_dataset(name:str, # 'synthetic', 'flickr30k', 'coco', or a path to a Karpathy .json or a pairs table
                  split:str='test', # which split
                  root:Path|None=None, # where the data lives (for a path: the image folder)
@@ -32,14 +44,7 @@ def load_dataset(name:str, # 'synthetic', 'flickr30k', 'coco', or a path to a Ka
                 )->CaptionSet:
     "Load one split of a dataset by name or path"
     if name == 'synthetic': return synthetic(split, root=root)
-    if name in ('flickr30k', 'coco'):
-        folder = Path(root) if root is not None else layeralign_home()/'data'/name
-        json_path = folder/f'dataset_{name}.json'
-        if not json_path.exists():
-            how = (f"download it with `download_flickr30k({str(folder)!r})`" if name == 'flickr30k' else
-                   f"download it with `download_coco({str(folder)!r})`")
-            raise FileNotFoundError(f"{name} not found: no {json_path}; {how}")
-        return load_karpathy(json_path, _image_root(folder), split)
+    if name in ('flickr30k', 'coco'): return _load_downloaded(name, split, root)
     path = Path(name)
     if path.suffix.lower() == '.json':
         return load_karpathy(path, Path(root) if root is not None else _image_root(path.parent), split)
@@ -55,6 +60,7 @@ def _path_problem(name:str)->str|None:
     if '..' in re.split(r'[\\/]+', name): return "a '..' component"
     return None
 
+# %% ../nbs/00c_sources.ipynb #f7d054ba
 def _link_problem(name:str, target:str, hard:bool)->str|None:
     "Why a link member would point outside the destination, or None"
     kind = 'hard link' if hard else 'symlink'
@@ -66,6 +72,7 @@ def _link_problem(name:str, target:str, hard:bool)->str|None:
 # %% ../nbs/00c_sources.ipynb #f9171927
 def _parts(path:str)->list: return [p for p in re.split(r'[\\/]+', path) if p not in ('', '.')]
 
+# %% ../nbs/00c_sources.ipynb #3b95104c
 def _resolve(path:str, links:dict)->list|None:
     "The parts of archive path `path` once the symlinks in `links` (place -> root-relative target) are followed; None outside"
     todo, out, hops = _parts(path), [], 0
@@ -82,6 +89,7 @@ def _resolve(path:str, links:dict)->list|None:
             todo, out = _parts(target) + todo, []
     return out
 
+# %% ../nbs/00c_sources.ipynb #60d673f2
 def _chained_links(members:list)->list:
     "[(member, why)]: members that land, or links that point, outside once earlier symlinks of the archive are followed"
     links, bad = {}, []
@@ -103,27 +111,35 @@ def _chained_links(members:list)->list:
     return bad
 
 # %% ../nbs/00c_sources.ipynb #1f94fb20
+def _zip_problems(zf:zipfile.ZipFile)->list:
+    "[(member, why)] for the members of a zip that would land, or whose symlink points, outside"
+    bad = []
+    for info in zf.infolist():
+        why = _path_problem(info.filename)
+        mode = info.external_attr >> 16
+        if not why and stat.S_ISLNK(mode): why = _link_problem(info.filename, zf.read(info).decode('utf-8', 'replace'), False)
+        if why: bad.append((info.filename, why))
+    return bad
+
+# %% ../nbs/00c_sources.ipynb #88dc5550
+def _tar_problems(tf:tarfile.TarFile)->list:
+    "[(member, why)] for the members of a tar that would land or point outside, or are devices or fifos"
+    bad = []
+    for m in tf.getmembers():
+        why = _path_problem(m.name)
+        if not why and (m.issym() or m.islnk()): why = _link_problem(m.name, m.linkname, m.islnk())
+        if not why and (m.ischr() or m.isblk()): why = 'a device file'
+        if not why and not (m.isfile() or m.isdir() or m.issym() or m.islnk()): why = 'a special file (fifo or other)'
+        if why: bad.append((m.name, why))
+    return bad if bad else _chained_links(tf.getmembers())
+
+# %% ../nbs/00c_sources.ipynb #5e9b691d
 def _unsafe_members(archive:Path)->tuple:
     "(kind, [(member, why)]) for a zip or tar archive"
-    bad = []
     if zipfile.is_zipfile(archive):
-        with zipfile.ZipFile(archive) as zf:
-            for info in zf.infolist():
-                why = _path_problem(info.filename)
-                mode = info.external_attr >> 16
-                if not why and stat.S_ISLNK(mode): why = _link_problem(info.filename, zf.read(info).decode('utf-8', 'replace'), False)
-                if why: bad.append((info.filename, why))
-        return 'zip', bad
+        with zipfile.ZipFile(archive) as zf: return 'zip', _zip_problems(zf)
     if tarfile.is_tarfile(archive):
-        with tarfile.open(archive) as tf:
-            for m in tf.getmembers():
-                why = _path_problem(m.name)
-                if not why and (m.issym() or m.islnk()): why = _link_problem(m.name, m.linkname, m.islnk())
-                if not why and (m.ischr() or m.isblk()): why = 'a device file'
-                if not why and not (m.isfile() or m.isdir() or m.issym() or m.islnk()): why = 'a special file (fifo or other)'
-                if why: bad.append((m.name, why))
-            if not bad: bad = _chained_links(tf.getmembers())
-        return 'tar', bad
+        with tarfile.open(archive) as tf: return 'tar', _tar_problems(tf)
     raise ValueError(f"{archive} is neither a zip nor a tar archive (valid: .zip, .tar, .tar.gz, .tgz, .tar.bz2, .tar.xz)")
 
 # %% ../nbs/00c_sources.ipynb #56507733
@@ -137,6 +153,16 @@ def _extract_tar(tf:tarfile.TarFile, dest:Path):
     tf.extractall(dest, members=members)
 
 # %% ../nbs/00c_sources.ipynb #a9e18042
+def _refuse_unsafe(archive:Path, dest:Path)->str:
+    "The kind of `archive`, 'zip' or 'tar'; raise naming every member that would land outside `dest`"
+    kind, bad = _unsafe_members(archive)
+    if bad:
+        shown = '; '.join(f"{name!r} is {why}" for name, why in bad[:5]) + ('; ...' if len(bad) > 5 else '')
+        raise ValueError(f"{archive} is unsafe: refusing to extract {len(bad)} member(s) that would land outside {dest}: "
+                         f"{shown}. Nothing was written.")
+    return kind
+
+# %% ../nbs/00c_sources.ipynb #46ab94e0
 def safe_extract(archive:Path, # a zip or tar archive (gz/bz2/xz)
                  dest:Path, # the folder to extract into (must be absent or empty)
                 )->Path: # dest
@@ -146,11 +172,7 @@ def safe_extract(archive:Path, # a zip or tar archive (gz/bz2/xz)
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise FileExistsError(f"{dest} exists and is not an empty folder; safe_extract writes only into an absent or empty one")
     try:
-        kind, bad = _unsafe_members(archive)
-        if bad:
-            shown = '; '.join(f"{name!r} is {why}" for name, why in bad[:5]) + ('; ...' if len(bad) > 5 else '')
-            raise ValueError(f"{archive} is unsafe: refusing to extract {len(bad)} member(s) that would land outside {dest}: "
-                             f"{shown}. Nothing was written.")
+        kind = _refuse_unsafe(archive, dest)
         with atomic_path(dest) as tmp:
             tmp.mkdir()
             if kind == 'zip':
@@ -165,11 +187,17 @@ def safe_extract(archive:Path, # a zip or tar archive (gz/bz2/xz)
 
 # %% ../nbs/00c_sources.ipynb #3ac8c115
 FLICKR30K_IMAGES = 31783   # JPEGs in the Kaggle dataset (Karpathy's file lists 31,014 of them: 29,000/1,014/1,000)
+
+# %% ../nbs/00c_sources.ipynb #d1762b05
 HF_FLICKR30K = 'nlphuji/flickr30k'   # Hub dataset repo: flickr30k-images.zip + flickr_annotations_30k.csv (Karpathy splits)
-_SOURCES = ('kaggle', 'hf')          # where download_flickr30k takes the files from
+
+# %% ../nbs/00c_sources.ipynb #589ee7ec
 KARPATHY_SPLITS_URL = 'https://cs.stanford.edu/people/karpathy/deepimagesent/caption_datasets.zip'
 
-# %% ../nbs/00c_sources.ipynb #4b6b6875
+# %% ../nbs/00c_sources.ipynb #bae0b9f6
+_SOURCES = ('kaggle', 'hf')          # where download_flickr30k takes the files from
+
+# %% ../nbs/00c_sources.ipynb #05809a4d
 _NETWORK_MODULES = ('requests', 'urllib3', 'httpx', 'httpx2', 'httpcore', 'huggingface_hub')
 
 def _network_error(e:BaseException)->bool:
@@ -177,12 +205,13 @@ def _network_error(e:BaseException)->bool:
     if any(c.__module__.split('.')[0] in _NETWORK_MODULES for c in type(e).__mro__): return True
     return isinstance(e, (OSError, http.client.HTTPException)) and getattr(e, 'filename', None) is None
 
+# %% ../nbs/00c_sources.ipynb #b06edb99
 def _one_line(e:BaseException, limit:int=300)->str:
     "`Type: message` of an exception on one line, cut at `limit` characters"
     text = ' '.join(f"{type(e).__name__}: {e}".split())
     return text if len(text) <= limit else text[:limit] + ' ...'
 
-# %% ../nbs/00c_sources.ipynb #b1f4d326
+# %% ../nbs/00c_sources.ipynb #1c28eec9
 KAGGLE_CREDENTIALS_HELP = (
     "Kaggle credentials not found (or not accepted). Create an API token at https://www.kaggle.com/settings/api, "
     "then either set the environment variable KAGGLE_API_TOKEN=<token>, or save the token in ~/.kaggle/access_token, "
@@ -190,11 +219,34 @@ KAGGLE_CREDENTIALS_HELP = (
     "On Colab: add KAGGLE_API_TOKEN as a secret and copy it into os.environ before calling. "
     "Or use source='hf' (the Hugging Face Hub), which needs no Kaggle account.")
 
+# %% ../nbs/00c_sources.ipynb #2775bc21
 class KaggleCredentialsError(RuntimeError):
     "No usable Kaggle credentials"
 
+# %% ../nbs/00c_sources.ipynb #0cf7573e
 _KAGGLE_AUTH_STEPS = ('_authenticate_with_access_token', '_authenticate_with_legacy_apikey', '_authenticate_with_oauth_creds')
 
+def _authenticate(api):
+    "`api.authenticate()` without its last resort, `exit(1)`: a `KaggleCredentialsError` instead"
+    if hasattr(api, '_load_config') and all(hasattr(api, step) for step in _KAGGLE_AUTH_STEPS):
+        # under IPython `exit` does not even raise SystemExit: so authenticate's steps are taken one by one
+        api._load_config()
+        if not any(getattr(api, step)() for step in _KAGGLE_AUTH_STEPS): raise KaggleCredentialsError(KAGGLE_CREDENTIALS_HELP)
+        api._authenticated = True
+    else:   # another kaggle version
+        try: api.authenticate()
+        except (SystemExit, NameError, TypeError): raise KaggleCredentialsError(KAGGLE_CREDENTIALS_HELP) from None
+        if getattr(api, '_authenticated', True) is False: raise KaggleCredentialsError(KAGGLE_CREDENTIALS_HELP)
+
+# %% ../nbs/00c_sources.ipynb #4ff69b0c
+def _kaggle_import_error(e:ImportError)->ImportError:
+    "What to say when the Kaggle client cannot be imported: not installed, or installed but lacking a package"
+    if (e.name or '').split('.')[0] == 'kaggle':
+        return ImportError(f"the Kaggle client is not installed ({e}): pip install kaggle, or use source='hf'")
+    return ImportError(f"the Kaggle client is installed but cannot be imported: {_one_line(e)}"
+                       + (f"; pip install {e.name}" if e.name else ''))
+
+# %% ../nbs/00c_sources.ipynb #a9b77e5b
 def kaggle_api():
     "An authenticated `kaggle.KaggleApi`: no printed help, no `exit(1)`; a clear error for each way it can fail"
     printed = io.StringIO()
@@ -202,20 +254,8 @@ def kaggle_api():
         with redirect_stdout(printed), redirect_stderr(printed):
             from kaggle.api.kaggle_api_extended import KaggleApi  # importing `kaggle` already tries (quietly) to authenticate
             api = KaggleApi()
-            if hasattr(api, '_load_config') and all(hasattr(api, step) for step in _KAGGLE_AUTH_STEPS):
-                # `authenticate()` minus its last resort, `exit(1)`: under IPython `exit` does not even raise SystemExit
-                api._load_config()
-                if not any(getattr(api, step)() for step in _KAGGLE_AUTH_STEPS): raise KaggleCredentialsError(KAGGLE_CREDENTIALS_HELP)
-                api._authenticated = True
-            else:   # another kaggle version
-                try: api.authenticate()
-                except (SystemExit, NameError, TypeError): raise KaggleCredentialsError(KAGGLE_CREDENTIALS_HELP) from None
-                if getattr(api, '_authenticated', True) is False: raise KaggleCredentialsError(KAGGLE_CREDENTIALS_HELP)
-    except ImportError as e:
-        if (e.name or '').split('.')[0] == 'kaggle':
-            raise ImportError(f"the Kaggle client is not installed ({e}): pip install kaggle, or use source='hf'") from e
-        raise ImportError(f"the Kaggle client is installed but cannot be imported: {_one_line(e)}"
-                          + (f"; pip install {e.name}" if e.name else '')) from e
+            _authenticate(api)
+    except ImportError as e: raise _kaggle_import_error(e) from e
     except KaggleCredentialsError: raise
     except Exception as e:
         if not _network_error(e): raise
@@ -226,6 +266,14 @@ def kaggle_api():
     return api
 
 # %% ../nbs/00c_sources.ipynb #c1c0fa93
+def _download_error(url:str, dest:Path, part:Path, why:str)->ConnectionError:
+    "The error of a download cut short: what went wrong, what is kept, how to go on"
+    kept = (f"; what arrived is kept in {part} and the next run resumes from there"
+            if part.exists() and part.stat().st_size else '')
+    return ConnectionError(f"could not download {url} ({why}); check the network (or the URL) and run again{kept}, "
+                           f"or fetch the file yourself and put it at {dest}")
+
+# %% ../nbs/00c_sources.ipynb #1ec0c7dd
 def _fetch_url(url:str, dest:Path, progress:bool=True, timeout:float=60)->Path:
     "Download `url` to `dest`; the bytes so far wait in `dest.part`, and a later call asks only for the rest"
     dest = Path(dest)
@@ -233,11 +281,6 @@ def _fetch_url(url:str, dest:Path, progress:bool=True, timeout:float=60)->Path:
     have = part.stat().st_size if part.exists() else 0
     request = urllib.request.Request(url, headers={'Range': f'bytes={have}-'} if have else {})
     total = None
-    def cut(why):
-        kept = (f"; what arrived is kept in {part} and the next run resumes from there"
-                if part.exists() and part.stat().st_size else '')
-        return ConnectionError(f"could not download {url} ({why}); check the network (or the URL) and run again{kept}, "
-                               f"or fetch the file yourself and put it at {dest}")
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             if have and getattr(response, 'status', None) != 206: have = 0     # the server sends the whole file
@@ -248,21 +291,22 @@ def _fetch_url(url:str, dest:Path, progress:bool=True, timeout:float=60)->Path:
                 while chunk := response.read(1 << 20):
                     f.write(chunk); bar.update(len(chunk))
     except urllib.error.HTTPError as e:
-        if not (e.code == 416 and have): raise cut(f"HTTP {e.code} {e.reason}") from e    # 416: nothing left to send
+        if not (e.code == 416 and have): raise _download_error(url, dest, part, f"HTTP {e.code} {e.reason}") from e    # 416: nothing left to send
     except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
-        raise cut(getattr(e, 'reason', None) or f"{type(e).__name__}: {e}") from e
+        raise _download_error(url, dest, part, getattr(e, 'reason', None) or f"{type(e).__name__}: {e}") from e
     got = part.stat().st_size
-    if total is not None and got != total: raise cut(f"the connection closed after {got:,} of {total:,} bytes")
+    if total is not None and got != total: raise _download_error(url, dest, part, f"the connection closed after {got:,} of {total:,} bytes")
     os.replace(part, dest)
     return dest
 
-# %% ../nbs/00c_sources.ipynb #00072759
+# %% ../nbs/00c_sources.ipynb #6e9dffca
 def _annotations_complete(json_path:Path)->bool:
     "True when the split file is there and parses; raise if it is there but broken (it is not ours to overwrite)"
     if not json_path.exists(): return False
     karpathy_images(read_json(json_path), json_path)
     return True
 
+# %% ../nbs/00c_sources.ipynb #4a8b0c0a
 def _get_annotations(url:str, json_path:Path, work:Path, progress:bool)->None:
     "Fetch the Karpathy file for `json_path.name` from `url` (the bare JSON, or a zip holding it)"
     raw = work/(Path(urllib.request.url2pathname(urllib.parse.urlparse(url).path)).name or 'annotations')
@@ -278,15 +322,28 @@ def _get_annotations(url:str, json_path:Path, work:Path, progress:bool)->None:
     karpathy_images(read_json(raw, 'annotation file'), raw)   # check before it becomes the dataset's file
     with atomic_path(json_path) as tmp: shutil.copyfile(raw, tmp)
 
+# %% ../nbs/00c_sources.ipynb #0a28f1d5
 def _count_images(images_dir:Path)->int:
+    "The non-empty JPEGs in `images_dir` (0 when there is no such folder)"
     return sum(1 for p in images_dir.glob('*.jpg') if p.stat().st_size > 0) if images_dir.is_dir() else 0
 
-# %% ../nbs/00c_sources.ipynb #ff5521d0
+# %% ../nbs/00c_sources.ipynb #4aab27c1
 def _offline_hint(dest:Path, name:str)->str:
     "How to provide a dataset without the network"
     return (f"to work offline, put the images in {dest/'images'} and the Karpathy split file at {dest/f'dataset_{name}.json'} "
             f"yourself (the default folder is $LAYERALIGN_HOME/data/{name}; for another one pass root=... / --root)")
 
+# %% ../nbs/00c_sources.ipynb #7a3ce7a9
+def _move_images(extracted:Path, images_dir:Path, n_images:int, source:str, progress:bool, hint:str)->None:
+    "Move the JPEGs of an extracted archive into `images_dir` (keeping those already there); check the count"
+    images_dir.mkdir(parents=True, exist_ok=True)
+    for p in tqdm(sorted(extracted.rglob('*.jpg')), desc='moving images', disable=not progress):
+        if not (images_dir/p.name).exists(): os.replace(p, images_dir/p.name)   # never rewrite a completed image
+    shutil.rmtree(extracted)       # a short count re-extracts next time
+    have = _count_images(images_dir)
+    if have < n_images: raise ValueError(f"{source} gave {have} images in {images_dir}, expected {n_images}: {hint}")
+
+# %% ../nbs/00c_sources.ipynb #db96978c
 def _get_images(api, dataset:str, images_dir:Path, work:Path, n_images:int, progress:bool)->None:
     "Download the Kaggle dataset's zip (Kaggle resumes it), extract it safely, move its JPEGs into `images_dir`"
     archive = work/(dataset.split('/')[-1] + '.zip')
@@ -308,15 +365,7 @@ def _get_images(api, dataset:str, images_dir:Path, work:Path, n_images:int, prog
                  f"if the count stays short, check the dataset id, or remove {archive}.")
     archive.unlink(missing_ok=True)
 
-def _move_images(extracted:Path, images_dir:Path, n_images:int, source:str, progress:bool, hint:str)->None:
-    "Move the JPEGs of an extracted archive into `images_dir` (keeping those already there); check the count"
-    images_dir.mkdir(parents=True, exist_ok=True)
-    for p in tqdm(sorted(extracted.rglob('*.jpg')), desc='moving images', disable=not progress):
-        if not (images_dir/p.name).exists(): os.replace(p, images_dir/p.name)   # never rewrite a completed image
-    shutil.rmtree(extracted)       # a short count re-extracts next time
-    have = _count_images(images_dir)
-    if have < n_images: raise ValueError(f"{source} gave {have} images in {images_dir}, expected {n_images}: {hint}")
-
+# %% ../nbs/00c_sources.ipynb #c6faf662
 def _write_zip(dest:Path, zip_path:Path, json_path:Path, progress:bool)->None:
     "The split file and every image of `dest` (stored as they are) in one zip, paths relative to `dest`"
     files = [json_path] + sorted((dest/'images').rglob('*.jpg'))
@@ -335,6 +384,7 @@ def _finish_download(dest:Path, json_path:Path, make_zip:bool, progress:bool)->P
         if not zip_path.exists(): _write_zip(dest, zip_path, json_path, progress)
     return json_path
 
+# %% ../nbs/00c_sources.ipynb #bea56c7d
 def download_flickr30k(dest:Path|None=None, # the dataset folder; default layeralign_home()/'data'/'flickr30k'
                        dataset:str='hsankesara/flickr-image-dataset', # Kaggle dataset id of the images
                        annotations_url:str=KARPATHY_SPLITS_URL, # Karpathy split file: the bare JSON or a zip holding it
@@ -369,6 +419,7 @@ def _hub_download(hub_download=None):
         raise ImportError(f"source='hf' needs huggingface_hub ({e}): pip install 'layeralign[hf]'") from e
     return hf_hub_download
 
+# %% ../nbs/00c_sources.ipynb #bc9fbcfe
 def _hf_file(hub_download, repo:str, filename:str, work:Path, hint:str)->Path:
     "One file of a Hub dataset repo, fetched into `work` (huggingface_hub resumes it and honours HF_HUB_OFFLINE)"
     try: return Path(hub_download(repo_id=repo, filename=filename, repo_type='dataset', local_dir=str(work)))
@@ -376,6 +427,7 @@ def _hf_file(hub_download, repo:str, filename:str, work:Path, hint:str)->Path:
         if not _network_error(e): raise
         raise ConnectionError(f"could not fetch {filename} from the Hugging Face dataset {repo} ({_one_line(e)}); {hint}") from None
 
+# %% ../nbs/00c_sources.ipynb #4089a1ab
 def _karpathy_from_hf_csv(csv_path:Path)->dict:
     "nlphuji/flickr30k's annotation CSV (raw, sentids, split, filename, img_id: one row per image) as a Karpathy split file"
     rows, lines = read_table(csv_path)
@@ -390,6 +442,7 @@ def _karpathy_from_hf_csv(csv_path:Path)->dict:
                              f"(raw, sentids, split, filename, img_id): {_one_line(e)}") from e
     return dict(images=images, dataset='flickr30k')
 
+# %% ../nbs/00c_sources.ipynb #8cc60a42
 def _get_hf_flickr30k(repo:str, hub_download, json_path:Path, images_dir:Path, work:Path, progress:bool)->None:
     "The split file and the images from the Hub, for what is not complete yet"
     hint = _offline_hint(json_path.parent, 'flickr30k')
@@ -408,10 +461,13 @@ def _get_hf_flickr30k(repo:str, hub_download, json_path:Path, images_dir:Path, w
     _move_images(extracted, images_dir, len(listed), f"the Hugging Face dataset {repo}", progress,
                  "the zip does not hold every image the CSV lists; run again to retry")
 
-# %% ../nbs/00c_sources.ipynb #83e45cd9
+# %% ../nbs/00c_sources.ipynb #f840f04c
 COCO_IMAGES_URL = 'http://images.cocodataset.org/zips/{part}.zip'
+
+# %% ../nbs/00c_sources.ipynb #cb52c9ee
 COCO_IMAGES = {'train2014': 82783, 'val2014': 40504}   # JPEGs in each of COCO's 2014 image zips
 
+# %% ../nbs/00c_sources.ipynb #3a2e0258
 def _get_coco_part(part:str, url:str, images_dir:Path, work:Path, n_images:int, progress:bool)->None:
     "One of COCO's image zips into images_dir/part: download (resuming), extract safely, move the JPEGs"
     archive, extracted = work/f'{part}.zip', work/f'extracted-{part}'
@@ -426,6 +482,7 @@ def _get_coco_part(part:str, url:str, images_dir:Path, work:Path, n_images:int, 
                  "the zip is not the one expected; check the URL, then run again")
     archive.unlink(missing_ok=True)
 
+# %% ../nbs/00c_sources.ipynb #73403ba4
 def download_coco(dest:Path|None=None, # the dataset folder; default layeralign_home()/'data'/'coco'
                   images_url:str=COCO_IMAGES_URL, # URL of each image zip, `{part}` standing for train2014 / val2014
                   annotations_url:str=KARPATHY_SPLITS_URL, # Karpathy split file: the bare JSON or a zip holding it

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00e_store.ipynb #349cfb0b
 from __future__ import annotations
-import hashlib, json, math, os, struct, time
+import json, math, os, struct, time
 from pathlib import Path
 import numpy as np
 import torch
@@ -13,10 +13,10 @@ from fastcore.basics import patch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from .core import atomic_path, environment, flag_hint, layeralign_home, write_json, file_sha256
-from .names import TOWERS
+from .names import FINAL, STORE_KEYS, TOWERS
 
 # %% auto #0
-__all__ = ['STORE_DTYPES', 'DamagedStoreError', 'FeatureStore', 'write_store', 'add_head', 'is_file_ref', 'store_dir']
+__all__ = ['STORE_DTYPES', 'DamagedStoreError', 'FeatureStore', 'write_store', 'add_head', 'lens', 'is_file_ref', 'store_dir']
 
 # %% ../nbs/00e_store.ipynb #d7914967
 def _rebuild()->str: # how to rebuild a damaged store, for the messages
@@ -159,13 +159,14 @@ def _write_head(path:Path,  # the head.safetensors to write
     return entry
 
 # %% ../nbs/00e_store.ipynb #34d316c8
+STORE_DTYPES = ('float16', 'float32')   # what a FeatureStore holds on disk
+
+# %% ../nbs/00e_store.ipynb #930eec94
 def _rows(v):
     "A (n_rows, n_cols, chunks) triple of a tensor or of a (shape, chunks) pair"
     if isinstance(v, torch.Tensor): return v.shape[0], int(v.shape[1]), lambda: [v]
     shape, chunks = v
     return shape[0], int(shape[1]), chunks
-
-STORE_DTYPES = ('float16', 'float32')   # what a FeatureStore holds on disk
 
 def write_store(out:Path,        # the store directory to create; must not exist
                 image:dict,      # {'L1': [n_images, d], ..., 'final': ...} tensors, or ((n, d), chunks) pairs
@@ -175,7 +176,7 @@ def write_store(out:Path,        # the store directory to create; must not exist
                 image_files:list,# [n_images] image file names
                 meta:dict,       # model, pretrained, dataset, split, pooling, ... for the manifest
                 dtype:str='float16', # 'float16' or 'float32' on disk
-                head:dict=None,  # {tower: its head (see `extract`'s `_tower_head`), or why it has none}, for head.safetensors
+                head:dict=None,  # {tower: its head (see `models`' `tower_head`), or why it has none}, for head.safetensors
                )->FeatureStore:
     "Write a FeatureStore atomically: the directory appears complete or not at all"
     out = Path(out)
@@ -251,12 +252,30 @@ def add_head(store:FeatureStore, # a store made before heads were stored
     write_json(store.path/'manifest.json', dict(store.manifest, head=entry, files=files))
     return FeatureStore(store.path)
 
+# %% ../nbs/00e_store.ipynb #84a868a9
+def lens(store:FeatureStore, # a store with its head
+         tower:str,          # 'image' or 'text'
+         layer:str,          # 'L1' ... 'LN' ('final' comes back as stored: it went through the head already)
+         rows=None,          # which rows: indices, a slice or a bool mask; None: all
+        )->torch.Tensor:     # [n, embed_dim] float32, in the space of `final`
+    "A layer read through its tower's own head (final LayerNorm, then projection), as if the tower ended there"
+    store._check(tower, layer)
+    h = store.head(tower) if layer != FINAL else None
+    x = store.load(tower, layer)                              # [n, width]
+    if rows is not None: x = x[rows]
+    if h is None: return x
+    x = torch.nn.functional.layer_norm(x, x.shape[-1:], h['ln.weight'], h['ln.bias'], h['eps'])
+    if 'proj' in h: x = x @ h['proj']                         # [n, embed_dim]
+    if 'proj.bias' in h: x = x + h['proj.bias']
+    return x
+
 # %% ../nbs/00e_store.ipynb #eb6ea8f5
 def is_file_ref(pretrained)->bool:
     "Does `pretrained` name a checkpoint file (rather than a tag)?"
     if pretrained is None: return False
     return Path(str(pretrained)).suffix in ('.safetensors', '.pt', '.pth', '.bin') or os.sep in str(pretrained)
 
+# %% ../nbs/00e_store.ipynb #f9405eb1
 def store_dir(dataset:str,       # dataset name, e.g. 'flickr30k'
               split:str,         # split name
               model:str,         # model name (or config JSON path: its stem is used)
@@ -274,5 +293,5 @@ def describe(self:FeatureStore,
              created:bool=False, # add when the store was made
             )->dict:             # model, pretrained, dataset, split, pooling (created), path
     "What names this store in another file's record"
-    keys = ('model', 'pretrained', 'dataset', 'split', 'pooling') + (('created',) if created else ())
+    keys = STORE_KEYS[:3] + ('split',) + STORE_KEYS[3:] + (('created',) if created else ())   # model, pretrained, dataset, split, pooling
     return {k: self.manifest.get(k) for k in keys} | {'path': str(self.path)}

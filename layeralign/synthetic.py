@@ -15,14 +15,23 @@ from .data import CaptionSet, check_present, load_karpathy
 # %% auto #0
 __all__ = ['SHAPES', 'COLOURS', 'SIZES', 'RELATIONS', 'REGIONS', 'SYNTHETIC_WORDS', 'make_synthetic', 'synthetic']
 
-# %% ../nbs/00b_synthetic.ipynb #d1f62a72
+# %% ../nbs/00b_synthetic.ipynb #54cd0344
 SHAPES = ('circle', 'square', 'triangle', 'star', 'diamond', 'cross')
+
+# %% ../nbs/00b_synthetic.ipynb #f902281e
 COLOURS = {'red': (220, 40, 40), 'green': (40, 170, 60), 'blue': (40, 80, 225), 'yellow': (240, 210, 40),
            'purple': (140, 60, 180), 'orange': (245, 140, 30), 'white': (245, 245, 245), 'black': (20, 20, 20)} # name -> RGB
+
+# %% ../nbs/00b_synthetic.ipynb #89d0e140
 SIZES = {'small': 0.09, 'large': 0.17}   # name -> radius as a fraction of the image side
+
+# %% ../nbs/00b_synthetic.ipynb #256a1fae
 RELATIONS = {'left of': 'right of', 'right of': 'left of', 'above': 'below', 'below': 'above'} # relation -> inverse
+
+# %% ../nbs/00b_synthetic.ipynb #74d9c9d4
 REGIONS = {'left': (0.25, 0.5), 'right': (0.75, 0.5), 'top': (0.5, 0.25), 'bottom': (0.5, 0.75), 'centre': (0.5, 0.5)} # where a lone shape sits
 
+# %% ../nbs/00b_synthetic.ipynb #8f9f5214
 _SIZE_WORDS = {'small': ('small', 'little', 'tiny'), 'large': ('large', 'big')}
 _RELATION_WORDS = {'left of': ('to the left of', 'left of', 'on the left of'),
                    'right of': ('to the right of', 'right of', 'on the right of'),
@@ -30,6 +39,8 @@ _RELATION_WORDS = {'left of': ('to the left of', 'left of', 'on the left of'),
 _REGION_WORDS = {'left': ('on the left', 'at the left side'), 'right': ('on the right', 'at the right side'),
                  'top': ('at the top', 'near the top'), 'bottom': ('at the bottom', 'near the bottom'),
                  'centre': ('in the centre', 'in the middle')}
+
+# %% ../nbs/00b_synthetic.ipynb #b93e5011
 # {a}/{b}: with article ("a small red circle"); {a_bare}: without; {a_short}: colour and shape only
 _PAIR_TEMPLATES = ('{a} {rel} {b}', '{b} {inv} {a}', 'there is {a} {rel} {b}', 'a picture of {a} {rel} {b}',
                    '{b} with {a} {rel} it', 'two shapes: {a} and {b}', 'two shapes: {b} and {a}',
@@ -37,18 +48,23 @@ _PAIR_TEMPLATES = ('{a} {rel} {b}', '{b} {inv} {a}', 'there is {a} {rel} {b}', '
 _SINGLE_TEMPLATES = ('{a}', '{a} {where}', 'there is {a} {where}', 'a single {a_bare} {where}', 'a picture of {a}',
                      'one {a_bare} on a grey background', 'only one shape: {a}', '{a_bare} {where}')
 
+# %% ../nbs/00b_synthetic.ipynb #c06c9c0d
 def _words(*texts)->set:
+    "The words of `texts`, template fields left out"
     return {w for t in texts for w in re.findall(r'[a-z]+', re.sub(r'\{[a-z_]+\}', ' ', t))}
 
+# %% ../nbs/00b_synthetic.ipynb #57b18a7a
 SYNTHETIC_WORDS = tuple(sorted(_words(*SHAPES, *COLOURS, *_PAIR_TEMPLATES, *_SINGLE_TEMPLATES, 'a an',
     *[w for ws in (*_SIZE_WORDS.values(), *_RELATION_WORDS.values(), *_REGION_WORDS.values()) for w in ws]))) # every word a caption can use
 
-# %% ../nbs/00b_synthetic.ipynb #e3f962dd
+# %% ../nbs/00b_synthetic.ipynb #f0660605
 def _pick(rng, seq): return seq[int(rng.integers(len(seq)))]
 
 def _jitter_rgb(rng, colour:str)->list:
+    "The RGB of `colour`, each channel moved by up to 15"
     return [int(np.clip(c + rng.integers(-15, 16), 0, 255)) for c in COLOURS[colour]]
 
+# %% ../nbs/00b_synthetic.ipynb #4f8b0039
 def _new_object(rng, other=None)->dict:
     "An object with random attributes, never the same shape and colour as `other`"
     while True:
@@ -58,6 +74,7 @@ def _new_object(rng, other=None)->dict:
     o['r'] = SIZES[o['size']]*float(rng.uniform(0.9, 1.1))
     return o
 
+# %% ../nbs/00b_synthetic.ipynb #206d921a
 def _place(scene:dict, rng)->None:
     "Choose where each object sits, consistent with the relation or region"
     objs = scene['objects']
@@ -72,7 +89,9 @@ def _place(scene:dict, rng)->None:
     horizontal = scene['relation'] in ('left of', 'right of')
     for o, m, c in zip(objs, main, cross): o['x'], o['y'] = (m, c) if horizontal else (c, m)
 
+# %% ../nbs/00b_synthetic.ipynb #d30682c2
 def _new_scene(rng)->dict:
+    "A random scene: a lone object in a region (a quarter of scenes), else two objects in a relation"
     grey = int(rng.integers(100, 161))
     scene = dict(background=[int(np.clip(grey + rng.integers(-6, 7), 0, 255)) for _ in range(3)])
     a = _new_object(rng)
@@ -81,11 +100,12 @@ def _new_scene(rng)->dict:
     _place(scene, rng)
     return scene
 
-# %% ../nbs/00b_synthetic.ipynb #ff25db2e
+# %% ../nbs/00b_synthetic.ipynb #249442bb
 def _describe(scene:dict)->tuple:
     "What the captions can tell apart: attributes, relation, region (not the exact layout)"
     return tuple((o['shape'], o['colour'], o['size']) for o in scene['objects']) + (scene['relation'], scene['region'])
 
+# %% ../nbs/00b_synthetic.ipynb #e6254fbd
 def _variant(base:dict, rng)->tuple:
     "A copy of `base` that differs in one thing; returns (scene, what changed)"
     while True:
@@ -111,7 +131,7 @@ def _variant(base:dict, rng)->tuple:
         twins = len(objs) == 2 and (objs[0]['shape'], objs[0]['colour']) == (objs[1]['shape'], objs[1]['colour'])
         if _describe(s) != _describe(base) and not twins: return s, change
 
-# %% ../nbs/00b_synthetic.ipynb #e3c48cbf
+# %% ../nbs/00b_synthetic.ipynb #8a6db591
 def _phrase(o:dict, rng, article:bool=True, size:bool|None=None)->str:
     "'a small red circle', 'an orange star', ... (the size is left out now and then)"
     if size is None: size = rng.random() < 0.7
@@ -119,6 +139,7 @@ def _phrase(o:dict, rng, article:bool=True, size:bool|None=None)->str:
     text = ' '.join(words)
     return (('an ' if text[0] in 'aeiou' else 'a ') + text) if article else text
 
+# %% ../nbs/00b_synthetic.ipynb #d04ae3b1
 def _captions(scene:dict, rng, n:int=5)->list:
     "`n` different captions of `scene`"
     objs = scene['objects']
@@ -136,8 +157,9 @@ def _captions(scene:dict, rng, n:int=5)->list:
         caps.append(templates[t].format(**fields))
     return caps
 
-# %% ../nbs/00b_synthetic.ipynb #ea3332d3
+# %% ../nbs/00b_synthetic.ipynb #08d51d3a
 def _polygon(shape:str, cx:float, cy:float, r:float)->list:
+    "The corners of a triangle, diamond, star or cross of radius `r` around (cx, cy)"
     if shape == 'triangle': return [(cx, cy - r), (cx + 0.95*r, cy + 0.8*r), (cx - 0.95*r, cy + 0.8*r)]
     if shape == 'diamond': return [(cx, cy - r), (cx + 0.75*r, cy), (cx, cy + r), (cx - 0.75*r, cy)]
     if shape == 'star':
@@ -150,6 +172,7 @@ def _polygon(shape:str, cx:float, cy:float, r:float)->list:
                 (cx+w, cy+r), (cx-w, cy+r), (cx-w, cy+w), (cx-r, cy+w), (cx-r, cy-w), (cx-w, cy-w)]
     raise ValueError(f"unknown shape {shape!r}; valid shapes: {', '.join(SHAPES)}")
 
+# %% ../nbs/00b_synthetic.ipynb #4da6bf5b
 def _render(scene:dict, image_size:int, supersample:int=2)->Image.Image:
     "Draw `scene` (antialiased by drawing at `supersample` times the size)"
     n = image_size*supersample
@@ -162,14 +185,13 @@ def _render(scene:dict, image_size:int, supersample:int=2)->Image.Image:
         else: draw.polygon(_polygon(o['shape'], cx, cy, r), fill=fill)
     return img.reduce(supersample) if supersample > 1 else img
 
-# %% ../nbs/00b_synthetic.ipynb #d91212be
-_SYNTHETIC_VERSION = 1
-
+# %% ../nbs/00b_synthetic.ipynb #90619d21
 def _synthetic_splits(n_images:int)->list:
     "Split sizes (test, val, train)"
     n_test, n_val = (1000, 500) if n_images >= 6000 else (max(1, round(n_images/6)), max(1, round(n_images/12)))
     return [('test', n_test), ('val', n_val), ('train', n_images - n_test - n_val)]
 
+# %% ../nbs/00b_synthetic.ipynb #48d4fe94
 def _synthetic_plan(n_images:int, seed:int)->list:
     "The Karpathy `images` entries (with their scenes) of a world"
     rng = np.random.default_rng(seed)
@@ -189,6 +211,9 @@ def _synthetic_plan(n_images:int, seed:int)->list:
                                 sentences=sents, scene=dict(scene, change=change)))
     return entries
 
+# %% ../nbs/00b_synthetic.ipynb #2e4eb249
+_SYNTHETIC_VERSION = 1
+
 def _complete_world(json_path:Path, settings:dict)->bool:
     "True when `json_path` is a complete world made with `settings`; raise if it is a different one"
     have = read_json(json_path).get('settings')
@@ -199,7 +224,16 @@ def _complete_world(json_path:Path, settings:dict)->bool:
                     f"{json_path} (an incomplete synthetic world: remove {json_path.parent} and make it again)")
     return True
 
-# %% ../nbs/00b_synthetic.ipynb #0f16c4a5
+# %% ../nbs/00b_synthetic.ipynb #1e1373d8
+def _draw_world(tmp:Path, entries:list, image_size:int, json_name:str, settings:dict, progress:bool)->None:
+    "Draw every planned image into `tmp/images` and write the world's JSON beside them"
+    (tmp/'images').mkdir(parents=True)
+    for img in tqdm(entries, desc='drawing synthetic world', disable=not progress):
+        _render(img['scene'], image_size).save(tmp/'images'/img['filename'], 'JPEG', quality=90)
+    (tmp/json_name).write_text(json.dumps(dict(images=entries, dataset='synthetic', settings=settings)),
+                               encoding='utf-8')
+
+# %% ../nbs/00b_synthetic.ipynb #86524965
 def make_synthetic(dest:Path, # the world's folder (created; must be absent, empty, or hold this very world)
                    n_images:int=6000, # number of images (5 captions each)
                    seed:int=0, # the world is a function of (n_images, seed, image_size)
@@ -218,18 +252,13 @@ def make_synthetic(dest:Path, # the world's folder (created; must be absent, emp
                               "make_synthetic writes only into an absent or empty folder")
     entries = _synthetic_plan(n_images, seed)
     try:
-        with atomic_path(dest) as tmp:
-            (tmp/'images').mkdir(parents=True)
-            for img in tqdm(entries, desc='drawing synthetic world', disable=not progress):
-                _render(img['scene'], image_size).save(tmp/'images'/img['filename'], 'JPEG', quality=90)
-            (tmp/json_path.name).write_text(json.dumps(dict(images=entries, dataset='synthetic', settings=settings)),
-                                            encoding='utf-8')
+        with atomic_path(dest) as tmp: _draw_world(tmp, entries, image_size, json_path.name, settings, progress)
     except OSError:   # another process (say, another rank) may have put the same world in place first
         if json_path.exists() and _complete_world(json_path, settings): return json_path
         raise
     return json_path
 
-# %% ../nbs/00b_synthetic.ipynb #9ddb9a8f
+# %% ../nbs/00b_synthetic.ipynb #4721b442
 def synthetic(split:str='test', # 'train', 'val' or 'test'
               n_images:int=6000, # size of the whole world (all splits)
               seed:int=0, # which world

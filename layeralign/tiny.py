@@ -18,8 +18,9 @@ import layeralign
 from .data import CaptionSet, caption_groups
 from .synthetic import synthetic, SYNTHETIC_WORDS
 from .core import atomic_path, write_json, layeralign_home, environment
-from .extract import load_model
-from .projection import param_groups
+from .models import load_model
+from .names import recall_col, DIRECTIONS
+from .probe import param_groups
 from .retrieval import recall_at_k
 from .curves import draw_curves
 
@@ -30,8 +31,11 @@ __all__ = ['TINY_MODEL', 'TINY_TAG', 'tiny_files', 'caption_words', 'build_bpe',
 
 # %% ../nbs/05_tiny.ipynb #41291c9e
 TINY_MODEL = 'layeralign-tiny'  # the model's name, for open_clip and `load_model`
+
+# %% ../nbs/05_tiny.ipynb #6ba33008
 TINY_TAG = 'synthetic'          # the pretrained tag of the shipped weights
 
+# %% ../nbs/05_tiny.ipynb #795e8d77
 def tiny_files(model:str=TINY_MODEL, # model name
                tag:str=TINY_TAG,     # pretrained tag
                root:Path|None=None,  # the package folder (default) or another folder laid out like it
@@ -44,7 +48,6 @@ def tiny_files(model:str=TINY_MODEL, # model name
 
 # %% ../nbs/05_tiny.ipynb #be565d75
 _BPE_HEADER = '#version: 0.2 layeralign'   # open_clip skips the first line
-_SPECIAL = ('<start_of_text>', '<end_of_text>')
 
 def _write_merges(merges:list, dest:Path)->Path:
     "Write merges as open_clip reads them: gzip text, a header line, then 'a b' per line (no trailing newline)"
@@ -54,6 +57,7 @@ def _write_merges(merges:list, dest:Path)->Path:
             gz.write(text.encode('utf-8'))
     return Path(dest)
 
+# %% ../nbs/05_tiny.ipynb #cda62b3c
 def _bare_tokenizer()->SimpleTokenizer:
     "open_clip's tokenizer with no merges at all: bytes only"
     with tempfile.TemporaryDirectory() as d: return SimpleTokenizer(bpe_path=str(_write_merges([], Path(d)/'bytes.txt.gz')))
@@ -64,6 +68,9 @@ def caption_words(captions:list, # caption strings
     "The words of `captions` after open_clip's cleaning (lower case) and word splitting"
     tok = _bare_tokenizer()
     return sorted({w for c in captions for w in tok.pat.findall(tok.clean_fn(c))})
+
+# %% ../nbs/05_tiny.ipynb #f5bb5976
+_SPECIAL = ('<start_of_text>', '<end_of_text>')
 
 def build_bpe(words:list, # the words that must each become one token
               dest:Path,  # the merges file to write (.txt.gz)
@@ -107,6 +114,7 @@ def preload_images(data:CaptionSet,     # the images to load
     return torch.stack([preprocess(Image.open(p).convert('RGB'))
                         for p in tqdm(data.image_paths, desc='loading images', disable=not progress, leave=False)])
 
+# %% ../nbs/05_tiny.ipynb #8c8e8bd8
 def _caption_table(caption_image, # [n_captions] the image of each caption
                    n_images:int,
                   )->tuple:      # ([n_images, most captions] caption indices padded with -1, [n_images] caption counts)
@@ -132,10 +140,11 @@ def tiny_embeddings(model,        # an open_clip CLIP
     text_emb = torch.cat([model.encode_text(tokens[i:i + batch_size]) for i in range(0, len(tokens), batch_size)])
     return image_emb, text_emb
 
+# %% ../nbs/05_tiny.ipynb #c5571510
 def _recall_at_1(image_emb:torch.Tensor, text_emb:torch.Tensor, caption_image)->dict:
     "`recall_at_k`'s Recall@1 both ways: a caption finds its image; an image finds one of its captions"
     r = recall_at_k(text_emb, image_emb, torch.as_tensor(np.asarray(caption_image), dtype=torch.long), ks=(1,))
-    return {k: r[k] for k in ('image_retrieval_recall@1', 'text_retrieval_recall@1')}
+    return {recall_col(d): r[recall_col(d)] for d in DIRECTIONS}
 
 # %% ../nbs/05_tiny.ipynb #a15fb877
 def _tiny_loss(image_f:torch.Tensor, # [b, e] normalised image features
@@ -147,6 +156,7 @@ def _tiny_loss(image_f:torch.Tensor, # [b, e] normalised image features
     labels = torch.arange(len(logits))
     return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))/2
 
+# %% ../nbs/05_tiny.ipynb #859886de
 def _cosine(warmup:int, total:int):
     "lr factor per step: linear warmup, then cosine to 0"
     return lambda s: (s + 1)/warmup if s < warmup else 0.5*(1 + math.cos(math.pi*(s - warmup)/max(1, total - warmup)))
@@ -161,6 +171,15 @@ def _epoch_order(n_images:int, groups, gen:torch.Generator)->torch.Tensor:
     rank = torch.empty(len(ids), dtype=torch.long)
     rank[torch.randperm(len(ids), generator=gen)] = torch.arange(len(ids))      # each group's place in this epoch
     return torch.sort(rank[inverse]*n_images + torch.arange(n_images)).indices
+
+# %% ../nbs/05_tiny.ipynb #dc0f3caa
+def _tiny_step(model, opt, sched, images:torch.Tensor, tokens:torch.Tensor)->float:
+    "One optimiser step on a batch of images and a caption of each; the batch's loss"
+    image_f, text_f, scale = model(images, tokens)   # normalised features
+    loss = _tiny_loss(image_f, text_f, scale)
+    opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
+    with torch.no_grad(): model.logit_scale.clamp_(0, math.log(100))
+    return loss.item()
 
 # %% ../nbs/05_tiny.ipynb #a027b0ba
 def train_tiny(train:CaptionSet,            # training images and captions
@@ -182,7 +201,9 @@ def train_tiny(train:CaptionSet,            # training images and captions
     try: return _train(train, val, config, epochs, batch_size, lr, weight_decay, warmup, seed, groups, progress)
     finally: torch.set_num_threads(old_threads)
 
+# %% ../nbs/05_tiny.ipynb #fd0bc3a4
 def _train(train, val, config, epochs, batch_size, lr, weight_decay, warmup, seed, groups, progress):
+    "`train_tiny`'s work, under its thread setting"
     torch.manual_seed(seed)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')    # "no pretrained weights loaded": from scratch is the point
@@ -202,17 +223,14 @@ def _train(train, val, config, epochs, batch_size, lr, weight_decay, warmup, see
         pick = (torch.rand(train.n_images, generator=gen)*counts).long()   # one random caption per image
         for b in range(steps):
             idx = order[b*batch_size:(b + 1)*batch_size]
-            image_f, text_f, scale = model(images[idx], tokens[table[idx, pick[idx]]])   # normalised features
-            loss = _tiny_loss(image_f, text_f, scale)
-            opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
-            with torch.no_grad(): model.logit_scale.clamp_(0, math.log(100))
-            losses.append(loss.item()); bar.update(1); bar.set_postfix(loss=f'{loss.item():.3f}')
+            losses.append(_tiny_step(model, opt, sched, images[idx], tokens[table[idx, pick[idx]]]))
+            bar.update(1); bar.set_postfix(loss=f'{losses[-1]:.3f}')
         rec = dict(epoch=epoch + 1, train_loss=float(np.mean(losses)), lr=sched.get_last_lr()[0],
                    temperature=1/model.logit_scale.exp().item(), seconds=time.time() - start)
         if val is not None:
             r = _recall_at_1(*tiny_embeddings(model, val_images, val_tokens), val.caption_image)
             rec.update({f'val_{k}': v for k, v in r.items()})
-            bar.set_postfix(loss=f"{rec['train_loss']:.3f}", val_r1=f"{r['image_retrieval_recall@1']:.3f}")
+            bar.set_postfix(loss=f"{rec['train_loss']:.3f}", val_r1=f"{r[recall_col('image_retrieval')]:.3f}")
         history.append(rec)
     bar.close()
     return model.eval(), history
@@ -239,12 +257,33 @@ def synthetic_groups(data:CaptionSet, # a split of a synthetic world
     group_of = dict(zip((img['filename'] for img in images), np.cumsum([img['scene']['change'] is None for img in images])))
     return np.array([group_of[p.name] for p in data.image_paths], dtype=np.int64)
 
-# %% ../nbs/05_tiny.ipynb #ed21f212
+# %% ../nbs/05_tiny.ipynb #2b1cedd7
+def _tiny_worlds(n_images:int, seed:int, eval_images:int, data_root:Path)->tuple:
+    "(train, val, test) CaptionSets: train from the `n_images` world, val and test from the `eval_images` one"
+    train = synthetic('train', n_images, seed, root=data_root/f'synthetic-{n_images}-{seed}')
+    val, test = [synthetic(s, eval_images, seed, root=data_root/f'synthetic-{eval_images}-{seed}') for s in ('val', 'test')]
+    held_out = synthetic('test', n_images, seed, root=data_root/f'synthetic-{n_images}-{seed}').captions
+    if held_out != test.captions:
+        raise ValueError(f"synthetic-{n_images}-{seed} and synthetic-{eval_images}-{seed} have different test splits: "
+                         f"training on the first could train on the second's test images; use n_images >= {eval_images} >= 6000")
+    return train, val, test
+
+# %% ../nbs/05_tiny.ipynb #a95833e7
 def _train_defaults()->dict:
     "train_tiny's default settings, for the record"
     return {k: v.default for k, v in inspect.signature(train_tiny).parameters.items()
             if v.default is not inspect.Parameter.empty and k not in ('val', 'config', 'groups', 'progress')}
 
+# %% ../nbs/05_tiny.ipynb #b822fab7
+def _loaded_recall(files:dict, test:CaptionSet, progress:bool)->tuple:
+    "(the model loaded from `files`' config and weights, its Recall@1 both ways on `test`)"
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        model, preprocess, tokenizer = load_model(str(files['config']), str(files['weights']))   # what users will get
+    images, tokens = preload_images(test, preprocess, progress), tokenizer(test.captions)
+    return model, _recall_at_1(*tiny_embeddings(model, images, tokens), test.caption_image)
+
+# %% ../nbs/05_tiny.ipynb #ed21f212
 def regenerate_tiny(out:Path|None=None,        # folder laid out like the package (model_configs/, weights/); default the package
                     n_images:int=60000,        # size of the world whose train split is trained on
                     seed:int=0,                # the world's seed and the training seed
@@ -260,12 +299,7 @@ def regenerate_tiny(out:Path|None=None,        # folder laid out like the packag
     start = time.time()
     files = tiny_files(root=out)
     data_root = Path(data_root) if data_root is not None else layeralign_home()/'data'
-    train = synthetic('train', n_images, seed, root=data_root/f'synthetic-{n_images}-{seed}')
-    val, test = [synthetic(s, eval_images, seed, root=data_root/f'synthetic-{eval_images}-{seed}') for s in ('val', 'test')]
-    held_out = synthetic('test', n_images, seed, root=data_root/f'synthetic-{n_images}-{seed}').captions
-    if held_out != test.captions:
-        raise ValueError(f"synthetic-{n_images}-{seed} and synthetic-{eval_images}-{seed} have different test splits: "
-                         f"training on the first could train on the second's test images; use n_images >= {eval_images} >= 6000")
+    train, val, test = _tiny_worlds(n_images, seed, eval_images, data_root)
     build_bpe(caption_words(SYNTHETIC_WORDS), files['bpe'])
     vocab_size = SimpleTokenizer(bpe_path=str(files['bpe'])).vocab_size
     write_json(files['config'], tiny_config(vocab_size, **(model_kwargs or {})))
@@ -273,10 +307,7 @@ def regenerate_tiny(out:Path|None=None,        # folder laid out like the packag
     model, history = train_tiny(train, val, config=files['config'], epochs=epochs, seed=seed, groups=groups,
                                 progress=progress, **kwargs)
     save_tiny(model, files['weights'], {'model': TINY_MODEL, 'tag': TINY_TAG, 'seed': seed})
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        model, preprocess, tokenizer = load_model(str(files['config']), str(files['weights']))   # what users will get
-    test_r = _recall_at_1(*tiny_embeddings(model, preload_images(test, preprocess, progress), tokenizer(test.captions)), test.caption_image)
+    model, test_r = _loaded_recall(files, test, progress)
     env = environment('cpu')
     record = dict(model=TINY_MODEL, tag=TINY_TAG, command='python -m layeralign.tiny',
                   train=dict(world=f'synthetic-{n_images}-{seed}', split='train', n_images=train.n_images),
@@ -304,8 +335,8 @@ def plot_history(history:list,          # train_tiny's history
     fig, (ax_loss, ax_r1) = plt.subplots(1, 2, figsize=(8, 3))
     draw_curves(ax_loss, history, {'train_loss': 'train'}, marker='o')
     ax_loss.set(xlabel='epoch', ylabel='train loss', title='contrastive loss')
-    draw_curves(ax_r1, history, {'val_image_retrieval_recall@1': 'caption → image',
-                                 'val_text_retrieval_recall@1': 'image → caption'}, marker='o')
+    draw_curves(ax_r1, history, {f'val_{recall_col(d)}': label for d, label in zip(DIRECTIONS, ('caption → image', 'image → caption'))},
+                marker='o')
     ax_r1.set(xlabel='epoch', ylabel='Recall@1', title='validation Recall@1', ylim=(0, 1))
     ax_r1.legend()
     fig.tight_layout()
@@ -338,5 +369,5 @@ def train_tiny_cli(out:str=None,        # folder laid out like the package (mode
     rec = regenerate_tiny(out, n_images=n_images, seed=seed, epochs=epochs, hard_negatives=hard_negatives, data_root=data_root,
                           progress=not quiet, batch_size=batch_size, lr=lr,
                           model_kwargs=dict(image_size=image_size, patch_size=patch_size, width=width, layers=layers))
-    print(f"test Recall@1: caption->image {rec['test']['image_retrieval_recall@1']:.3f}, "
-          f"image->caption {rec['test']['text_retrieval_recall@1']:.3f}; {rec['seconds']:.0f} s; wrote {files['weights']}")
+    print(f"test Recall@1: caption->image {rec['test'][recall_col('image_retrieval')]:.3f}, "
+          f"image->caption {rec['test'][recall_col('text_retrieval')]:.3f}; {rec['seconds']:.0f} s; wrote {files['weights']}")

@@ -4,7 +4,7 @@ nbdev 2 shows the outputs a notebook holds, on GitHub and on the docs site; it d
 notebook, run it here and commit it with its outputs:
 
     python tools/run_nbs.py                       # every notebook in nbs/
-    python tools/run_nbs.py nbs/01_extract.ipynb  # or some
+    python tools/run_nbs.py nbs/01b_extract.ipynb  # or some
     nbdev_clean
 
 The cells `nbdev_test` skips by default are not run and keep no output: those carrying a flag of settings.ini's
