@@ -25,13 +25,15 @@ __all__ = ['run_cli', 'download_cli', 'main', 'nbs_path', 'run_notebooks']
 # %% ../nbs/09_cli.ipynb #25ccfb12
 def _cli_outcome(grid:pd.DataFrame, # `run`'s result
                  quiet:bool=False,  # print no table
-                )->int:             # the exit status: 0, or 3 when some pairs failed
-    "Print the grid's R@1 table (unless quiet) and name the pairs that failed on stderr"
+                )->int:             # the exit status: 0, or 3 when some (or all) pairs failed
+    "Print the grid's R@1 table (unless quiet) and name the pairs that failed on stderr (the first 5; report.md has them all)"
     if not quiet: print(grid[['pair', *(recall_col(d) for d in DIRECTIONS)]].to_string(index=False, float_format=lambda v: f'{v:.3f}'))
     failed = grid.attrs.get('failed', {})
     if not failed: return 0
-    print(f"layeralign run: error: {len(failed)} pair(s) failed, left out of the results in {grid.attrs['out']}: " +
-          '; '.join(f'{p} ({why})' for p, why in failed.items()), file=sys.stderr)
+    shown = '; '.join(f'{p} ({why})' for p, why in list(failed.items())[:5])
+    more = f"; and {len(failed) - 5} more (report.md lists them all)" if len(failed) > 5 else ''
+    print(f"layeralign run: error: {len(failed)} pair(s) failed, left out of the results in {grid.attrs['out']}: {shown}{more}",
+          file=sys.stderr)
     return 3
 
 # %% ../nbs/09_cli.ipynb #023082c7
@@ -76,7 +78,7 @@ def _parser(cmd:str)->argparse.ArgumentParser:
 
 # %% ../nbs/09_cli.ipynb #b3a59364
 def main(argv:list=None, # arguments after `layeralign` (default: sys.argv[1:])
-        )->int:          # exit status: 0 done, 1 an error (one line on stderr), 2 a usage error, 3 some pairs failed
+        )->int:          # exit status: 0 done, 1 an error (one line on stderr), 2 a usage error, 3 some pairs failed, 130 interrupted
     "The `layeralign` command: `layeralign <command> [options]`; `layeralign <command> --help` for its options"
     argv = sys.argv[1:] if argv is None else list(argv)
     usage = 'usage: layeralign {' + ','.join(_COMMANDS) + '} [options]\n' + '\n'.join(
@@ -89,6 +91,8 @@ def main(argv:list=None, # arguments after `layeralign` (default: sys.argv[1:])
     args = {k: v for k, v in vars(_parser(cmd).parse_args(rest)).items() if k not in ('pdb', 'xtra')}
     cli, os.environ['LAYERALIGN_CLI'] = os.environ.get('LAYERALIGN_CLI'), '1'
     try: return _COMMANDS[cmd](**args) or 0
+    except KeyboardInterrupt:   # Ctrl-C: every finished stage and store is kept, and a rerun takes up from there
+        print(f"layeralign {cmd}: interrupted; rerun to resume", file=sys.stderr); return 130
     except Exception as e:
         if not _user_error(e): raise
         print(f"layeralign {cmd}: error: {e}", file=sys.stderr); return 1

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #a0cef7bd
 from __future__ import annotations
-import hashlib, json, os, platform, shutil, socket, time, warnings
+import errno, hashlib, json, os, platform, shutil, socket, time, warnings
 from contextlib import contextmanager
 from pathlib import Path
 try: import fcntl
@@ -12,13 +12,14 @@ except ImportError: fcntl = None   # Windows: no POSIX locks (see `stage_lock`)
 import numpy as np
 import torch
 import open_clip
+from safetensors import SafetensorError
 from safetensors.torch import save_file
 import layeralign
 
 # %% auto #0
 __all__ = ['layeralign_home', 'atomic_path', 'write_json', 'LockedError', 'stage_lock', 'remove_stale_tmp', 'read_json',
-           'save_tensors', 'complete_safetensors', 'file_sha256', 'environment', 'settings_diff', 'flag_hint',
-           'as_features']
+           'save_tensors', 'complete_safetensors', 'file_sha256', 'file_records', 'changed_files', 'environment',
+           'settings_diff', 'flag_hint', 'as_features']
 
 # %% ../nbs/00_core.ipynb #b373e6a7
 def layeralign_home()->Path: # the storage root
@@ -33,21 +34,31 @@ def _output_mode(path:Path):
     for f in ([path] if not path.is_dir() else [p for p in path.rglob('*') if p.is_file()]):
         if not f.is_symlink(): f.chmod(0o666 & ~_UMASK)
 
+# %% ../nbs/00_core.ipynb #1c68da8d
+def _remove(path:Path):
+    "Remove a file, a link or a folder tree at `path`, if there is one"
+    if path.is_dir() and not path.is_symlink(): shutil.rmtree(path, ignore_errors=True)
+    else: path.unlink(missing_ok=True)
+
 # %% ../nbs/00_core.ipynb #4f9c0674
 @contextmanager
 def atomic_path(dest:Path, # the final file or directory
                ):
-    "Yield a temporary path beside `dest`; on success it is renamed to `dest`, on error removed"
+    "Yield a temporary path in a folder of this process beside `dest`; on success it is renamed to `dest`; the folder is removed"
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f'.{dest.name}.tmp-{os.getpid()}')
+    work = dest.with_name(f'.{dest.name}.tmp-{os.getpid()}')   # what a writer puts beside its file (safetensors' .tmpXXXXXX) lands here
+    _remove(work)                                              # a leftover of a dead process that had this PID
+    work.mkdir()
     try:
-        yield tmp
-        _output_mode(tmp)
-        os.replace(tmp, dest)
-    finally:
-        if tmp.is_dir() and not tmp.is_symlink(): shutil.rmtree(tmp, ignore_errors=True)
-        elif tmp.exists() or tmp.is_symlink(): tmp.unlink()
+        yield work/dest.name
+        _output_mode(work/dest.name)
+        os.replace(work/dest.name, dest)
+    except (OSError, SafetensorError) as e:   # a full disk says which file it stopped
+        if getattr(e, 'filename', None) is not None or str(dest) in str(e): raise
+        code = getattr(e, 'errno', None) or (errno.ENOSPC if 'No space' in str(e) else errno.EIO)
+        raise OSError(code, f"{getattr(e, 'strerror', None) or e}: writing {dest}") from e
+    finally: _remove(work)
 
 # %% ../nbs/00_core.ipynb #0b315b90
 def write_json(path:Path, # destination file
@@ -102,6 +113,26 @@ def _acquire(fd:int, lock:Path, what:str, wait:bool, timeout:float|None, poll:fl
     os.write(fd, json.dumps(dict(pid=os.getpid(), host=socket.gethostname(),
                                  since=time.strftime('%Y-%m-%dT%H:%M:%S'))).encode())
 
+# %% ../nbs/00_core.ipynb #df6797d9
+def _same_file(fd:int,    # an open file
+               path:Path, # a path
+              )->bool:
+    "Whether `path` names the file open as `fd` (False once it was removed or replaced)"
+    try: st = os.stat(path)
+    except FileNotFoundError: return False
+    f = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (f.st_dev, f.st_ino)
+
+# %% ../nbs/00_core.ipynb #8fca1124
+def _take(lock:Path, what:str, wait:bool, timeout:float|None, poll:float, verbose:bool)->int: # the open lock file, locked
+    "Open and lock the file at `lock` (as `_acquire`); if its holder removed it while we waited, lock the one there now"
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try: _acquire(fd, lock, what, wait, timeout, poll, verbose)
+        except BaseException: os.close(fd); raise
+        if _same_file(fd, lock): return fd
+        os.close(fd)
+
 # %% ../nbs/00_core.ipynb #1a5370fb
 @contextmanager
 def stage_lock(path:Path,             # the output the lock guards (a file or folder); the lock is `.<name>.lock` beside it
@@ -117,12 +148,13 @@ def stage_lock(path:Path,             # the output the lock guards (a file or fo
         with _reentered(lock): yield lock
         return
     lock.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = _take(lock, what, wait, timeout, poll, verbose)
     try:
-        _acquire(fd, lock, what, wait, timeout, poll, verbose)
         _HELD[lock] = 1
         try: yield lock
-        finally: _HELD.pop(lock, None)
+        finally:
+            _HELD.pop(lock, None)
+            if _same_file(fd, lock): lock.unlink()  # while we hold it: no one can lock this file at this path any more
     finally: os.close(fd)   # closing the descriptor releases the lock
 
 # %% ../nbs/00_core.ipynb #3671a112
@@ -136,14 +168,12 @@ def _pid_alive(pid:int)->bool:
 # %% ../nbs/00_core.ipynb #ad16af26
 def remove_stale_tmp(folder:Path, # a folder outputs are written into
                     )->list:      # the leftovers removed
-    "Remove the `.<name>.tmp-<PID>` leftovers of `atomic_path` in `folder` whose process no longer runs"
+    "Remove the leftovers in `folder` whose process no longer runs: `atomic_path`'s `.<name>.tmp-<PID>`, a replaced store's `.<name>.old-<PID>`"
     removed = []
-    for p in sorted(Path(folder).glob('.*.tmp-*')) if Path(folder).is_dir() else []:
-        pid = p.name.rsplit('.tmp-', 1)[-1]
+    for p in sorted([*Path(folder).glob('.*.tmp-*'), *Path(folder).glob('.*.old-*')]) if Path(folder).is_dir() else []:
+        pid = p.name.rsplit('-', 1)[-1]
         if not pid.isdigit() or int(pid) == os.getpid() or _pid_alive(int(pid)): continue
-        if p.is_dir() and not p.is_symlink(): shutil.rmtree(p, ignore_errors=True)
-        else: p.unlink(missing_ok=True)
-        removed.append(p)
+        _remove(p); removed.append(p)
     return removed
 
 # %% ../nbs/00_core.ipynb #2fc13fd5
@@ -161,9 +191,12 @@ def save_tensors(tensors:dict,           # {name: tensor}
                  dest:Path,              # the .safetensors file to write
                  metadata:dict|None=None, # {str: str} for the file's header
                 )->Path:
-    "Save `tensors` as safetensors atomically (`atomic_path` gives the file the mode every new file gets here)"
-    with atomic_path(dest) as tmp:
-        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+    "Save `tensors` as safetensors atomically (`atomic_path` gives the file the mode every new file gets here); a failed write names the file"
+    try:
+        with atomic_path(dest) as tmp:
+            save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+    except SafetensorError as e:   # safetensors' words for a failed write, e.g. 'No space left on device' on a full disk
+        raise OSError(f"{dest} could not be written ({' '.join(str(e).split())}); nothing of it was kept") from None
     return Path(dest)
 
 # %% ../nbs/00_core.ipynb #64534fa3
@@ -176,7 +209,7 @@ def complete_safetensors(path:Path)->bool:
             header = json.loads(f.read(n))
         end = max((v['data_offsets'][1] for k, v in header.items() if k != '__metadata__'), default=0)
         return Path(path).stat().st_size == 8 + n + end
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError): return False
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError): return False   # RecursionError: JSON nested too deep
 
 # %% ../nbs/00_core.ipynb #4b156461
 def file_sha256(path:Path, # any file
@@ -186,6 +219,26 @@ def file_sha256(path:Path, # any file
     with open(path, 'rb') as f:
         for block in iter(lambda: f.read(1 << 20), b''): h.update(block)
     return h.hexdigest()
+
+# %% ../nbs/00_core.ipynb #29fdbcb7
+def file_records(folder:Path, # where the files are
+                 names,       # their names (or paths) relative to `folder`
+                )->dict:      # {name: {'bytes': size, 'sha256': checksum}}
+    "The size and sha256 of each file `folder/name`, for a record to check them against later"
+    return {str(n): {'bytes': (Path(folder)/n).stat().st_size, 'sha256': file_sha256(Path(folder)/n)} for n in names}
+
+# %% ../nbs/00_core.ipynb #0c103fb8
+def changed_files(folder:Path, # where the files are
+                  record:dict, # {name: {'bytes', 'sha256'}}, as `file_records` made it
+                 )->list:      # the names of `record` whose file is gone or not as written
+    "The files of `record` that are missing, or whose size or sha256 differs from the record's"
+    changed = []
+    for name, rec in record.items():
+        p = Path(folder)/name
+        try: same = p.is_file() and p.stat().st_size == rec['bytes'] and file_sha256(p) == rec['sha256']
+        except (TypeError, KeyError, OSError): same = False
+        if not same: changed.append(name)
+    return changed
 
 # %% ../nbs/00_core.ipynb #083b56eb
 def _cpu_name()->str:

@@ -6,7 +6,7 @@
 from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
-import csv, io, json, warnings
+import csv, io, json, os, stat, warnings
 import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
@@ -122,11 +122,26 @@ def _to_8bit(img:Image.Image)->Image.Image:
     else: a = np.zeros_like(a)
     return Image.fromarray(np.clip(np.round(a), 0, 255).astype(np.uint8), 'L')
 
+# %% ../nbs/00_data.ipynb #823859a3
+def _open_regular(path:Path, # a file to read
+                 )->io.BufferedReader: # the file, open for reading in binary
+    "Open `path`, refusing anything but a regular file: a named pipe would wait forever for a writer, a device never ends"
+    fd = os.open(path, os.O_RDONLY | getattr(os, 'O_NONBLOCK', 0) | getattr(os, 'O_BINARY', 0))   # a fifo opens at once, not blocking
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = next((k for test, k in ((stat.S_ISFIFO, 'a named pipe'), (stat.S_ISDIR, 'a folder'), (stat.S_ISSOCK, 'a socket'),
+                                           (stat.S_ISCHR, 'a device'), (stat.S_ISBLK, 'a device')) if test(mode)), 'not a file')
+            raise ValueError(f"{path} is {kind}, not a regular file")
+        if hasattr(os, 'O_NONBLOCK'): os.set_blocking(fd, True)      # reads wait for data again, as a plain open's do
+        return os.fdopen(fd, 'rb')
+    except BaseException: os.close(fd); raise
+
 # %% ../nbs/00_data.ipynb #068731bc
-def load_image(path:Path, # an image file
+def load_image(path:Path, # an image file (a regular file: a pipe or a device is refused)
               )->Image.Image: # an 8-bit RGB image, fully read (the file is closed)
     "Read an image as 8-bit RGB: 16-bit scaled by its bit depth, transparency laid over white"
-    with Image.open(path) as img:
+    with _open_regular(path) as f, Image.open(f) as img:
         img.load()
         if img.mode in _16BIT_MODES + ('I', 'F'): return _to_8bit(img).convert('RGB')
         if img.mode in ('RGBA', 'LA', 'PA', 'RGBa', 'La') or 'transparency' in img.info:
@@ -179,6 +194,19 @@ def _jsonl_rows(text:str, table:Path)->tuple:
         rows.append(row); lines.append(n)
     return rows, lines
 
+# %% ../nbs/00_data.ipynb #2e64a323
+_CSV_FIELD_LIMIT = 2**31 - 1   # the most `csv.field_size_limit` takes on every platform (a C long)
+
+def _csv_rows(text:str, table:Path, delimiter:str=',')->tuple:
+    "(rows, the line each ends on) of CSV/TSV text, with fields of any length; a line `csv` cannot parse is named"
+    reader, rows, lines = csv.DictReader(io.StringIO(text), delimiter=delimiter), [], []
+    old = csv.field_size_limit(_CSV_FIELD_LIMIT)
+    try:
+        for row in reader: rows.append(row); lines.append(reader.line_num)   # line numbers count the header
+    except csv.Error as e: raise ValueError(f"{table}, line {reader.line_num + 1}: not CSV ({e})") from e
+    finally: csv.field_size_limit(old)
+    return rows, lines
+
 # %% ../nbs/00_data.ipynb #cb8334bb
 def read_table(table:Path, # a .csv, .tsv, .jsonl or .ndjson file
               )->tuple:    # (rows as dicts, the line of the file each row ends on)
@@ -190,10 +218,7 @@ def read_table(table:Path, # a .csv, .tsv, .jsonl or .ndjson file
     except UnicodeDecodeError as e:
         raise ValueError(f"{table} is not UTF-8 text (byte {e.start}: {e.reason}); save it as UTF-8") from e
     if table.suffix.lower() not in ('.csv', '.tsv'): return _jsonl_rows(text, table)
-    reader = csv.DictReader(io.StringIO(text), delimiter='\t' if table.suffix.lower() == '.tsv' else ',')
-    rows, lines = [], []
-    for row in reader: rows.append(row); lines.append(reader.line_num)   # line numbers count the header
-    return rows, lines
+    return _csv_rows(text, table, '\t' if table.suffix.lower() == '.tsv' else ',')
 
 # %% ../nbs/00_data.ipynb #98882c6b
 _IMAGE_COLUMNS = ('image', 'filename', 'file', 'image_path', 'path')

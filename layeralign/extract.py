@@ -4,7 +4,7 @@
 
 # %% ../nbs/01b_extract.ipynb #0d259f64
 from __future__ import annotations
-import contextlib, hashlib, math, os, shutil, time
+import contextlib, hashlib, json, math, os, shutil, stat, time
 from concurrent.futures import ThreadPoolExecutor
 import functools
 from pathlib import Path
@@ -16,15 +16,14 @@ from .models import (TEXT_POOLING, config_blocks, load_model, resolve_model, wei
                                open_clip_image_layers, as_jsonable, to_device, split_preprocess, open_clip_text_layers, tower_dims, tower_head)
 from .towers import IMAGE_POOLING, Tower, fit_text_batch, towers_name, load_towers, tower_specs
 from .data import CaptionSet, load_image
-from .core import environment, flag_hint, settings_diff, stage_lock
-from .shards import (assemble_shards, assembled_store, rank_world, run_id, shard_batches, shard_counts, shard_file,
-                               shard_plan, wait_for, write_shard)
+from .core import atomic_path, environment, file_sha256, flag_hint, settings_diff, stage_lock
+from .shards import (assemble_shards, assembled_store, rank_world, remove_leftovers, run_id, shard_batches,
+                               shard_counts, shard_file, shard_plan, wait_for, write_shard, _read_plan)
 from .names import FINAL, TOWERS, layer_names
-from .store import STORE_DTYPES, DamagedStoreError, FeatureStore, add_head
-
+from .store import STORE_DTYPES, DamagedStoreError, FeatureStore, add_head, record_images
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'image_batches', 'check_device', 'extract']
+__all__ = ['PRECISIONS', 'image_batches', 'image_record', 'check_device', 'extract']
 
 # %% ../nbs/01b_extract.ipynb #b0800198
 class _ImageFiles(torch.utils.data.Dataset):
@@ -118,6 +117,48 @@ def _data_digest(data:CaptionSet)->str:
 def _data_settings(data:CaptionSet)->dict: # dataset, split, n_images, n_captions, data (its digest)
     "The settings of a store that come from its data"
     return dict(dataset=data.name, split=data.split, n_images=data.n_images, n_captions=data.n_captions, data=_data_digest(data))
+
+# %% ../nbs/01b_extract.ipynb #4438cf4c
+def _sha256_or_none(path:Path)->str|None:
+    "A file's sha256, None when it cannot be read (extraction then names it, or leaves it out with skip_bad)"
+    try: return file_sha256(path)
+    except OSError: return None
+
+# %% ../nbs/01b_extract.ipynb #2f787daa
+def _what_changed(known:dict, now:dict, i:int)->str:
+    "How image file `i` differs from its record"
+    if now['sha256'][i] is None: return 'missing, unreadable or not a regular file'
+    if known['sha256'][i] is None: return 'unreadable when the store was made'
+    if known['bytes'][i] != now['bytes'][i]: return f"{known['bytes'][i]:,} -> {now['bytes'][i]:,} bytes"
+    return 'other bytes of the same size'
+
+# %% ../nbs/01b_extract.ipynb #75be676d
+def _changes(changed:list, record:dict)->str: # e.g. "img/3.jpg (other bytes of the same size) and 2 more of 6,000 image files"
+    "The image files that changed, for a message: the first three by name, then how many more"
+    said = ', '.join(f"{record['names'][i]} ({why})" for i, why in changed[:3])
+    more = f" and {len(changed) - 3:,} more" if len(changed) > 3 else ''
+    return f"{said}{more} of {len(record['names']):,} image files"
+
+# %% ../nbs/01b_extract.ipynb #a75fde61
+def image_record(paths:list,        # the data's image files, in its order
+                 known:dict=None,   # a record made before (a store's or a partial folder's) of the same files
+                 rehash:bool=False, # hash every file again, even where its size and time are as known
+                 threads:int=8,     # files hashed at once
+                )->tuple:           # (the record now: {'names', 'bytes', 'mtime_ns', 'sha256'}, [(index, what changed)] against `known`)
+    "Each image file's size, modification time and sha256; a file whose size and time are as `known` keeps its known checksum unread"
+    paths, names = [Path(p) for p in paths], [f'{Path(p).parent.name}/{Path(p).name}' for p in paths]
+    if known is not None and known.get('names') != names: known = None          # a record of other files: nothing to compare
+    stats = []
+    for p in paths:                                                              # what is not a regular file is not opened
+        try: st = os.stat(p); stats.append((st.st_size, st.st_mtime_ns) if stat.S_ISREG(st.st_mode) else None)
+        except OSError: stats.append(None)
+    same = [known is not None and not rehash and s is not None and (known['bytes'][i], known['mtime_ns'][i]) == s for i, s in enumerate(stats)]
+    todo = [i for i, s in enumerate(stats) if s is not None and not same[i]]
+    with ThreadPoolExecutor(threads) as pool: sums = dict(zip(todo, pool.map(lambda i: _sha256_or_none(paths[i]), todo)))
+    record = dict(names=names, bytes=[s and s[0] for s in stats], mtime_ns=[s and s[1] for s in stats],
+                  sha256=[known['sha256'][i] if same[i] else sums.get(i) for i in range(len(paths))])
+    if known is None: return record, []
+    return record, [(i, _what_changed(known, record, i)) for i in range(len(paths)) if record['sha256'][i] != known['sha256'][i]]
 
 # %% ../nbs/01b_extract.ipynb #545745ae
 def _tower_feed(tower:str,        # 'image' or 'text'
@@ -230,13 +271,35 @@ def _model_head(model, pretrained, init_seed:int=0)->dict:
     net, _, _ = load_model(model, pretrained, init_seed=init_seed)
     return {t: tower_head(net, t) for t in TOWERS}
 
+# %% ../nbs/01b_extract.ipynb #c9798ff5
+def _same_images(store:FeatureStore,  # a sound store made with the settings asked for
+                 data:CaptionSet,     # the data asked for
+                 rehash:bool,         # hash every image file again (`verify`)
+                 overwrite:bool,      # rebuild a store of other images
+                )->FeatureStore|None: # the store (its record brought up to date), or None: rebuild it
+    "The store's record of its image files against the data's files now; a store of other images is named, or rebuilt"
+    known = store.images
+    record, changed = image_record(data.image_paths, known, rehash)
+    if known is None:
+        print(f"{store.path}: recorded its {data.n_images:,} image files as they are now (sizes, times, checksums), which stores made before it lacked")
+        return record_images(store, record)
+    if changed:
+        msg = f"{store.path} holds features of other images: {_changes(changed, record)} changed since it was extracted"
+        if overwrite: print(f"{msg}\nRebuilding {store.path}"); return None
+        raise FileExistsError(f"{msg}; pass {flag_hint('overwrite')} to extract them anew")
+    if record == known: return store
+    try: return record_images(store, record)        # the same bytes at new times (a copy, a touch): remembered, not hashed again
+    except OSError: return store                     # a store that cannot be written to: hashed again next time
+
 # %% ../nbs/01b_extract.ipynb #3c94d584
 def _existing(out:Path,        # the store directory
               settings:dict,   # the settings asked for
-              overwrite:bool,  # rebuild a damaged store, replace one made with other settings
+              overwrite:bool,  # rebuild a damaged store, replace one made with other settings or other images
               head_of=None,    # () -> {tower: head}: the model's head for an older store without one; None: leave it
               progress:bool=True, # say when the store is there already
-             )->FeatureStore|None: # the store when it is there, sound, and made with `settings`; None: build it
+              data:CaptionSet=None, # the data asked for, whose image files are checked against the store's record; None: not checked
+              verify:bool=False,    # hash every image file again, even where its size and time are as recorded
+             )->FeatureStore|None: # the store when it is there, sound, and made with `settings` from these images; None: build it
     "What `extract` finds at `out`: a finished store is verified and returned; anything else is named, or replaced"
     if not (out/'manifest.json').exists():
         if out.exists() and any(out.iterdir()) and not overwrite:
@@ -253,6 +316,7 @@ def _existing(out:Path,        # the store directory
         if overwrite: return None
         raise FileExistsError(f"{out} holds features made with other settings ({'; '.join(settings_diff(old, settings))}). "
                               f"Pass {flag_hint('overwrite')} to replace it, or choose another `out`")
+    if data is not None and (store := _same_images(store, data, verify, overwrite)) is None: return None
     if 'head' not in store.manifest and head_of is not None:
         store = add_head(store, head_of())
         print(f"{out}: added the model's head (head.safetensors), which stores made before it lacked")
@@ -361,6 +425,22 @@ def _extract_towers(req:SimpleNamespace, data:CaptionSet, partial:Path, shard_si
         if k: speed[unit] = k / secs
     return speed, head
 
+# %% ../nbs/01b_extract.ipynb #eaee50fa
+def _partial_images(partial:Path,    # the partial folder of the store about to be built
+                    data:CaptionSet, # the data
+                    settings:dict,   # the settings of this run
+                    rehash:bool,     # hash every image file again (`verify`)
+                   )->dict:          # the record of the data's image files now (`image_record`)
+    "The image files' record as a build starts: a partial run of these settings keeps the shards of unchanged images, and loses those of changed ones"
+    plan = _read_plan(partial)
+    try: known = json.loads((partial/'images.json').read_text()) if plan and plan.get('settings') == settings else None
+    except (OSError, ValueError): known = None
+    record, changed = image_record(data.image_paths, known, rehash)
+    if changed:
+        for s in sorted({i // plan['shard_size']['image'] for i, _ in changed}): shard_file(partial, 'image', s).unlink(missing_ok=True)
+        print(f"{partial}: {_changes(changed, record)} changed since it was started; their shards are extracted anew")
+    return record
+
 # %% ../nbs/01b_extract.ipynb #be8d0084
 def _truncated(text, data)->dict: # {'captions': n, 'context_length': tokens}
     "How many captions the text tower cuts to its context"
@@ -392,7 +472,8 @@ def extract(data:CaptionSet,          # the images and captions of one split
             pooling=('cls', 'eos'),    # (image, text): 'cls' or 'mean', 'eos' or 'mean'; one string for both
             num_workers:int=None,      # DataLoader workers decoding images; None: up to 16 on CUDA, 0 on CPU
             skip_bad:bool=False,       # leave out images that cannot be read (and their captions), recorded in the manifest
-            overwrite:bool=False,      # replace a store made with other settings, or rebuild a damaged one
+            overwrite:bool=False,      # replace a store made with other settings or other images, or rebuild a damaged one
+            verify:bool=False,         # hash every image file again to check a store found made (else by size and time)
             shard_size=None,           # items per resumable shard, or {'image': n, 'text': m}; None: 8 batches
             progress:bool=True,        # show progress bars, and say when the store was there already
             init_seed:int=0,           # with pretrained=None: the seed of the random weights
@@ -408,20 +489,28 @@ def extract(data:CaptionSet,          # the images and captions of one split
     req = _request(data, model, pretrained, layers, pooling, dtype, precision, init_seed, image_model, text_model, text_dtype, text_pooling)
     rank, world = rank_world()
     with stage_lock(out, what=f"the feature store {out}") if rank == 0 else contextlib.nullcontext():   # one builder per store
-        store = _existing(out, req.settings, overwrite, req.head_of if rank == 0 else None, progress)
-        if store is not None: return store
+        store = _existing(out, req.settings, overwrite, req.head_of if rank == 0 else None, progress, data if rank == 0 else None, verify)
+        if store is not None:
+            if rank == 0: remove_leftovers(out, store)   # of killed runs: a partial it holds, a store they replaced
+            return store
         device = _rank_device(device, rank, world)
         bs, partial, run = _batch_sizes(batch_size, device, req.towers, text_dtype), out.with_name(out.name + '.partial'), run_id()
+        images = _partial_images(partial, data, req.settings, verify) if rank == 0 else None
         plan = shard_plan(out, partial, req.settings, shard_size, bs, run, rank)
         if isinstance(plan, FeatureStore): return plan
+        if rank == 0:
+            with atomic_path(partial/'images.json') as tmp: tmp.write_text(json.dumps(images, separators=(',', ':')), encoding='utf-8')
         n_shards = shard_counts({'image': data.n_images, 'text': data.n_captions}, plan['shard_size'], partial)
         speed, head = _extract_towers(req, data, partial, plan['shard_size'], n_shards, bs, device, dtype, precision, num_workers,
                                       skip_bad, progress, rank, world)
         if rank != 0: return wait_for(lambda: assembled_store(out, req.settings), f"rank 0 to assemble {out}")
         wait_for(lambda: all(shard_file(partial, t, s).exists() for t in TOWERS for s in range(n_shards[t])),
                   f"the other ranks' shards in {partial}")
+        if changed := image_record(data.image_paths, images)[1]:
+            raise RuntimeError(f"{_changes(changed, images)} changed while {out} was extracted; run again: the shards of "
+                               "the changed images are extracted anew")
         store = assemble_shards(partial, out, data, req.layers, n_shards, _manifest_meta(req, data, precision, device, speed), dtype,
-                          overwrite, head or req.head_of())
+                          overwrite, head or req.head_of(), images)
         shutil.rmtree(partial, ignore_errors=True)
     if progress: print(f"{store}: " + ', '.join(f"{v:,.0f} {k.replace('_per_s', '')}/s" for k, v in speed.items()))
     return store

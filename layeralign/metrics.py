@@ -14,7 +14,7 @@ from fastcore.basics import patch
 from fastcore.script import call_parse
 from tqdm.auto import tqdm
 import matplotlib.pyplot as plt
-from .core import atomic_path, stage_lock, write_json, settings_diff, flag_hint, as_features
+from .core import atomic_path, stage_lock, write_json, settings_diff, flag_hint, as_features, remove_stale_tmp
 from .data import caption_groups
 from .names import DIRECTIONS, check_pairs, depth_key, pair_name, pair_towers, parse_pair, recall_col
 from .store import FeatureStore
@@ -439,6 +439,7 @@ def write_metrics(store,                # FeatureStore (or its path)
     dest, record = out/'metrics.csv', out/'metrics.json'
     settings = _metrics_record(store, metrics, kwargs)
     with stage_lock(dest, f'the metrics {dest}', verbose=kwargs.get('progress', True)):   # one writer at a time
+        remove_stale_tmp(out)                         # what killed runs left (their PIDs gone)
         if dest.exists() and not overwrite: _refuse_other_settings(dest, record, settings)
         df = similarity_grid(store, settings['metrics'], **kwargs)
         with atomic_path(dest) as tmp: df.to_csv(tmp, index=False)

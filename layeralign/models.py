@@ -4,11 +4,12 @@
 
 # %% ../nbs/01_models.ipynb #b5bd959d
 from __future__ import annotations
-import difflib, json, logging
+import difflib, json, logging, pickle
 from pathlib import Path
 import numpy as np
 import torch
 import open_clip
+from safetensors import SafetensorError
 import layeralign
 from open_clip.transformer import text_global_pool
 from torchvision.transforms import Compose, Normalize, ToTensor
@@ -139,9 +140,12 @@ def load_model(model:str,         # open_clip model name, project model name, or
         level = logging.root.manager.disable   # a failed download is said once, by _fetch_error, not also by the hub's and open_clip's logs
         logging.disable(logging.ERROR)
         try: m, _, preprocess = open_clip.create_model_and_transforms(r['name'], device=device, **build)
-        except RuntimeError as e:   # open_clip's own words for a failed download
-            if not str(e).startswith('Failed to download'): raise
-            raise _fetch_error(r['name'], r['pretrained'], e) from None
+        except Exception as e:
+            if isinstance(e, RuntimeError) and str(e).startswith('Failed to download'):   # open_clip's own words for it
+                raise _fetch_error(r['name'], r['pretrained'], e) from None
+            bad = _checkpoint_error(r['pretrained'], r['name'], e) if Path(str(r['pretrained'])).is_file() else None
+            if bad is None: raise
+            raise bad from None
         finally: logging.disable(level)
     tokenizer = (open_clip.get_tokenizer(r['name'], bpe_path=r['bpe_path']) if r['bpe_path']
                  else open_clip.get_tokenizer(r['name']))
@@ -161,6 +165,23 @@ def _fetch_error(name:str,   # the open_clip model
            " and copy it here")
     why = ' '.join(str(error).split())[:300]
     return ConnectionError(f"Could not fetch the weights of {name} pretrained={tag!r} from {src} ({why}). To use them offline, {how}")
+
+# %% ../nbs/01_models.ipynb #363dc625
+def _checkpoint_error(path,        # the checkpoint file given as pretrained
+                      name:str,    # the open_clip model it was to fill
+                      error:BaseException, # what loading it raised
+                     )->ValueError|None:   # None where the file is not at fault
+    "One line naming a checkpoint file that cannot be loaded: a pickle torch refuses, weights of another model, a damaged file"
+    why = ' '.join(f'{type(error).__name__}: {error}'.split())[:300]
+    if isinstance(error, pickle.UnpicklingError):
+        return ValueError(f"{path} is a pickle checkpoint that torch would load only by running the code in it, which layeralign "
+                          f"refuses ({why[:120]}...); load it where you trust it and save its state_dict as .safetensors, then pass that")
+    if isinstance(error, RuntimeError) and str(error).startswith('Error(s) in loading state_dict'):
+        return ValueError(f"{path} holds the weights of another model than {name} ({' '.join(str(error).split())[:300]})")
+    if isinstance(error, (SafetensorError, RecursionError, EOFError, KeyError, UnicodeDecodeError)) or (
+       isinstance(error, RuntimeError) and 'PytorchStreamReader' in str(error)):
+        return ValueError(f"{path} is not a readable checkpoint, damaged or not one at all ({why})")
+    return None
 
 # %% ../nbs/01_models.ipynb #4d19ea32
 def config_blocks(config:dict,  # an open_clip model config

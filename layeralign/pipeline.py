@@ -26,7 +26,7 @@ from .stages import Stages, fingerprint, claim, no_empty_folder, torch_threads, 
 from .report import write_pictures, write_report
 
 # %% auto #0
-__all__ = ['option_if_given', 'run']
+__all__ = ['MIN_SPLIT_IMAGES', 'option_if_given', 'run']
 
 # %% ../nbs/08_pipeline.ipynb #2363d065
 def _load_data(s:RunSettings)->tuple: # ({split: CaptionSet}, [what loading warned])
@@ -57,7 +57,21 @@ def _fetch_data(s:RunSettings, out:Path)->tuple: # ({split: CaptionSet}, what th
     if s.dataset in DOWNLOADS:
         DOWNLOADS[s.dataset](Path(s.root) if s.root else None, progress=s.verbose, **option_if_given(DOWNLOADS[s.dataset], 'source', s.source))
     data, said = _load_data(s)
+    _check_sizes(s, data)
     return data, _data_notes(s, data, out, said)
+
+# %% ../nbs/08_pipeline.ipynb #87ee4f25
+MIN_SPLIT_IMAGES = 2   # fewer cannot be ranked (one image is found first every time: a recall of 1.0) or contrasted in a batch
+
+def _check_sizes(s:RunSettings, data:dict): # {split: CaptionSet}
+    "Refuse, before any extraction, a split too small to rank or to train on"
+    small = {split: d.n_images for split, d in data.items() if d.n_images < MIN_SPLIT_IMAGES}
+    if not small: return
+    how = (f"a larger world, e.g. {flag_hint('synthetic_images', 100 * max(1, s.synthetic_images // 10))}" if s.dataset == 'synthetic'
+           else "more images in the table (or a split column that gives each split enough)")
+    raise ValueError(f"{flag_hint('dataset', s.dataset)}: too few images to rank or train on: " +
+                     ', '.join(f"the {split} split has {n}" for split, n in small.items()) +
+                     f"; each split needs at least {MIN_SPLIT_IMAGES} (one image is always found first: every recall 1.0). Give {how}")
 
 # %% ../nbs/08_pipeline.ipynb #82100c1c
 def option_if_given(fn, name:str, value)->dict:
@@ -70,7 +84,8 @@ def option_if_given(fn, name:str, value)->dict:
 # %% ../nbs/08_pipeline.ipynb #d8162da3
 def _extract_kw(s:RunSettings)->dict:
     "`extract`'s arguments for the model of a run: one OpenCLIP model, or the towers of two models in full"
-    kw = dict(model=s.model, device=s.run_device, batch_size=s.batch_size, num_workers=s.num_workers, overwrite=s.overwrite)
+    kw = dict(model=s.model, device=s.run_device, batch_size=s.batch_size, num_workers=s.num_workers, overwrite=s.overwrite,
+              verify=s.verify)
     if not s.towers: return kw
     w = s.record()['weights']
     return kw | dict(image_model=w['image'], text_model=w['text'], text_dtype=w['text_dtype'], text_pooling=w['text_pooling'])
@@ -116,22 +131,32 @@ def _train_kw(s:RunSettings)->dict:
     "What `train_grid` is given beyond the grid's training settings: the log (only when given), two models' shared width"
     return option_if_given(train_grid, 'log', s.log) | ({} if s.embed_dim is None else dict(embed_dim=s.embed_dim))
 
+# %% ../nbs/08_pipeline.ipynb #ef14486a
+def _pair_files(folder:Path, pairs:list)->list: # the paths that exist
+    "The files of `pairs` in `folder` (a pair's <pair>.json, .safetensors, _history.json): what a stage of pairs records"
+    return [f for p in pairs for f in (folder/f'{p}.json', folder/f'{p}.safetensors', folder/f'{p}_history.json') if f.is_file()]
+
+# %% ../nbs/08_pipeline.ipynb #5b7cf914
+def _stage_input(store:FeatureStore)->dict:
+    "A store as a stage's input: its place and when it was made (a store made again is another input)"
+    return dict(store=str(store.path), created=store.manifest.get('created'))
+
 # %% ../nbs/08_pipeline.ipynb #6f1ae188
 def _train_pass(stages:Stages, s:RunSettings, stores:dict, proj_dir:Path, label:str)->dict: # {pair: why} of the pairs that failed
     "Train every pair of the run (but the baseline) into `proj_dir`: a stage with its own record"
     names, hp = [p for p in s.record()['pairs'] if p != BASELINE], s.train_hparams()
-    stages.run(f'{label}train', dict(hp, pairs=names, train=str(stores['train'].path), val=str(stores['val'].path)),
+    stages.run(f'{label}train', dict(hp, pairs=names, train=_stage_input(stores['train']), val=_stage_input(stores['val'])),
                lambda: train_pending(proj_dir, names),
                lambda: train_grid(stores['train'], stores['val'], proj_dir, pairs=names, device=s.run_device, progress=s.verbose,
-                                  overwrite=s.overwrite, **hp, **_train_kw(s)), s.verbose)
+                                  overwrite=s.overwrite, **hp, **_train_kw(s)), s.verbose, files=lambda: _pair_files(proj_dir, names))
     return _failed_pairs(proj_dir, names)
 
 # %% ../nbs/08_pipeline.ipynb #34602a96
 def _project(store, proj_dir, projected, pairs, s:RunSettings):
     "`project` the trained pairs; the failed ones are reported by the run, not warned about here"
-    with warnings.catch_warnings():
+    with warnings.catch_warnings():   # overwrite: the folder is this run's (`claim`), so an output from an older checkpoint is stale
         warnings.filterwarnings('ignore', message='.*; not projected')
-        project(store, proj_dir, projected, pairs=pairs, device=s.run_device, overwrite=s.overwrite, progress=s.verbose)
+        project(store, proj_dir, projected, pairs=pairs, device=s.run_device, overwrite=True, progress=s.verbose)
 
 # %% ../nbs/08_pipeline.ipynb #a84b6131
 def _grid_pass(stages:Stages, s:RunSettings, stores:dict, # the run's records, settings and {split: FeatureStore}
@@ -143,10 +168,12 @@ def _grid_pass(stages:Stages, s:RunSettings, stores:dict, # the run's records, s
     proj_dir, projected, scored = folder/'projections', folder/'projected', stores[s.eval_split]
     failed = _train_pass(stages, s, stores, proj_dir, label)
     done = [p for p in s.record()['pairs'] if p != BASELINE and p not in failed]
-    keep = _with_baseline(scored, done)                  # two models' towers: no baseline
+    keep = _with_baseline(scored, done)                  # two models' towers: no baseline; every pair failed: the baseline alone
+    if not keep: raise ValueError(f"{label}train: all {len(failed)} pairs failed, and two models' towers have no baseline to score: "
+                                  + '; '.join(f'{p} ({why})' for p, why in list(failed.items())[:3]) + ('; ...' if len(failed) > 3 else ''))
     stages.run(f'{label}project', dict(store=str(scored.path), projections=fingerprint(proj_dir/f'{p}.safetensors' for p in done)),
-               lambda: project_pending(scored, proj_dir, projected, done),
-               lambda: _project(scored, proj_dir, projected, done, s), s.verbose)
+               lambda: project_pending(scored, proj_dir, projected, keep),
+               lambda: _project(scored, proj_dir, projected, keep, s), s.verbose, files=lambda: _pair_files(projected, keep))
     def scores():
         grid = evaluate_grid(projected, device=s.run_device, progress=s.verbose)
         return grid[grid.pair.isin(keep)]
@@ -184,10 +211,6 @@ def _no_lens(store:FeatureStore)->str|None:
     except ValueError as e: return str(e)
 
 # %% ../nbs/08_pipeline.ipynb #2c22e978
-def _stage_input(store:FeatureStore)->dict:
-    "A store as a stage's input: its place and when it was made (a store made again is another input)"
-    return dict(store=str(store.path), created=store.manifest.get('created'))
-
 def _lens_grid(store:FeatureStore, folder:Path, pairs:list, s:RunSettings)->pd.DataFrame:
     "The lens files of `pairs` in `folder`, scored by `evaluate_grid` as trained pairs are"
     folder.mkdir(parents=True, exist_ok=True)
@@ -203,11 +226,14 @@ def _lens_pass(stages:Stages, store:FeatureStore, out:Path, s:RunSettings,
     if why: return None, why
     folder, pairs = out/'projected_lens', _with_baseline(store, s.record()['pairs'])
     rows = stages.table('lens', dict(_stage_input(store), pairs=pairs), folder/'grid_lens.csv',
-                        lambda: _lens_grid(store, folder, pairs, s), s.verbose, outputs=[folder/f'{p}.safetensors' for p in pairs])
+                        lambda: _lens_grid(store, folder, pairs, s), s.verbose,
+                        outputs=[folder/f'{p}{ext}' for p in pairs for ext in ('.safetensors', '.json')])
     return rows, None
 
 # %% ../nbs/08_pipeline.ipynb #c56703ee
-def _join_lens(grid_csv:Path, lens_rows:pd.DataFrame|None)->pd.DataFrame: # grid.csv as written: learned rows, then lens rows
+def _join_lens(grid_csv:Path, lens_rows:pd.DataFrame|None, # the run's grid.csv, and the lens rows (None: no lens)
+               stages:Stages|None=None, # the run's records: a rewritten grid.csv is recorded anew under 'evaluate'
+              )->pd.DataFrame: # grid.csv as written: learned rows, then lens rows
     "grid.csv with the lens rows after the learned ones; rewritten only when that changes it"
     old = grid_csv.read_text()
     grid = pd.read_csv(grid_csv)
@@ -216,6 +242,7 @@ def _join_lens(grid_csv:Path, lens_rows:pd.DataFrame|None)->pd.DataFrame: # grid
     new = full.to_csv(index=False)
     if new != old:
         with atomic_path(grid_csv) as tmp: tmp.write_text(new)
+        if stages is not None: stages.rewritten('evaluate', [grid_csv])
     return pd.read_csv(grid_csv)
 
 # %% ../nbs/08_pipeline.ipynb #807ae95e
@@ -236,7 +263,7 @@ def _readings(stages:Stages, store:FeatureStore, out:Path, s:RunSettings,
              )->tuple:  # (grid.csv with its lens rows, metrics.csv's table or None, {'lens'/'metrics': why there are none})
     "The two training-free readings of the scored store after the grid: the lens rows joined to grid.csv, and the metrics"
     lens_rows, no_lens = _lens_pass(stages, store, out, s)
-    full = _join_lens(out/'grid.csv', lens_rows)
+    full = _join_lens(out/'grid.csv', lens_rows, stages)
     table, no_metrics = _metrics_pass(stages, store, out, s)
     return full, table, {k: v for k, v in (('lens', no_lens), ('metrics', no_metrics)) if v}
 
@@ -274,7 +301,7 @@ def _report_stage(stages:Stages, out:Path, grid, control, info:dict, failed:dict
         write_pictures(grid, out, out/'projections', control=control, metrics=metrics, title=title)
         write_report(grid, out, info, control=control, failed=failed, skipped=skipped, metrics=metrics, absent=absent, notes=notes)
     stages.run('report', dict(grids=fingerprint(grids), failed=failed, skipped=skipped, absent=absent, notes=list(notes), title=title),
-               [out/'report.md'] + [out/f for f in pictures], work, verbose)
+               [out/'report.md'] + [out/f for f in pictures], work, verbose, files=lambda: [out/f for f in ('report.md', 'loss_curves.png', *pictures)])
 
 # %% ../nbs/08_pipeline.ipynb #64f4d4b3
 @delegates(RunSettings)

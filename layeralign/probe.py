@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 from safetensors.torch import load_file
 from fastcore.basics import patch
-from .core import write_json, complete_safetensors, save_tensors, flag_hint
+from .core import write_json, complete_safetensors, save_tensors, flag_hint, file_records, changed_files
 from .names import pair_name, parse_pair, FINAL
 
 # %% auto #0
@@ -240,14 +240,17 @@ def pair_state(out:Path, pair:str)->tuple:
     if status != 'done' or not complete_safetensors(Path(out)/f'{pair}.safetensors'): return 'incomplete', cfg
     try: json.loads((Path(out)/f'{pair}_history.json').read_text())
     except (OSError, ValueError): return 'incomplete', cfg
+    files = cfg.get('files')
+    if files is not None and (not isinstance(files, dict) or changed_files(out, files)): return 'damaged', cfg
     return 'done', cfg
 
 # %% ../nbs/02_probe.ipynb #6271fda3
 def write_pair(out:Path, pair:str, state:dict|None, history:list, config:dict):
-    "Write one pair's files, the config (the 'done' marker) last"
+    "Write one pair's files, the config (the 'done' marker) last, with the size and sha256 of the others under `files`"
     if state is not None: save_tensors(state, out/f'{pair}.safetensors', {'pair': pair})
     write_json(out/f'{pair}_history.json', history)
-    write_json(out/f'{pair}.json', config)
+    written = ([f'{pair}.safetensors'] if state is not None else []) + [f'{pair}_history.json']
+    write_json(out/f'{pair}.json', dict(config, files=file_records(out, written)))
 
 # %% ../nbs/02_probe.ipynb #20069015
 def load_projection(path:Path, # <pair>.safetensors or <pair>.json
@@ -262,6 +265,10 @@ def load_projection(path:Path, # <pair>.safetensors or <pair>.json
     if cfg.get('status') != 'done' or not w_path.exists():
         raise FileNotFoundError(f"pair {stem} in {path.parent} has no trained weights (status {cfg.get('status')!r}"
                                 f"{': ' + cfg['error'] if cfg.get('error') else ''})")
+    written = cfg.get('files') if isinstance(cfg.get('files'), dict) else {}
+    if w_path.name in written and changed_files(w_path.parent, {w_path.name: written[w_path.name]}):
+        raise ValueError(f"{w_path} is not the file that was trained (its size or sha256 differs from {cfg_path.name}'s "
+                         f"record): pair {stem} is damaged; train_grid trains it again")
     hp = cfg['hyperparameters']
     model = PairProjection(cfg['text_layer'], cfg['image_layer'], cfg['dims']['text'], cfg['dims']['image'],
                            cfg['dims']['embed'], cfg['projection'], cfg['layernorm'], hp['hidden'], hp['temperature'])

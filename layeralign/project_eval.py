@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 from tqdm.auto import tqdm
-from .core import write_json, complete_safetensors, save_tensors, settings_diff, flag_hint, file_sha256
+from .core import write_json, complete_safetensors, save_tensors, settings_diff, flag_hint, file_sha256, file_records, changed_files, remove_stale_tmp
 from .probe import load_projection, pair_state
 from .names import BASELINE, FINAL, STORE_KEYS, grid_pairs, parse_pair
 from .store import FeatureStore
@@ -67,11 +67,12 @@ def _pair_record(store:FeatureStore, pair:str, cfg:dict, projections_dir:Path)->
 _SAME_OUTPUT = ('source_sha256', 'store', 'projection', 'layernorm')   # what makes an output this pair's on this store
 
 def _output_state(out:Path, pair:str, record:dict)->str:
-    "'done' (whole, from this checkpoint and store), 'other' (whole, from another), or 'missing' (absent or damaged)"
+    "'done' (whole and as written, from this checkpoint and store), 'other' (from another), 'damaged' (changed since written), or 'missing'"
     dest, dest_cfg = out/f'{pair}.safetensors', out/f'{pair}.json'
     try: old = json.loads(dest_cfg.read_text())
     except (OSError, ValueError): return 'missing'
     if not isinstance(old, dict) or not complete_safetensors(dest): return 'missing'
+    if 'files' in old and (not isinstance(old['files'], dict) or changed_files(out, old['files'])): return 'damaged'
     return 'other' if settings_diff(old, record, _SAME_OUTPUT) else 'done'
 
 # %% ../nbs/03_project_eval.ipynb #b602736d
@@ -116,7 +117,7 @@ def _write_projected(out:Path, pair:str, text_emb:torch.Tensor, image_emb:torch.
     "Write `out/<pair>.safetensors` and its JSON record (with the embedding width and the time)"
     dest = out/f'{pair}.safetensors'
     save_tensors({'text_embeddings': text_emb, 'image_embeddings': image_emb, 'caption_image': caption_image}, dest, {'pair': pair})
-    write_json(out/f'{pair}.json', dict(record, embed_dim=int(text_emb.shape[1]),
+    write_json(out/f'{pair}.json', dict(record, embed_dim=int(text_emb.shape[1]), files=file_records(out, [dest.name]),
                                         created=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())))
     return dest
 
@@ -140,11 +141,14 @@ def project(store,                   # FeatureStore (or its path) of the evaluat
     "Embed the evaluation split through every trained pair, plus the untrained final x final baseline"
     store = store if isinstance(store, FeatureStore) else FeatureStore(store)
     projections_dir, out = Path(projections_dir), Path(out)
+    remove_stale_tmp(out)                           # what killed runs left (their PIDs gone)
     plan = _plan(store, projections_dir, out, pairs)
     if not overwrite: _refuse_other(plan, out)
     features = functools.cache(store.load)          # (tower, layer) -> [n, d] float32, each read once
     for p, record, state in tqdm(plan, desc='project', disable=not progress):
         if state == 'done': continue
+        if state == 'damaged': warnings.warn(f"{out/f'{p}.safetensors'} changed since it was written (its size or sha256 "
+                                             f"differs from {p}.json's record); projecting pair {p} again")
         text_emb, image_emb = _pair_embeddings(p, features, projections_dir, chunk_size, device)
         _write_projected(out, p, text_emb, image_emb, store.caption_image, record)
     return [out/f'{p}.safetensors' for p, _, _ in plan]
@@ -157,12 +161,16 @@ def load_projected(path:Path,   # an out/<pair>.safetensors written by `project`
                   )->dict:      # text_embeddings, image_embeddings, caption_image, and 'config' (the JSON; None without one)
     "One pair's projected evaluation embeddings, checked, and their record"
     path = Path(path)
+    cfg_path = path.with_name(path.name[:-len('.safetensors')] + '.json')
+    config = json.loads(cfg_path.read_text(encoding='utf-8')) if cfg_path.exists() else None
+    written = config.get('files') if isinstance(config, dict) and isinstance(config.get('files'), dict) else {}
+    if path.name in written and changed_files(path.parent, {path.name: written[path.name]}):
+        raise ValueError(f"{path} is not the file `project` wrote (its size or sha256 differs from {cfg_path.name}'s record); "
+                         f"run project again to write it anew")
     with safe_open(str(path), framework='pt', device=str(device)) as f:
         missing = [k for k in _PROJECTED_KEYS if k not in f.keys()]
         if missing:
             raise KeyError(f"{path} lacks {missing} (it has {sorted(f.keys())}): a projected file holds "
                            f"{', '.join(_PROJECTED_KEYS)}, as `project` writes them, not projection weights")
         d = {k: f.get_tensor(k) for k in _PROJECTED_KEYS}
-    cfg_path = path.with_name(path.name[:-len('.safetensors')] + '.json')
-    d['config'] = json.loads(cfg_path.read_text(encoding='utf-8')) if cfg_path.exists() else None
-    return d
+    return dict(d, config=config)

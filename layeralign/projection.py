@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 from fastcore.basics import patch
-from .core import settings_diff, flag_hint
+from .core import settings_diff, flag_hint, changed_files, remove_stale_tmp
 from .data import caption_groups
 from .names import grid_pairs, pair_name, parse_pair, BASELINE, FINAL, STORE_KEYS
 from .store import FeatureStore, write_store
@@ -197,8 +197,8 @@ def _pair_list(pairs)->list:
 
 def train_status(out:Path, # a train_grid output directory
                  pairs,    # pair names (a list, or one comma-separated string), e.g. `grid_pairs(store)`
-                )->dict:   # {pair: 'done' | 'failed' | 'diverged' | 'missing' | 'incomplete'}
-    "Each pair's state, from its files: done (config, history and whole weights), failed or diverged (as its config says), missing, or incomplete (damaged or partly gone)"
+                )->dict:   # {pair: 'done' | 'failed' | 'diverged' | 'missing' | 'incomplete' | 'damaged'}
+    "Each pair's state, from its files: done (config, history and whole weights, as written), failed or diverged (as its config says), missing, incomplete (partly gone or cut short), or damaged (changed since written)"
     return {p: pair_state(out, p)[0] for p in _pair_list(pairs)}
 
 # %% ../nbs/02_projection.ipynb #43e022c8
@@ -253,6 +253,10 @@ def _resume(out:Path, names:list, base:dict, overwrite:bool)->tuple:
             if not overwrite:
                 raise FileExistsError(f"{out/f'{p}.json'} holds pair {p} trained with other settings ({'; '.join(diff)}); "
                                       f"pass {flag_hint('overwrite')} to retrain it, or choose another out directory")
+        if state == 'damaged':
+            changed = changed_files(out, cfg['files']) if isinstance(cfg.get('files'), dict) else [f'{p}.json']
+            warnings.warn(f"{out/changed[0]} changed since it was written (its size or sha256 differs from {p}.json's "
+                          f"record): pair {p} is damaged; training it again")
         todo.append(p)
     return result, todo
 
@@ -482,6 +486,7 @@ def train_grid(train_store,              # FeatureStore (or its path) of the tra
               weight_decay=weight_decay, batch_size=batch_size, warmup=warmup, plateau=plateau, patience=patience,
               min_delta=min_delta, seed=seed, precision=precision)
     base = dict(hyperparameters=hp, stores={'train': train.describe(), 'val': val.describe()})
+    remove_stale_tmp(out)                                           # what killed runs left (their PIDs gone)
     result, todo = _resume(out, names, base, overwrite)
     if not todo: return result
     out.mkdir(parents=True, exist_ok=True)

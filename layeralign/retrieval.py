@@ -281,7 +281,8 @@ def evaluate_grid(projected_dir:Path,    # folder of projected <pair>.safetensor
     for path in tqdm(files, desc='retrieval', unit='pair', disable=not progress):
         emb = _load_pair(path, device, reference)
         if reference is None: reference = (path, emb['caption_image'], len(emb['image_embeddings']))
-        rows.append(_grid_row(path.stem, emb, ks, chunk_size, n_resamples, seed, level))
+        try: rows.append(_grid_row(path.stem, emb, ks, chunk_size, n_resamples, seed, level))
+        except ValueError as e: raise ValueError(f"{path}: {e}") from None     # e.g. NaN in a damaged file: named
     rows.sort(key=lambda r: (depth_key(r['text_layer']), depth_key(r['image_layer'])))
     df = pd.DataFrame(rows)
     if dest is not None:

@@ -14,13 +14,13 @@ from .names import check_pairs
 from .sources import DATASETS, download_flickr30k, download_coco
 from .store import store_dir, STORE_DTYPES
 from .models import resolve_model, weights_id
-from .towers import tower_layers, towers_name
+from .towers import tower_layers, towers_name, HF_TEXT_POOLING, _DTYPES
 from .extract import PRECISIONS, check_device
 from .probe import PROJECTIONS, check_train_settings
 from .metrics import check_metrics
 
 # %% auto #0
-__all__ = ['SPLITS', 'DOWNLOADS', 'opt', 'RunSettings', 'dataset_tag', 'weights_tag']
+__all__ = ['SPLITS', 'DOWNLOADS', 'SEED_MAX', 'TEXT_DTYPES', 'opt', 'RunSettings', 'dataset_tag', 'weights_tag']
 
 # %% ../nbs/07a_settings.ipynb #a0aff794
 def opt(default,              # the setting's default
@@ -55,6 +55,7 @@ class RunSettings:
     feature_dtype:str = opt('float16', "'float16' or 'float32' in the feature stores")
     feature_root:str|None = opt(None, "where feature stores live (default: $LAYERALIGN_HOME/features)")
     overwrite:bool = opt(False, "replace a run (and stores) made with other settings in the same folders")
+    verify:bool = opt(False, "hash every image again to check that the feature stores were made from them (else: by size and time)")
     verbose:bool = opt(True, "print what each stage does", {'quiet': (False, "print nothing but errors")})
     threads:int|None = opt(None, "torch CPU threads for the run (default: torch's own; 1 on a shared CPU)")
     control:bool|None = opt(None, "also the random-weights control grid (None: for the synthetic world only)",
@@ -102,10 +103,46 @@ def _check_choices(s:RunSettings):
 
 def _check_counts(s:RunSettings):
     "Settings that are whole numbers with a least value, or None"
-    for what, least in (('batch_size', 1), ('num_workers', 0), ('threads', 1), ('synthetic_images', 1)):
+    for what, least in (('batch_size', 1), ('num_workers', 0), ('threads', 1), ('synthetic_images', 1), ('embed_dim', 1)):
         value = getattr(s, what)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
             raise ValueError(f"{flag_hint(what, value)}: {what} must be a whole number of at least {least}")
+
+# %% ../nbs/07a_settings.ipynb #a9ec0e3e
+SEED_MAX = 2**63 - 1   # the largest seed a run takes
+
+def _check_seeds(s:RunSettings):
+    "`seed` and `split_seed` (or None) are whole numbers from 0 to `SEED_MAX`"
+    for what in ('seed', 'split_seed'):
+        value = getattr(s, what)
+        if value is None and what == 'split_seed': continue
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= SEED_MAX:
+            raise ValueError(f"{flag_hint(what, value)}: a seed is a whole number from 0 to {SEED_MAX:,}")
+
+# %% ../nbs/07a_settings.ipynb #a46ea1bc
+TEXT_DTYPES = tuple(_DTYPES)   # a Hugging Face text tower's weight dtypes: fp32, bf16, fp16
+
+def _check_text_tower(s:RunSettings):
+    "`text_dtype` and `text_pooling`: values a text tower takes, given only where the run's text tower reads them"
+    text = s.towers.get('text_model') or ''
+    hf_text = text.startswith('hf:') and not str(s.towers.get('image_model') or '').startswith('hf:')   # hf:CLIP is both towers
+    if s.text_dtype not in TEXT_DTYPES:
+        raise ValueError(f"{flag_hint('text_dtype', s.text_dtype)}: use one of {', '.join(TEXT_DTYPES)}")
+    if s.text_dtype != 'fp32' and not hf_text:
+        raise ValueError(f"{flag_hint('text_dtype', s.text_dtype)}: only a Hugging Face text tower (--text_model hf:NAME) reads it; "
+                         "this run has none")
+    if s.text_pooling is None: return
+    valid = HF_TEXT_POOLING if hf_text else ('eos', 'mean', 'last')   # a CLIP-style text tower: OpenCLIP's, or SigLIP's
+    if not s.towers:
+        raise ValueError(f"{flag_hint('text_pooling', s.text_pooling)}: only two models' towers (--text_model, --image_model, "
+                         f"or --model hf:NAME) read it; {s.model} pools its text tower its own way")
+    if s.text_pooling not in valid: raise ValueError(f"{flag_hint('text_pooling', s.text_pooling)}: use one of {', '.join(valid)}")
+
+# %% ../nbs/07a_settings.ipynb #dfdd28d4
+def _check_out(s:RunSettings):
+    "`out`, when given, is a folder or nothing yet"
+    if s.out and Path(s.out).exists() and not Path(s.out).is_dir():
+        raise ValueError(f"{flag_hint('out', s.out)}: {Path(s.out).absolute()} is a file, not a folder; name a folder for the run")
 
 # %% ../nbs/07a_settings.ipynb #75c70c25
 @patch
@@ -115,7 +152,7 @@ def check(self:RunSettings)->dict: # {'text': [...], 'image': [...]} the model's
     _check_choices(self)
     check_train_settings(epochs=self.epochs, lr=self.lr, batch_size=self.train_batch_size, projection=self.projection,
                          seed=self.seed, log=self.log)
-    _check_counts(self)
+    _check_counts(self); _check_seeds(self); _check_text_tower(self); _check_out(self)
     if self.metrics not in (None, 'none'): check_metrics(self.metrics)
     if self.source is not None and self.dataset not in DOWNLOADS:
         raise ValueError(f"{flag_hint('source', self.source)}: only {', '.join(DOWNLOADS)} are downloaded, not {self.dataset!r}")

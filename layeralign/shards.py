@@ -17,7 +17,7 @@ from .store import DamagedStoreError, FeatureStore, write_store
 
 # %% auto #0
 __all__ = ['shard_file', 'write_shard', 'shard_batches', 'assemble_shards', 'rank_world', 'wait_for', 'assembled_store', 'run_id',
-           'shard_plan', 'shard_counts']
+           'shard_plan', 'shard_counts', 'remove_leftovers']
 
 # %% ../nbs/00f_shards.ipynb #3dae368b
 def shard_file(partial:Path, tower:str, s:int)->Path: return partial/f'{tower}-{s:05d}.safetensors'
@@ -126,6 +126,7 @@ def assemble_shards(partial:Path,   # the folder of finished shards
               dtype:str,      # 'float16' or 'float32'
               overwrite:bool, # replace an existing store at `out`
               head:dict=None, # {tower: head} for head.safetensors (see `tower_head`)
+              images:dict=None, # the record of the data's image files, for images.json (see `01b_extract`'s `image_record`)
              )->FeatureStore:
     "Write the store from the finished shards, atomically; returns the FeatureStore"
     files = {t: [shard_file(partial, t, s) for s in range(n_shards[t])] for t in TOWERS}
@@ -137,7 +138,7 @@ def assemble_shards(partial:Path,   # the folder of finished shards
     image_files = [str(data.image_paths[i]) for i in good]
     captions = [c for c, k in zip(data.captions, keep) if k]
     return _replace_store(out, overwrite, lambda: write_store(out, image, text, cap_new[keep], captions, image_files, meta,
-                                                              dtype=dtype, head=head))
+                                                              dtype=dtype, head=head, images=images))
 
 # %% ../nbs/00f_shards.ipynb #c20bc2e4
 def _finished(out:Path, settings:dict)->FeatureStore|None:
@@ -233,3 +234,14 @@ def shard_counts(n:dict, shard_size:dict, partial:Path)->dict: # {'image': shard
     if any(done[t] for t in TOWERS) and any(done[t] < n_shards[t] for t in TOWERS):
         print(f"Resuming {partial}: {done['image']}/{n_shards['image']} image and {done['text']}/{n_shards['text']} text shards done")
     return n_shards
+
+# %% ../nbs/00f_shards.ipynb #c5bfe39e
+def remove_leftovers(out:Path,           # the store
+                     store:FeatureStore, # the finished store at `out`, found by a run that holds its lock
+                    )->list:             # the leftovers removed
+    "Remove what killed runs left beside a finished store: their temporaries, a store they replaced, a partial the store holds"
+    removed, partial = remove_stale_tmp(out.parent), out.with_name(out.name + '.partial')
+    plan = _read_plan(partial)
+    if plan is not None and plan.get('settings') == store.manifest.get('settings'):
+        shutil.rmtree(partial, ignore_errors=True); removed.append(partial)
+    return removed

@@ -15,9 +15,9 @@ from .data import (CaptionSet, SPLIT_FRACTIONS, TABLE_SUFFIXES, check_present, k
 from .synthetic import synthetic
 
 # %% auto #0
-__all__ = ['DATASETS', 'FLICKR30K_IMAGES', 'HF_FLICKR30K', 'KARPATHY_SPLITS_URL', 'KAGGLE_CREDENTIALS_HELP', 'COCO_IMAGES_URL',
-           'COCO_IMAGES', 'load_dataset', 'safe_extract', 'KaggleCredentialsError', 'kaggle_api', 'download_flickr30k',
-           'download_coco']
+__all__ = ['DATASETS', 'EXTRACT_LIMITS', 'FLICKR30K_IMAGES', 'HF_FLICKR30K', 'KARPATHY_SPLITS_URL', 'KAGGLE_CREDENTIALS_HELP',
+           'COCO_IMAGES_URL', 'COCO_IMAGES', 'load_dataset', 'safe_extract', 'KaggleCredentialsError', 'kaggle_api',
+           'download_flickr30k', 'download_coco']
 
 # %% ../nbs/00c_sources.ipynb #c473fe29
 DATASETS = ('synthetic', 'flickr30k', 'coco')
@@ -162,17 +162,41 @@ def _refuse_unsafe(archive:Path, dest:Path)->str:
                          f"{shown}. Nothing was written.")
     return kind
 
+# %% ../nbs/00c_sources.ipynb #43e56e06
+EXTRACT_LIMITS = dict(max_ratio=100, max_bytes=100*2**30, max_members=1_000_000)   # safe_extract's defaults: x archive size, bytes, members
+
+def _member_sizes(archive:Path, kind:str)->list: # [bytes] each member declares
+    "The uncompressed size of each member of a zip or tar"
+    if kind == 'zip':
+        with zipfile.ZipFile(archive) as zf: return [i.file_size for i in zf.infolist()]
+    with tarfile.open(archive) as tf: return [m.size for m in tf.getmembers()]
+
+# %% ../nbs/00c_sources.ipynb #1ec3e732
+def _refuse_bomb(archive:Path, kind:str, max_ratio:float, max_bytes:int, max_members:int):
+    "Raise when `archive` would write more than `max_ratio` x its size or `max_bytes`, or holds over `max_members` members"
+    sizes, packed = _member_sizes(archive, kind), archive.stat().st_size
+    cap = min(max_ratio*packed, max_bytes)
+    if len(sizes) > max_members:
+        raise ValueError(f"{archive} holds {len(sizes):,} members, over the limit of {max_members:,} (max_members); nothing was written")
+    if sum(sizes) > cap:
+        raise ValueError(f"{archive} would write {sum(sizes):,} bytes from {packed:,}, over the limit of {int(cap):,} "
+                         f"(max_ratio={max_ratio} x its size, at most max_bytes={max_bytes:,}): a zip bomb? nothing was written")
+
 # %% ../nbs/00c_sources.ipynb #46ab94e0
 def safe_extract(archive:Path, # a zip or tar archive (gz/bz2/xz)
                  dest:Path, # the folder to extract into (must be absent or empty)
+                 max_ratio:float=EXTRACT_LIMITS['max_ratio'], # most bytes written per byte of the archive
+                 max_bytes:int=EXTRACT_LIMITS['max_bytes'],   # most bytes written in all
+                 max_members:int=EXTRACT_LIMITS['max_members'], # most members
                 )->Path: # dest
-    "Extract `archive` into `dest`, refusing any member that would land outside it; all or nothing"
+    "Extract `archive` into `dest`, refusing any member that would land outside it, and archives that inflate past the limits; all or nothing"
     archive, dest = Path(archive), Path(dest)
     if not archive.exists(): raise FileNotFoundError(f"archive not found: {archive}")
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise FileExistsError(f"{dest} exists and is not an empty folder; safe_extract writes only into an absent or empty one")
     try:
         kind = _refuse_unsafe(archive, dest)
+        _refuse_bomb(archive, kind, max_ratio, max_bytes, max_members)
         with atomic_path(dest) as tmp:
             tmp.mkdir()
             if kind == 'zip':

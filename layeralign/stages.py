@@ -4,13 +4,13 @@
 
 # %% ../nbs/07b_stages.ipynb #fec64cd0
 from __future__ import annotations
-import json, logging, shutil, time, warnings
+import json, logging, os, shutil, sys, time, warnings
 from contextlib import contextmanager
 from pathlib import Path
 import pandas as pd
 import torch
 from fastcore.basics import patch
-from .core import write_json, atomic_path, remove_stale_tmp, settings_diff, flag_hint
+from .core import write_json, atomic_path, remove_stale_tmp, settings_diff, flag_hint, read_json, file_records, changed_files
 
 # %% auto #0
 __all__ = ['RESULTS', 'fingerprint', 'say', 'Stages', 'claim', 'no_empty_folder', 'torch_threads', 'quiet']
@@ -30,46 +30,93 @@ def say(msg, verbose=True):
 
 def _as_json(obj): return json.loads(json.dumps(obj, default=str))   # as run.json holds it, to compare with what it holds
 
+# %% ../nbs/07b_stages.ipynb #a061213c
+def _read_record(path:Path)->dict: # {'settings': ..., 'stages': {stage: record}}
+    "A run folder's run.json, checked: a file that is not JSON, or not a run's record, is an error naming it"
+    rec = read_json(path, 'run.json')
+    if not isinstance(rec, dict) or not isinstance(rec.get('stages', {}), dict) or not isinstance(rec.get('settings', {}), dict):
+        raise ValueError(f"{path} is not a run's record (a JSON object of 'settings' and 'stages')")
+    return dict(rec, stages=rec.get('stages', {}))
+
 # %% ../nbs/07b_stages.ipynb #1fd31354
 class Stages:
     "The record of a run (`run.json` in the run folder): its settings, and which stages are done with which inputs"
     def __init__(self, out:Path, settings:dict|None=None):
         self.path = Path(out)/'run.json'
-        self.rec = json.loads(self.path.read_text()) if self.path.exists() else {'stages': {}}
+        self.rec = _read_record(self.path) if self.path.exists() else {'stages': {}}
         if settings is not None and ('settings' not in self.rec or settings_diff(self.rec['settings'], settings)):
             self.rec = {'settings': settings, 'stages': {}}   # a new run: no stage of the old one counts
             write_json(self.path, self.rec)
+
+# %% ../nbs/07b_stages.ipynb #296304c4
+@patch
+def changed(self:Stages, stage:str, # a stage of the record
+           )->list|None:            # paths relative to the run folder; None: the record holds no checksums
+    "The outputs `stage` recorded that are gone or no longer as written; None for a record made before checksums were kept"
+    r = self.rec['stages'].get(stage)
+    files = r.get('files') if isinstance(r, dict) else None
+    return changed_files(self.path.parent, files) if isinstance(files, dict) else None
 
 # %% ../nbs/07b_stages.ipynb #86a07e42
 @patch
 def done(self:Stages, stage:str, settings:dict, # the stage, and what it reads
          outputs=(),   # files it writes, or () -> what is still pending
         )->bool:
-    "Whether `stage` finished with exactly these inputs and its outputs are whole"
+    "Whether `stage` finished with exactly these inputs, and its outputs are whole and still as it wrote them"
     r = self.rec['stages'].get(stage)
-    if r is None or settings_diff(r['settings'], _as_json(settings)): return False
+    if not isinstance(r, dict) or settings_diff(r.get('settings'), _as_json(settings)): return False
+    if self.changed(stage) != []: return False     # an output changed since, or an older record without checksums
     return not outputs() if callable(outputs) else all(Path(o).exists() for o in outputs)
+
+# %% ../nbs/07b_stages.ipynb #dbd196a0
+def _relative(root:Path, path)->str: # `path` as the record keeps it: relative to the run folder, with '/'
+    "Where `path` is from the run folder `root`"
+    return Path(os.path.relpath(Path(path).absolute(), Path(root).absolute())).as_posix()
 
 # %% ../nbs/07b_stages.ipynb #2a95ab36
 @patch
-def mark(self:Stages, stage:str, settings:dict, seconds:float, cpu_seconds:float|None=None):
-    "Record `stage` as finished with `settings` as its inputs, in `seconds` (and CPU seconds)"
+def mark(self:Stages, stage:str, settings:dict, seconds:float, cpu_seconds:float|None=None,
+         files=(),  # the files the stage wrote: their sizes and sha256 are recorded (those not there are left out)
+        ):
+    "Record `stage` as finished with `settings` as its inputs, in `seconds` (and CPU seconds), and the checksums of its `files`"
+    root = self.path.parent
+    written = file_records(root, [_relative(root, f) for f in files if Path(f).is_file()])
     self.rec['stages'][stage] = dict(settings=_as_json(settings), seconds=round(seconds, 2),
                                      cpu_seconds=None if cpu_seconds is None else round(cpu_seconds, 2),
-                                     finished=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()))
+                                     finished=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), files=written)
     write_json(self.path, self.rec)
+
+# %% ../nbs/07b_stages.ipynb #7fed3073
+@patch
+def _redo(self:Stages, stage:str, verbose:bool=True):
+    "Before `stage` is redone: name and remove the outputs that changed since it wrote them; say so of a record without checksums"
+    root, changed = self.path.parent, self.changed(stage)
+    if changed is None:
+        if stage in self.rec['stages']: say(f"{stage}: run.json holds no checksums of its outputs (an older record); redoing it once to record them", verbose)
+        return
+    damaged = [f for f in changed if (root/f).is_file()]
+    gone = [f for f in changed if f not in damaged]
+    why = []
+    if damaged: why.append(f"{', '.join(damaged)} changed since this stage wrote {'it' if len(damaged) == 1 else 'them'} "
+                           f"(size or sha256 differs from {self.path}'s record)")
+    if gone: why.append(f"{', '.join(gone)} {'is' if len(gone) == 1 else 'are'} gone")
+    if why: print(f"{stage}: {'; '.join(why)}; redoing {stage}", file=sys.stderr, flush=True)
+    for f in damaged: (root/f).unlink()
 
 # %% ../nbs/07b_stages.ipynb #b639d3f7
 @patch
 def run(self:Stages, stage:str, settings:dict, outputs, # as `done`
         work,                # () -> None: does the stage
         verbose:bool=True,   # say what it did
+        files=None,          # what the stage writes, to record (a list, or () -> list after the work); None: `outputs`' list
        )->bool:              # whether the work ran
-    "Do `work()` unless `stage` is done with `settings` and its `outputs` are whole"
+    "Do `work()` unless `stage` is done with `settings` and its `outputs` are whole and as written"
     if self.done(stage, settings, outputs): say(f"{stage}: up to date", verbose); return False
+    self._redo(stage, verbose)
     t0, c0 = time.time(), time.process_time()
     work()
-    self.mark(stage, settings, time.time() - t0, time.process_time() - c0)
+    if files is None: files = () if callable(outputs) else outputs
+    self.mark(stage, settings, time.time() - t0, time.process_time() - c0, files() if callable(files) else files)
     say(f"{stage}: done ({time.time() - t0:.1f}s)", verbose)
     return True
 
@@ -86,6 +133,17 @@ def table(self:Stages, stage:str, settings:dict, csv:Path, # the stage, what it 
         with atomic_path(csv) as tmp: table.to_csv(tmp, index=False)
     self.run(stage, settings, [csv, *outputs], work, verbose)
     return pd.read_csv(csv)
+
+# %% ../nbs/07b_stages.ipynb #30efa769
+@patch
+def rewritten(self:Stages, stage:str, # a finished stage
+              files,                  # outputs of it that a later step rewrote (grid.csv, once the lens rows are joined)
+             ):
+    "Record anew the sizes and sha256 of `files` in `stage`'s record"
+    root, r = self.path.parent, self.rec['stages'].get(stage)
+    if not isinstance(r, dict): return                 # no record of the stage: nothing vouches for its files anyway
+    r.setdefault('files', {}).update(file_records(root, [_relative(root, f) for f in files]))
+    write_json(self.path, self.rec)
 
 # %% ../nbs/07b_stages.ipynb #7e489fbc
 RESULTS = ('grid.csv', 'grid_control.csv', 'report.md', 'heatmap_r1.png', 'heatmap_control.png', 'depth_curves.png',
@@ -114,7 +172,10 @@ def claim(out:Path,        # the run folder (locked by the caller)
           overwrite:bool,  # replace a run with other settings
          )->Stages:        # the folder's stage records, for these settings
     "Take a run folder for `settings`: refused when it holds another run, unless `overwrite`"
-    old = json.loads((out/'run.json').read_text()).get('settings') if (out/'run.json').exists() else None
+    try: old = _read_record(out/'run.json').get('settings') if (out/'run.json').exists() else None
+    except ValueError as e:
+        if not overwrite: raise ValueError(f"{e}; pass {flag_hint('overwrite')} to start this run folder afresh, or choose another run folder") from None
+        (out/'run.json').unlink(); old = None
     ours = [p for p in ('projections', 'projected', 'control', *RESULTS) if (out/p).exists()]
     if old != settings and (old is not None or ours):
         if not overwrite:

@@ -16,7 +16,8 @@ from .core import atomic_path, environment, flag_hint, layeralign_home, write_js
 from .names import FINAL, STORE_KEYS, TOWERS
 
 # %% auto #0
-__all__ = ['STORE_DTYPES', 'DamagedStoreError', 'FeatureStore', 'write_store', 'add_head', 'lens', 'is_file_ref', 'store_dir']
+__all__ = ['STORE_FILES', 'STORE_DTYPES', 'DamagedStoreError', 'FeatureStore', 'write_store', 'add_head', 'record_images', 'lens',
+           'is_file_ref', 'store_dir']
 
 # %% ../nbs/00e_store.ipynb #d7914967
 def _rebuild()->str: # how to rebuild a damaged store, for the messages
@@ -40,14 +41,15 @@ def _st_size(path:Path)->int:
     with open(path, 'rb') as f:
         raw = f.read(8)
         n = struct.unpack('<Q', raw)[0] if len(raw) == 8 else size
-        try: header = json.loads(f.read(n)) if 8 + n <= size else None
-        except ValueError: header = None
-    if header is None: raise DamagedStoreError(f"{path} has no readable safetensors header ({size:,} bytes); {_rebuild()}")
-    return 8 + n + max((v['data_offsets'][1] for k, v in header.items() if k != '__metadata__'), default=0)
+        try: header = json.loads(f.read(n)) if 8 + n <= size else None   # a length past the end: no header
+        except (ValueError, RecursionError): header = None                 # not JSON, or nested too deep to parse
+    try: return 8 + n + max((int(v['data_offsets'][1]) for k, v in header.items() if k != '__metadata__'), default=0)
+    except (AttributeError, TypeError, KeyError, IndexError, ValueError):   # no header, or not a safetensors one
+        raise DamagedStoreError(f"{path} has no readable safetensors header ({size:,} bytes); {_rebuild()}") from None
 
 # %% ../nbs/00e_store.ipynb #185bf1aa
 class FeatureStore:
-    "A directory of per-layer features of one split, read lazily; its files' sizes are checked on open"
+    "A directory of per-layer features of one split, read lazily; its manifest and its files' sizes are checked on open"
     def __init__(self, path:Path): # the store directory
         self.path = Path(path)
         mf = self.path/'manifest.json'
@@ -55,7 +57,7 @@ class FeatureStore:
         try: self.manifest = json.loads(mf.read_text(encoding='utf-8'))
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise DamagedStoreError(f"{mf} is not valid JSON ({e}); {_rebuild()}") from None
-        self._check_sizes()
+        self._check_manifest(); self._check_sizes(); self._check_shapes()
 
     @property
     def layers(self)->dict: return self.manifest['layers']   # {'image': [...], 'text': [...]}
@@ -101,6 +103,58 @@ def _check_sizes(self:FeatureStore):
         if size != want:
             raise DamagedStoreError(f"{p} is {size:,} bytes but {want:,} were written: the store is damaged "
                                     f"(a copy or sync cut short?); {_rebuild()}")
+
+# %% ../nbs/00e_store.ipynb #4fc160d2
+STORE_FILES = ('image.safetensors', 'text.safetensors', 'captions.json', 'head.safetensors', 'images.json')   # what a store holds beside its manifest
+
+# %% ../nbs/00e_store.ipynb #5bc171bf
+@patch
+def _check_manifest(self:FeatureStore):
+    "The manifest's own record whole: its counts, layers and widths there, and (where it has one) a record of every file the store holds"
+    m, mf = self.manifest, self.path/'manifest.json'
+    def damaged(what): raise DamagedStoreError(f"{mf} does not describe the store ({what}): the store is damaged; {_rebuild()}")
+    if not isinstance(m, dict): damaged('it is not a JSON object')
+    for key, kind in (('n_images', int), ('n_captions', int), ('layers', dict), ('dims', dict)):
+        if not isinstance(m.get(key), kind) or isinstance(m.get(key), bool): damaged(f"its {key!r} is missing or not a{'n int' if kind is int else ' dict'}")
+    if 'files' not in m: return                       # a store made before its files were recorded: checked against its headers
+    files = m['files']
+    if not isinstance(files, dict): damaged("its 'files' record is not a dict")
+    unrecorded = [n for n in STORE_FILES if n not in files and (self.path/n).is_file()]
+    if unrecorded: damaged(f"its 'files' record lacks {', '.join(unrecorded)}, which the store holds")
+    bad = [n for n, r in files.items() if not (isinstance(r, dict) and isinstance(r.get('bytes'), int) and isinstance(r.get('sha256'), str))]
+    if bad: damaged(f"its 'files' record of {', '.join(bad)} has no size and sha256")
+
+# %% ../nbs/00e_store.ipynb #f417548c
+def _st_header(path:Path)->dict: # {key: {'dtype', 'shape', 'data_offsets'}}, without '__metadata__'
+    "What a safetensors file says it holds, read from its header alone (a few kB); a header that cannot be read is named"
+    size = path.stat().st_size
+    with open(path, 'rb') as f:
+        raw = f.read(8)
+        n = struct.unpack('<Q', raw)[0] if len(raw) == 8 else size
+        try: header = json.loads(f.read(n)) if 8 + n <= size else None
+        except (ValueError, RecursionError): header = None
+    if not isinstance(header, dict) or not all(isinstance(v, dict) and isinstance(v.get('shape'), list) for k, v in header.items() if k != '__metadata__'):
+        raise DamagedStoreError(f"{path} has no readable safetensors header ({size:,} bytes); {_rebuild()}")
+    return {k: v for k, v in header.items() if k != '__metadata__'}
+
+# %% ../nbs/00e_store.ipynb #0959719f
+@patch
+def _check_shapes(self:FeatureStore):
+    "The manifest's counts, layers and widths against what the safetensors headers say each tower holds"
+    m = self.manifest
+    def damaged(what): raise DamagedStoreError(f"{self.path/'manifest.json'} does not describe the store ({what}): the store is damaged; {_rebuild()}")
+    for tower, n in (('image', m['n_images']), ('text', m['n_captions'])):
+        header, layers, dims = _st_header(self.path/f'{tower}.safetensors'), m['layers'].get(tower), m['dims'].get(tower)
+        held = [k for k in header if k != 'caption_image']
+        if not isinstance(layers, list) or sorted(map(str, layers)) != sorted(held):
+            damaged(f"its {tower} layers are {layers} but {tower}.safetensors holds {held}")
+        if not isinstance(dims, dict) or sorted(dims) != sorted(layers): damaged(f"its {tower} widths are of {sorted(dims or {})}, its layers {layers}")
+        for l in layers:
+            if header[l]['shape'] != [n, dims[l]]:
+                damaged(f"{tower} layer {l} is {' x '.join(map(str, header[l]['shape']))} in {tower}.safetensors, "
+                        f"{n} x {dims[l]} by its n_{'images' if tower == 'image' else 'captions'} and dims")
+    if header.get('caption_image', {}).get('shape') != [m['n_captions']]:
+        damaged(f"text.safetensors's caption_image is not of its {m['n_captions']} captions")
 
 # %% ../nbs/00e_store.ipynb #72224a5c
 @patch
@@ -177,6 +231,7 @@ def write_store(out:Path,        # the store directory to create; must not exist
                 meta:dict,       # model, pretrained, dataset, split, pooling, ... for the manifest
                 dtype:str='float16', # 'float16' or 'float32' on disk
                 head:dict=None,  # {tower: its head (see `models`' `tower_head`), or why it has none}, for head.safetensors
+                images:dict=None,# the record of the data's image files (`image_record`, `01b_extract`), for images.json
                )->FeatureStore:
     "Write a FeatureStore atomically: the directory appears complete or not at all"
     out = Path(out)
@@ -205,6 +260,7 @@ def write_store(out:Path,        # the store directory to create; must not exist
         (tmp/'captions.json').write_text(json.dumps({'captions': list(captions), 'image_files': [str(o) for o in image_files]},
                                                     ensure_ascii=False), encoding='utf-8')
         if head: manifest['head'] = _write_head(tmp/'head.safetensors', head)
+        if images is not None: (tmp/'images.json').write_text(json.dumps(images, separators=(',', ':')), encoding='utf-8')
         manifest['files'] = {p.name: _file_record(p) for p in sorted(tmp.iterdir())}   # sizes and checksums, as written
         (tmp/'manifest.json').write_text(json.dumps(manifest, indent=2))
     return FeatureStore(out)
@@ -212,7 +268,7 @@ def write_store(out:Path,        # the store directory to create; must not exist
 # %% ../nbs/00e_store.ipynb #f473ab99
 @patch
 def verify(self:FeatureStore)->FeatureStore: # the store itself, when every file is as it was written
-    "Compare every file with the sha256 checksum recorded when it was written (reads the whole store)"
+    "Compare every file with the sha256 checksum recorded when it was written (reads the whole store), and captions.json with the counts"
     recorded = self.manifest.get('files') or {}
     for name, rec in recorded.items():
         if file_sha256(self.path/name) != rec['sha256']:
@@ -221,6 +277,11 @@ def verify(self:FeatureStore)->FeatureStore: # the store itself, when every file
     for t in TOWERS:   # files recorded before checksums were: every tensor must at least read
         if f'{t}.safetensors' not in recorded:
             for l in self.layers[t]: _read_tensor(self.path/f'{t}.safetensors', l)
+    try: held = self._captions_json(); n = (len(held['captions']), len(held['image_files']))
+    except (ValueError, KeyError, TypeError) as e: raise DamagedStoreError(f"{self.path/'captions.json'} cannot be read ({e!r}); {_rebuild()}") from None
+    if n != (self.n_captions, self.n_images):
+        raise DamagedStoreError(f"{self.path/'captions.json'} holds {n[0]} captions and {n[1]} image files, the manifest "
+                                f"{self.n_captions} and {self.n_images}: the store is damaged; {_rebuild()}")
     return self
 
 # %% ../nbs/00e_store.ipynb #7551195c
@@ -242,15 +303,41 @@ def head(self:FeatureStore,
     except SafetensorError as e: raise DamagedStoreError(f"{path} cannot be read ({e}); {_rebuild()}") from None
     return dict(out, eps=info['eps'])
 
+# %% ../nbs/00e_store.ipynb #d14fe4b8
+def _record_files(store:FeatureStore, # a store a file was just written into
+                  written:list,       # the names of the files written
+                  **entries,          # manifest entries to set beside the record
+                 )->FeatureStore:     # the store, reopened
+    "The manifest anew, with `entries` and the size and checksum of each file `written`; a store made before files were recorded gets all its files recorded, as they are now"
+    old = store.manifest.get('files') or {}
+    files = {n: old[n] if n in old and n not in written else _file_record(store.path/n) for n in STORE_FILES if (store.path/n).is_file()}
+    write_json(store.path/'manifest.json', dict(store.manifest, **entries, files=files))
+    return FeatureStore(store.path)
+
 # %% ../nbs/00e_store.ipynb #27542bcb
 def add_head(store:FeatureStore, # a store made before heads were stored
              head:dict,          # {tower: head, or why it has none}, as `write_store` takes it
             )->FeatureStore:     # the store, reopened
     "Give a store made before heads were stored its head.safetensors, recorded in the manifest with its size and checksum"
     with atomic_path(store.path/'head.safetensors') as tmp: entry = _write_head(tmp, head)
-    files = dict(store.manifest.get('files') or {}, **{'head.safetensors': _file_record(store.path/'head.safetensors')})
-    write_json(store.path/'manifest.json', dict(store.manifest, head=entry, files=files))
-    return FeatureStore(store.path)
+    return _record_files(store, ['head.safetensors'], head=entry)
+
+# %% ../nbs/00e_store.ipynb #df65ce16
+@patch(as_prop=True)
+def images(self:FeatureStore)->dict|None: # {'names', 'bytes', 'mtime_ns', 'sha256'}: one entry per image file of the data
+    "The record of the image files the store was made from (images.json); None for a store made before it was kept"
+    p = self.path/'images.json'
+    if not p.is_file(): return None
+    try: return json.loads(p.read_text(encoding='utf-8'))
+    except (ValueError, UnicodeDecodeError) as e: raise DamagedStoreError(f"{p} cannot be read ({e}); {_rebuild()}") from None
+
+# %% ../nbs/00e_store.ipynb #b282cc04
+def record_images(store:FeatureStore, # a store
+                  images:dict,        # {'names', 'bytes', 'mtime_ns', 'sha256'} of the data's image files (`image_record`)
+                 )->FeatureStore:     # the store, reopened
+    "Keep (or replace) the record of the image files a store was made from: images.json, with its size and checksum in the manifest"
+    with atomic_path(store.path/'images.json') as tmp: tmp.write_text(json.dumps(images, separators=(',', ':')), encoding='utf-8')
+    return _record_files(store, ['images.json'])
 
 # %% ../nbs/00e_store.ipynb #84a868a9
 def lens(store:FeatureStore, # a store with its head
