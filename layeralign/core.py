@@ -41,6 +41,8 @@ def _remove(path:Path):
     else: path.unlink(missing_ok=True)
 
 # %% ../nbs/00_core.ipynb #4f9c0674
+_WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.EFBIG)   # a write that stopped: the disk's fault, said with the file
+
 @contextmanager
 def atomic_path(dest:Path, # the final file or directory
                ):
@@ -54,10 +56,11 @@ def atomic_path(dest:Path, # the final file or directory
         yield work/dest.name
         _output_mode(work/dest.name)
         os.replace(work/dest.name, dest)
-    except (OSError, SafetensorError) as e:   # a full disk says which file it stopped
-        if getattr(e, 'filename', None) is not None or str(dest) in str(e): raise
-        code = getattr(e, 'errno', None) or (errno.ENOSPC if 'No space' in str(e) else errno.EIO)
-        raise OSError(code, f"{getattr(e, 'strerror', None) or e}: writing {dest}") from e
+    except (OSError, SafetensorError) as e:   # a failed write (a full disk) names the file it stopped
+        if isinstance(e, OSError) and (e.errno not in _WRITE_ERRORS or e.filename is not None or str(dest) in str(e)): raise
+        if isinstance(e, SafetensorError) and 'serializ' not in str(e).lower(): raise      # a file read, not this write
+        raise OSError(getattr(e, 'errno', None) or errno.EIO,
+                      f"{dest} could not be written ({' '.join(str(e).split())}); nothing of it was kept") from None
     finally: _remove(work)
 
 # %% ../nbs/00_core.ipynb #0b315b90
@@ -192,11 +195,8 @@ def save_tensors(tensors:dict,           # {name: tensor}
                  metadata:dict|None=None, # {str: str} for the file's header
                 )->Path:
     "Save `tensors` as safetensors atomically (`atomic_path` gives the file the mode every new file gets here); a failed write names the file"
-    try:
-        with atomic_path(dest) as tmp:
-            save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
-    except SafetensorError as e:   # safetensors' words for a failed write, e.g. 'No space left on device' on a full disk
-        raise OSError(f"{dest} could not be written ({' '.join(str(e).split())}); nothing of it was kept") from None
+    with atomic_path(dest) as tmp:   # a failed write (safetensors' 'No space left on device') names the file
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
     return Path(dest)
 
 # %% ../nbs/00_core.ipynb #64534fa3
