@@ -18,11 +18,7 @@ import torch
 from layeralign.synthetic import synthetic
 from layeralign.extract import extract, image_record
 
-def _best(f, n=5): # the fastest of n runs, in seconds
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter(); f(); times.append(time.perf_counter() - t0)
-    return min(times)
+from store_checks import _best   # the fastest of n runs, as the store checks time theirs
 
 @call_parse
 def main(n_images:int=6000,      # size of the synthetic world (all splits)
