@@ -12,7 +12,7 @@ import layeralign
 from fastcore.basics import patch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
-from .core import atomic_path, environment, flag_hint, layeralign_home, write_json, file_sha256
+from .core import atomic_path, environment, flag_hint, layeralign_home, write_json, file_sha256, file_records
 from .names import FINAL, STORE_KEYS, TOWERS
 
 # %% auto #0
@@ -35,17 +35,26 @@ def _read_tensor(path:Path,        # a safetensors file
         with safe_open(path, framework='pt') as f: return f.get_tensor(key)
     except SafetensorError as e: raise DamagedStoreError(f"{path} cannot be read ({e}); {hint or _rebuild()}") from None
 
-def _st_size(path:Path)->int:
-    "The size a safetensors file must have, from its own header"
+# %% ../nbs/00e_store.ipynb #f417548c
+def _st_header(path:Path)->tuple: # (bytes before the data, {key: {'dtype', 'shape', 'data_offsets'}}) without '__metadata__'
+    "What a safetensors file says it holds, read from its header alone (a few kB); a header that cannot be read is named"
     size = path.stat().st_size
     with open(path, 'rb') as f:
         raw = f.read(8)
         n = struct.unpack('<Q', raw)[0] if len(raw) == 8 else size
-        try: header = json.loads(f.read(n)) if 8 + n <= size else None   # a length past the end: no header
-        except (ValueError, RecursionError): header = None                 # not JSON, or nested too deep to parse
-    try: return 8 + n + max((int(v['data_offsets'][1]) for k, v in header.items() if k != '__metadata__'), default=0)
-    except (AttributeError, TypeError, KeyError, IndexError, ValueError):   # no header, or not a safetensors one
-        raise DamagedStoreError(f"{path} has no readable safetensors header ({size:,} bytes); {_rebuild()}") from None
+        try: header = json.loads(f.read(n)) if 8 + n <= size else None
+        except (ValueError, RecursionError): header = None
+    if not isinstance(header, dict) or not all(isinstance(v, dict) and isinstance(v.get('shape'), list) for k, v in header.items() if k != '__metadata__'):
+        raise DamagedStoreError(f"{path} has no readable safetensors header ({size:,} bytes); {_rebuild()}")
+    return 8 + n, {k: v for k, v in header.items() if k != '__metadata__'}
+
+# %% ../nbs/00e_store.ipynb #fc3fac0f
+def _st_size(path:Path)->int:
+    "The size a safetensors file must have, from its own header"
+    start, header = _st_header(path)
+    try: return start + max((int(v['data_offsets'][1]) for v in header.values()), default=0)
+    except (TypeError, KeyError, IndexError, ValueError):   # offsets that are not a pair of numbers
+        raise DamagedStoreError(f"{path} has no readable safetensors header ({path.stat().st_size:,} bytes); {_rebuild()}") from None
 
 # %% ../nbs/00e_store.ipynb #185bf1aa
 class FeatureStore:
@@ -124,19 +133,6 @@ def _check_manifest(self:FeatureStore):
     bad = [n for n, r in files.items() if not (isinstance(r, dict) and isinstance(r.get('bytes'), int) and isinstance(r.get('sha256'), str))]
     if bad: damaged(f"its 'files' record of {', '.join(bad)} has no size and sha256")
 
-# %% ../nbs/00e_store.ipynb #f417548c
-def _st_header(path:Path)->dict: # {key: {'dtype', 'shape', 'data_offsets'}}, without '__metadata__'
-    "What a safetensors file says it holds, read from its header alone (a few kB); a header that cannot be read is named"
-    size = path.stat().st_size
-    with open(path, 'rb') as f:
-        raw = f.read(8)
-        n = struct.unpack('<Q', raw)[0] if len(raw) == 8 else size
-        try: header = json.loads(f.read(n)) if 8 + n <= size else None
-        except (ValueError, RecursionError): header = None
-    if not isinstance(header, dict) or not all(isinstance(v, dict) and isinstance(v.get('shape'), list) for k, v in header.items() if k != '__metadata__'):
-        raise DamagedStoreError(f"{path} has no readable safetensors header ({size:,} bytes); {_rebuild()}")
-    return {k: v for k, v in header.items() if k != '__metadata__'}
-
 # %% ../nbs/00e_store.ipynb #0959719f
 @patch
 def _check_shapes(self:FeatureStore):
@@ -144,7 +140,7 @@ def _check_shapes(self:FeatureStore):
     m = self.manifest
     def damaged(what): raise DamagedStoreError(f"{self.path/'manifest.json'} does not describe the store ({what}): the store is damaged; {_rebuild()}")
     for tower, n in (('image', m['n_images']), ('text', m['n_captions'])):
-        header, layers, dims = _st_header(self.path/f'{tower}.safetensors'), m['layers'].get(tower), m['dims'].get(tower)
+        header, layers, dims = _st_header(self.path/f'{tower}.safetensors')[1], m['layers'].get(tower), m['dims'].get(tower)
         held = [k for k in header if k != 'caption_image']
         if not isinstance(layers, list) or sorted(map(str, layers)) != sorted(held):
             damaged(f"its {tower} layers are {layers} but {tower}.safetensors holds {held}")
@@ -196,10 +192,6 @@ def _save_stream(path:Path,     # the .safetensors file to write
             if written != math.prod(shape): raise RuntimeError(f"{path}: {k} got {written} values, expected {math.prod(shape)}")
 
 # %% ../nbs/00e_store.ipynb #feeb026d
-def _file_record(path:Path)->dict: # {'bytes': size, 'sha256': checksum}
-    "What the manifest records of a file, to check it against later"
-    return {'bytes': Path(path).stat().st_size, 'sha256': file_sha256(path)}
-
 def _write_head(path:Path,  # the head.safetensors to write
                 head:dict,  # {tower: {'ln.weight', 'ln.bias', 'proj', ..., 'eps'}, or a string: why it has no lens}
                )->dict:     # the manifest's "head": {tower: {'eps': ...} or {'unavailable': why}}
@@ -261,7 +253,7 @@ def write_store(out:Path,        # the store directory to create; must not exist
                                                     ensure_ascii=False), encoding='utf-8')
         if head: manifest['head'] = _write_head(tmp/'head.safetensors', head)
         if images is not None: (tmp/'images.json').write_text(json.dumps(images, separators=(',', ':')), encoding='utf-8')
-        manifest['files'] = {p.name: _file_record(p) for p in sorted(tmp.iterdir())}   # sizes and checksums, as written
+        manifest['files'] = file_records(tmp, sorted(p.name for p in tmp.iterdir()))   # sizes and checksums, as written
         (tmp/'manifest.json').write_text(json.dumps(manifest, indent=2))
     return FeatureStore(out)
 
@@ -310,7 +302,9 @@ def _record_files(store:FeatureStore, # a store a file was just written into
                  )->FeatureStore:     # the store, reopened
     "The manifest anew, with `entries` and the size and checksum of each file `written`; a store made before files were recorded gets all its files recorded, as they are now"
     old = store.manifest.get('files') or {}
-    files = {n: old[n] if n in old and n not in written else _file_record(store.path/n) for n in STORE_FILES if (store.path/n).is_file()}
+    names = [n for n in STORE_FILES if (store.path/n).is_file()]
+    fresh = file_records(store.path, [n for n in names if n in written or n not in old])
+    files = {n: fresh.get(n) or old[n] for n in names}
     write_json(store.path/'manifest.json', dict(store.manifest, **entries, files=files))
     return FeatureStore(store.path)
 
