@@ -4,29 +4,27 @@
 
 # %% ../nbs/09_cli.ipynb #6e7409dd
 from __future__ import annotations
-import argparse, os, sys
+import argparse, ast, importlib, importlib.util, os, sys
 from dataclasses import replace
 from pathlib import Path
-import pandas as pd
 from fastcore.script import call_parse, anno_parser
 from fastcore.meta import delegates
 from . import __version__
 from .names import grid_pairs, recall_col, DIRECTIONS, BASELINE
 from .core import LockedError
-from .sources import download_flickr30k, download_coco, KARPATHY_SPLITS_URL, COCO_IMAGES_URL, KaggleCredentialsError
-from .store import FeatureStore
-from .metrics import metrics_cli
 from .settings import RunSettings
-from .pipeline import run, option_if_given
+# the stages (torch, open_clip, pandas, matplotlib) are imported by the command that runs them, not here: `layeralign
+# --version`, `--help` and a usage error answer at once
 
 # %% auto #0
-__all__ = ['run_cli', 'download_cli', 'main', 'nbs_path', 'run_notebooks']
+__all__ = ['run_cli', 'download_cli', 'stores_cli', 'main', 'nbs_path', 'run_notebooks']
 
 # %% ../nbs/09_cli.ipynb #25ccfb12
 def _cli_outcome(grid:pd.DataFrame, # `run`'s result
                  quiet:bool=False,  # print no table
                 )->int:             # the exit status: 0, or 3 when some (or all) pairs failed
     "Print the grid's R@1 table (unless quiet) and name the pairs that failed on stderr (the first 5; report.md has them all)"
+    if grid.attrs.get('rank'): return 0     # another rank than 0 under torchrun: the results are rank 0's to print
     if not quiet: print(grid[['pair', *(recall_col(d) for d in DIRECTIONS)]].to_string(index=False, float_format=lambda v: f'{v:.3f}'))
     failed = grid.attrs.get('failed', {})
     if not failed: return 0
@@ -39,6 +37,7 @@ def _cli_outcome(grid:pd.DataFrame, # `run`'s result
 # %% ../nbs/09_cli.ipynb #023082c7
 def run_cli(**args)->int: # exit status: 0, or 3 when some pairs failed (their results left out)
     "Run layeralign from data to the recall grid (grid.csv with lens rows, metrics.csv, pictures, report.md in --out)"
+    from layeralign.pipeline import run
     s = RunSettings.from_args(argparse.Namespace(**args))
     return _cli_outcome(run(s), quiet=not s.verbose)
 
@@ -47,42 +46,89 @@ def run_cli(**args)->int: # exit status: 0, or 3 when some pairs failed (their r
 def download_cli(dataset:str,               # the dataset to download: 'flickr30k' or 'coco'
                  dest:str=None,              # the dataset folder (default: $LAYERALIGN_HOME/data/<dataset>)
                  kaggle_dataset:str='hsankesara/flickr-image-dataset', # Flickr30k: Kaggle dataset id of the images
-                 images_url:str=COCO_IMAGES_URL, # COCO: URL of each image zip, {part} standing for train2014 / val2014
-                 annotations_url:str=KARPATHY_SPLITS_URL, # the Karpathy split file (JSON, or a zip holding it)
+                 images_url:str=None,        # COCO: URL of each image zip, {part} standing for train2014 / val2014 (default: the COCO servers)
+                 annotations_url:str=None,   # the Karpathy split file, JSON or a zip holding it (default: its usual URL)
                  make_zip:bool=False,        # also write <dest>.zip, one file to keep on Drive for Colab
                  source:str=None,            # where the files come from, e.g. 'hf' or 'kaggle' (default: the downloader's)
                 ):
     "Download a dataset (Flickr30k: Kaggle images; COCO: the 2014 image zips; both with Karpathy splits), resuming"
+    from layeralign.sources import download_flickr30k, download_coco
+    from layeralign.pipeline import option_if_given
     fetch = {'flickr30k': download_flickr30k, 'coco': download_coco}.get(dataset)
     if fetch is None:
         raise ValueError(f"{dataset!r} cannot be downloaded; valid: flickr30k, coco. For data of your own, pass a "
                          "Karpathy JSON or a CSV/JSONL of image, caption rows to `layeralign run --dataset`")
-    where = dict(dataset=kaggle_dataset) if dataset == 'flickr30k' else dict(images_url=images_url)
-    path = fetch(dest, annotations_url=annotations_url, make_zip=make_zip, **where, **option_if_given(fetch, 'source', source))
+    where = dict(dataset=kaggle_dataset) if dataset == 'flickr30k' else option_if_given(fetch, 'images_url', images_url)
+    path = fetch(dest, make_zip=make_zip, **where, **option_if_given(fetch, 'annotations_url', annotations_url),
+                 **option_if_given(fetch, 'source', source))
     print(f"{dataset} ready: {path}")
 
+# %% ../nbs/09_cli.ipynb #1fe0cda1
+def stores_cli(run_dir:str, # a run folder (`layeralign run --out`), with its run.json
+               dest:str,    # the folder to make: links named train, val and the scored split
+              ):
+    "Link a run's feature stores into DEST as train, val and its scored split (the $STORES of the papermill commands)"
+    import json
+    record = Path(run_dir)/'run.json'
+    try: r = json.loads(record.read_text())
+    except (OSError, ValueError) as e: raise ValueError(f"{record}: no run record to read the stores from ({e})") from None
+    try:
+        trained = r['stages']['train']['settings']          # what the train stage read, and the project stage scored
+        links = {'train': trained['train']['store'], 'val': trained['val']['store'],
+                 r['settings']['eval_split']: r['stages']['project']['settings']['store']}
+    except (KeyError, TypeError): raise ValueError(f"{record} names no train, val and scored store: did the run finish its train and project stages?") from None
+    dest = Path(dest); dest.mkdir(parents=True, exist_ok=True)
+    for split, store in links.items():
+        link = dest/split
+        if link.is_symlink() and Path(os.readlink(link)) == Path(store): continue
+        if link.exists() or link.is_symlink(): raise ValueError(f"{link} exists and is not a link to {store}: choose another DEST")
+        link.symlink_to(store, target_is_directory=True)
+    print('\n'.join(f'{dest/s} -> {p}' for s, p in links.items()))
+
 # %% ../nbs/09_cli.ipynb #56f8b3a2
-_COMMANDS = {'run': run_cli, 'download': download_cli, 'metrics': metrics_cli}
+_COMMANDS = {'run': run_cli, 'download': download_cli, 'metrics': 'layeralign.metrics:metrics_cli', 'effects': 'layeralign.effects:effects_cli',
+             'explore': 'layeralign.explore:explore_cli', 'stores': stores_cli}   # a function, or 'module:function' imported when run
+
+# %% ../nbs/09_cli.ipynb #e8e423da
+def _command(name:str): # the command's function
+    "The function of command `name`, its module imported now where `_COMMANDS` names it as 'module:function'"
+    f = _COMMANDS[name]
+    if not isinstance(f, str): return f
+    module, fn = f.split(':')
+    return getattr(importlib.import_module(module), fn)
+
+def _summary(name:str)->str:
+    "The first line of command `name`'s doc, read from its module's source where it is not imported yet"
+    f = _COMMANDS[name]
+    if isinstance(f, str):
+        module, fn = f.split(':')
+        tree = ast.parse(Path(importlib.util.find_spec(module).origin).read_text(encoding='utf-8'))
+        doc = next(ast.get_docstring(n) for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == fn)
+    else: doc = f.__doc__
+    return (doc or '').strip().split('\n')[0]
 
 # %% ../nbs/09_cli.ipynb #33be2a53
 def _user_error(e:BaseException)->bool:
-    "Is `e` the user's to fix (bad input, no network, no credentials, weights or data that could not be fetched, a busy folder)?"
-    if isinstance(e, (ValueError, KeyError, OSError, ImportError, KaggleCredentialsError, LockedError)): return True
+    "Is `e` the user's to fix (bad input, no network, no credentials, weights or data that could not be fetched, a busy folder, a rank of the launch lost)?"
+    sources = sys.modules.get('layeralign.sources')   # imported by whatever raised its error
+    shards = sys.modules.get('layeralign.shards')
+    if isinstance(e, (ValueError, KeyError, OSError, ImportError, LockedError)): return True
+    if sources is not None and isinstance(e, sources.KaggleCredentialsError): return True
+    if shards is not None and isinstance(e, shards.RankStoppedError): return True   # a rank of the launch was killed or failed
     if any(c.__name__ == 'EntryNotFoundError' for c in type(e).__mro__): return True    # huggingface_hub: no such file
     return isinstance(e, RuntimeError) and str(e).startswith(('Failed to download weights', 'Pretrained value'))  # open_clip
 
 # %% ../nbs/09_cli.ipynb #166cfc14
 def _parser(cmd:str)->argparse.ArgumentParser:
     "A command's options: `run`'s from `RunSettings`, the others' from their signatures"
-    return RunSettings.parser(f'layeralign {cmd}') if cmd == 'run' else anno_parser(_COMMANDS[cmd], prog=f'layeralign {cmd}')
+    return RunSettings.parser(f'layeralign {cmd}') if cmd == 'run' else anno_parser(_command(cmd), prog=f'layeralign {cmd}')
 
 # %% ../nbs/09_cli.ipynb #b3a59364
 def main(argv:list=None, # arguments after `layeralign` (default: sys.argv[1:])
         )->int:          # exit status: 0 done, 1 an error (one line on stderr), 2 a usage error, 3 some pairs failed, 130 interrupted
     "The `layeralign` command: `layeralign <command> [options]`; `layeralign <command> --help` for its options"
     argv = sys.argv[1:] if argv is None else list(argv)
-    usage = 'usage: layeralign {' + ','.join(_COMMANDS) + '} [options]\n' + '\n'.join(
-        f'  {k:10s}{(f.__doc__ or "").splitlines()[0]}' for k, f in _COMMANDS.items())
+    usage = 'usage: layeralign {' + ','.join(_COMMANDS) + '} [options]\n' + '\n'.join(f'  {k:10s}{_summary(k)}' for k in _COMMANDS)
     if argv[:1] in (['--version'], ['-V']): print(f'layeralign {__version__}'); return 0
     if not argv or argv[0] in ('-h', '--help'):   # asked for help: 0; no command at all: a usage error
         print(usage, file=sys.stdout if argv else sys.stderr); return 0 if argv else 2
@@ -90,7 +136,7 @@ def main(argv:list=None, # arguments after `layeralign` (default: sys.argv[1:])
     if cmd not in _COMMANDS: print(f"layeralign: unknown command {cmd!r}\n{usage}", file=sys.stderr); return 2
     args = {k: v for k, v in vars(_parser(cmd).parse_args(rest)).items() if k not in ('pdb', 'xtra')}
     cli, os.environ['LAYERALIGN_CLI'] = os.environ.get('LAYERALIGN_CLI'), '1'
-    try: return _COMMANDS[cmd](**args) or 0
+    try: return _command(cmd)(**args) or 0
     except KeyboardInterrupt:   # Ctrl-C: every finished stage and store is kept, and a rerun takes up from there
         print(f"layeralign {cmd}: interrupted; rerun to resume", file=sys.stderr); return 130
     except Exception as e:
@@ -133,8 +179,10 @@ def run_notebooks(train_store,            # FeatureStore (or path) of the traini
                   nbs:Path=None,          # the folder with the stage notebooks (default: `nbs_path()`)
                   progress:bool=False,    # papermill's per-cell progress bars
                   **kwargs,
-                 )->pd.DataFrame:         # the grid, as `evaluate_grid` returns it
+                 )->pd.DataFrame:         # the learned grid and the baseline, as `run` returns it (grid.csv has the lens rows too)
     "Train, project and evaluate by running the stage notebooks with papermill; executed copies in `out/_runs/`"
+    import pandas as pd
+    from layeralign.store import FeatureStore
     s, nbs, out = replace(settings or RunSettings(), **kwargs), Path(nbs) if nbs else nbs_path(), Path(out)
     store = lambda st: str(st.path if isinstance(st, FeatureStore) else Path(st))
     names = [p for p in grid_pairs(FeatureStore(store(train_store)), s.pairs) if p != BASELINE]
@@ -147,4 +195,5 @@ def run_notebooks(train_store,            # FeatureStore (or path) of the traini
                projected=str(projected), pairs=names, device=s.run_device), nbs, progress)
     _papermill(nbs/'04_retrieval.ipynb', runs/'04_retrieval.ipynb', dict(projected=str(projected), out=str(out), device=s.run_device,
                eval_store=None), nbs, progress)
-    return pd.read_csv(out/'grid.csv')
+    grid = pd.read_csv(out/'grid.csv')   # with the lens rows 04 adds, as `run` writes it
+    return grid[grid.projection != 'lens'].reset_index(drop=True)   # as `run` returns it

@@ -9,17 +9,13 @@ from contextlib import contextmanager
 from pathlib import Path
 try: import fcntl
 except ImportError: fcntl = None   # Windows: no POSIX locks (see `stage_lock`)
-import numpy as np
-import torch
-import open_clip
 from safetensors import SafetensorError
-from safetensors.torch import save_file
 import layeralign
 
 # %% auto #0
 __all__ = ['layeralign_home', 'atomic_path', 'write_json', 'LockedError', 'stage_lock', 'remove_stale_tmp', 'read_json',
            'save_tensors', 'complete_safetensors', 'file_sha256', 'file_records', 'changed_files', 'environment',
-           'settings_diff', 'flag_hint', 'as_features']
+           'settings_diff', 'flag_hint', 'as_features', 'full_precision', 'torch_mismatch']
 
 # %% ../nbs/00_core.ipynb #b373e6a7
 def layeralign_home()->Path: # the storage root
@@ -195,6 +191,7 @@ def save_tensors(tensors:dict,           # {name: tensor}
                  metadata:dict|None=None, # {str: str} for the file's header
                 )->Path:
     "Save `tensors` as safetensors atomically (`atomic_path` gives the file the mode every new file gets here); a failed write names the file"
+    from safetensors.torch import save_file   # imported here: torch only where tensors are written
     with atomic_path(dest) as tmp:   # a failed write (safetensors' 'No space left on device') names the file
         save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
     return Path(dest)
@@ -253,6 +250,7 @@ def _cpu_name()->str:
 def environment(device=None, # where the work ran: its name is recorded too
                )->dict:       # versions of layeralign, Python, torch, open_clip, numpy (and the device)
     "The software, and the device, a result was made with: for the record beside it"
+    import numpy as np, torch, open_clip   # imported here: `layeralign --help` starts without them
     env = dict(layeralign=layeralign.__version__, python=platform.python_version(), torch=torch.__version__,
                open_clip=open_clip.__version__, numpy=np.__version__)
     if device is not None:   # a CPU's vector instructions (torch's CPU capability) decide its float rounding
@@ -296,6 +294,7 @@ def as_features(x,         # anything torch.as_tensor takes: a tensor, an array,
                 name:str,  # the argument's name, for the messages
                )->torch.Tensor: # [n, d] float32, or float64 where x is float64
     "`x` as a 2-D float tensor `[n, d]`, checked: a wrong shape, an integer dtype or a NaN/inf is refused by `name`"
+    import torch
     x = torch.as_tensor(x)
     if x.ndim != 2: raise ValueError(f"{name} must be 2-D [n, d], got shape {tuple(x.shape)}")
     if not x.is_floating_point(): raise TypeError(f"{name} must be floating point, got {x.dtype}")
@@ -303,3 +302,34 @@ def as_features(x,         # anything torch.as_tensor takes: a tensor, an array,
         bad = (~torch.isfinite(x).all(1)).nonzero().flatten()[:5].tolist()
         raise ValueError(f"{name} has NaN or inf values (rows {bad} ...)")
     return x if x.dtype == torch.float64 else x.float()
+
+# %% ../nbs/00_core.ipynb #37ef3f25
+@contextmanager
+def full_precision():
+    "float32 matrix products in full precision (no TF32) inside, the caller's setting restored after"
+    import torch
+    backends = [b for b in (torch.backends.cuda.matmul, getattr(torch.backends.mkldnn, 'matmul', None)) if hasattr(b, 'fp32_precision')]
+    saved = [b.fp32_precision for b in backends]            # the per-backend setting (torch >= 2.9)
+    try: legacy = torch.get_float32_matmul_precision()
+    except RuntimeError: legacy = None                      # set per backend: torch refuses to sum it up in one word
+    torch.set_float32_matmul_precision('highest')           # both of torch's ways at once
+    try: yield
+    finally:
+        if legacy is not None: torch.set_float32_matmul_precision(legacy)
+        for b, v in zip(backends, saved): b.fp32_precision = v
+
+# %% ../nbs/00_core.ipynb #6c95d3c6
+def torch_mismatch(error:BaseException, # what importing torchvision (or open_clip, which imports it) raised
+                  )->str|None:          # one line, or None when `error` is something else
+    "One line naming torch's and torchvision's versions and the fix, when `error` is torchvision failing against this torch"
+    said = ' '.join(str(error).split())
+    if 'torchvision::' not in said and not ('torchvision' in said and ('does not exist' in said or 'extension' in said)): return None
+    from importlib.metadata import version, PackageNotFoundError
+    def installed(p):
+        try: return version(p)
+        except PackageNotFoundError: return 'none'
+    torch_v, vision_v = installed('torch'), installed('torchvision')
+    major, minor = (torch_v.split('+')[0].split('.') + ['', ''])[:2]
+    want = f"0.{int(minor) + 15}.*" if major == '2' and minor.isdigit() else '<the release made for it>'   # torch 2.N: torchvision 0.(N+15)
+    return (f"torchvision {vision_v} does not match torch {torch_v} ({said[:120]}): install the torchvision built for this torch "
+            f"from the same index (CPU or the same CUDA), e.g. pip install 'torchvision=={want}'")

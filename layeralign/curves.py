@@ -4,13 +4,13 @@
 
 # %% ../nbs/02a_curves.ipynb #2212a1b9
 from __future__ import annotations
-import json
+import json, math, textwrap
 from pathlib import Path
 from .names import parse_pair, depth_key
 from .projection import train_status
 
 # %% auto #0
-__all__ = ['draw_curves', 'plot_histories']
+__all__ = ['draw_curves', 'loss_caption', 'plot_histories', 'in_jupyter', 'LiveCurves']
 
 # %% ../nbs/02a_curves.ipynb #3e807af3
 def draw_curves(ax,           # a matplotlib Axes
@@ -42,28 +42,91 @@ def _draw_panel(ax, pair:str, history:list, cfg:dict):
     # every panel keeps its tick labels: with a subset, the shared outer panels may be empty
     ax.tick_params(labelsize=6, labelbottom=True, labelleft=True)
 
+# %% ../nbs/02a_curves.ipynb #6f094528
+def loss_caption(cfg:dict)->str: # a pair's config (`<pair>.json`): its hyperparameters, train_rows and val_batch
+    "What the loss figure shows, and whether train and val losses compare (InfoNCE over fewer negatives is lower)"
+    said = "Symmetric InfoNCE loss per epoch; dotted: the best epoch (its weights are kept). "
+    b, tr, v = cfg.get('hyperparameters', {}).get('batch_size'), cfg.get('train_rows'), cfg.get('val_batch')
+    if not (b and tr and v):
+        return said + ("The val loss can sit below the train loss: InfoNCE grows with the negatives in a batch (chance is "
+                       "ln of the batch size), and a small val split fills smaller batches")
+    t = min(b, tr)
+    if v >= t: return said + f"Train and val batches both hold {t} images (chance ln {t} = {math.log(t):.2f}): the two losses compare"
+    return said + (f"Val batches hold at most {v} images against training's {t} (chance ln {v} = {math.log(v):.2f} vs ln {t} = "
+                   f"{math.log(t):.2f}): fewer negatives make the val loss lower, not a better fit; compare each curve's shape, "
+                   "not val against train")
+
 # %% ../nbs/02a_curves.ipynb #9d0c629a
 def plot_histories(out_dir:Path,  # a train_grid output directory
                    pairs='all',   # 'all' or a list of pair names
                    size:float=1.6,# inches per panel
+                   title:str|None=None, # over the figure, e.g. model, tag and dataset
                   ):              # a matplotlib Figure
     "Train and val loss of every pair, one small panel per pair: rows text layers, columns image layers"
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
     out_dir = Path(out_dir)
     files = _history_files(out_dir, pairs)
     texts = sorted({parse_pair(p)[0] for p in files}, key=depth_key)
     images = sorted({parse_pair(p)[1] for p in files}, key=depth_key)
-    fig, axs = plt.subplots(len(texts), len(images), figsize=(size * len(images) + 1, size * len(texts) + 0.5),
-                            sharex=True, sharey=True, squeeze=False)
+    fig, axs = plt.subplots(len(texts), len(images), figsize=(max(size * len(images) + 1, 6.5), size * len(texts) + 1.6),
+                            sharex=True, sharey=True, squeeze=False, layout='constrained')
     for ax in axs.flat: ax.set_axis_off()
-    used = []
+    used, cfgs = [], []
     for p, f in files.items():
         t, i = parse_pair(p)
         ax = axs[texts.index(t), images.index(i)]
         ax.set_axis_on(); used.append(ax)
         cfg_path = out_dir/f'{p}.json'
-        _draw_panel(ax, p, json.loads(f.read_text()), json.loads(cfg_path.read_text()) if cfg_path.exists() else {})
-    used[0].legend(fontsize=6)
-    fig.supxlabel('epoch'); fig.supylabel('symmetric InfoNCE loss')
-    fig.tight_layout()
+        cfgs.append(json.loads(cfg_path.read_text()) if cfg_path.exists() else {})
+        _draw_panel(ax, p, json.loads(f.read_text()), cfgs[-1])
+    lines = used[0].get_lines()[:2] + [Line2D([], [], color='0.6', lw=0.7, ls=':')]
+    caption = loss_caption(next((c for c in cfgs if c.get('val_batch')), cfgs[0]))
+    fig.legend(lines, ['train', 'val', 'best epoch (weights kept)'], loc='outside right upper', fontsize=7, frameon=False, alignment='left',
+               title=textwrap.fill(caption, width=40), title_fontsize=7)   # the caption, over the legend
+    head = f"{title}\n" if title else ''
+    fig.suptitle(f"{head}loss curves, one panel per pair (rows: text layer, columns: image layer)", fontsize=9)
+    fig.supxlabel('epoch', fontsize=8); fig.supylabel('symmetric InfoNCE loss', fontsize=8)
     return fig
+
+# %% ../nbs/02a_curves.ipynb #0f7b143d
+def in_jupyter()->bool:
+    "True in a Jupyter kernel, where a figure can be shown and updated in place"
+    try: from IPython import get_ipython
+    except ImportError: return False
+    ip = get_ipython()
+    return ip is not None and 'IPKernelApp' in getattr(ip, 'config', {})
+
+class LiveCurves:
+    "Panels of a training history, redrawn in place after each epoch in Jupyter (nothing headless), saved as a PNG at the end"
+    def __init__(self, panels:dict, # {panel title: {record key: line label}}
+                 show:bool|None=None): # None: in Jupyter only
+        self.panels, self.show, self.handle = panels, in_jupyter() if show is None else show, None
+
+    def figure(self, history:list): # the matplotlib Figure of `history`
+        import matplotlib.pyplot as plt
+        fig, axs = plt.subplots(1, len(self.panels), figsize=(3.2 * len(self.panels), 2.6), squeeze=False)
+        for ax, (title, curves) in zip(axs[0], self.panels.items()):
+            if draw_curves(ax, history, curves, marker='o', ms=3): ax.legend(fontsize=7)
+            ax.set(xlabel='epoch', title=title)
+        fig.tight_layout()
+        return fig
+
+    def update(self, history:list):
+        "Redraw after an epoch (only where shown)"
+        if not self.show or not history: return
+        import matplotlib.pyplot as plt
+        from IPython.display import display
+        fig = self.figure(history)
+        if self.handle is None: self.handle = display(fig, display_id=True)
+        else: self.handle.update(fig)
+        plt.close(fig)
+
+    def save(self, history:list, dest:Path): # the PNG, written atomically
+        "The last picture as a PNG"
+        import matplotlib.pyplot as plt
+        from layeralign.core import atomic_path
+        fig = self.figure(history)
+        with atomic_path(dest) as tmp: fig.savefig(tmp, format='png', dpi=80)
+        plt.close(fig)
+        return Path(dest)

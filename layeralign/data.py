@@ -28,6 +28,7 @@ class CaptionSet:
     name:str='custom'     # dataset name, e.g. 'flickr30k'
     split:str='test'      # split name, e.g. 'train'
     split_source:str='given' # 'given': the data named each image's split; 'seeded': layeralign drew it; 'none': no split
+    labels:dict|None=None # {label set name: [n_images] label strings}, e.g. {'shape': [...], 'colour': [...]}; None: no labels
 
     def __post_init__(self):
         self.image_paths = [Path(p) for p in self.image_paths]
@@ -39,6 +40,21 @@ class CaptionSet:
         if len(self.caption_image) and (self.caption_image.min() < 0 or self.caption_image.max() >= len(self.image_paths)):
             raise ValueError(f"CaptionSet {self.name}/{self.split}: caption_image points outside the "
                              f"{len(self.image_paths)} images")
+        if self.labels is not None:
+            self.labels = {str(k): [str(v) for v in vs] for k, vs in dict(self.labels).items()}
+            for k, vs in self.labels.items():
+                if len(vs) != self.n_images:
+                    raise ValueError(f"CaptionSet {self.name}/{self.split}: label set {k!r} has {len(vs)} labels "
+                                     f"for {self.n_images} images (one label per image)")
+
+    def label_set(self, name:str)->list: # [n_images] label strings
+        "The labels of the label set `name`; a one-line error naming what there is when it is not held"
+        if not self.labels:
+            raise ValueError(f"{self.name}/{self.split} has no labels: give a labelled dataset (the synthetic world, "
+                             "a pairs table with a `label` or `label_*` column, a Karpathy file whose images carry `labels`)")
+        if name not in self.labels:
+            raise ValueError(f"{self.name}/{self.split} has no label set {name!r}; its label sets: {', '.join(self.labels)}")
+        return self.labels[name]
 
     @property
     def n_images(self)->int: return len(self.image_paths)
@@ -108,7 +124,13 @@ def load_karpathy(json_path:Path, # a Karpathy split file, e.g. `dataset_flickr3
     captions = [s['raw'] for img in chosen for s in img['sentences']]
     caption_image = np.repeat(np.arange(len(chosen)), [len(img['sentences']) for img in chosen])
     name = data.get('dataset') or json_path.stem.removeprefix('dataset_')
-    return CaptionSet(image_paths, captions, caption_image, name=name, split=split)
+    sets = [list(img.get('labels') or {}) for img in chosen]
+    if any(s != sets[0] for s in sets):
+        i = next(i for i, s in enumerate(sets) if s != sets[0])
+        raise ValueError(f"{json_path} ({split} split): {chosen[i]['filename']} has label sets {sets[i]} but "
+                         f"{chosen[0]['filename']} has {sets[0]}; every image needs the same `labels` keys")
+    labels = {k: [img['labels'][k] for img in chosen] for k in sets[0]} if chosen and sets[0] else None
+    return CaptionSet(image_paths, captions, caption_image, name=name, split=split, labels=labels)
 
 # %% ../nbs/00_data.ipynb #bdb0b943
 _16BIT_MODES = ('I;16', 'I;16L', 'I;16B', 'I;16N')
@@ -230,26 +252,42 @@ def _column(table:Path, columns:list, names:tuple, what:str)->str:
         if c in columns: return c
     raise ValueError(f"{table} has no {what} column; found {', '.join(map(str, columns)) or 'none'}, valid names: {', '.join(names)}")
 
+# %% ../nbs/00_data.ipynb #087e030c
+def _check_label_classes(table:Path, rows:list): # `_table_rows`' rows: (line, image, caption, split, {label set: label})
+    "Refuse a label column with one class in the whole table"
+    for name in (rows[0][4] if rows else {}):
+        classes = {r[4][name] for r in rows}
+        if len(classes) < 2:
+            col = 'label' if name == 'label' else f'label_{name}'
+            raise ValueError(f"{table}: label column {col!r} has one class ({next(iter(classes))}) in all {len(rows)} rows, so it separates "
+                             "nothing; give two or more classes, or drop the column")
+
 # %% ../nbs/00_data.ipynb #3946000f
 def _table_rows(table:Path)->tuple:
-    "([(line, image, caption, split or None)], has a split column): checked, repeated rows dropped with a warning"
+    "([(line, image, caption, split or None, {label set: label})], has a split column): checked, repeated rows dropped with a warning"
     rows, lines = read_table(table)
     if not rows: raise ValueError(f"{table} holds no rows")
     columns = list(dict.fromkeys(k for row in rows for k in row))
     image_col = _column(table, columns, _IMAGE_COLUMNS, 'image')
     caption_col = _column(table, columns, _CAPTION_COLUMNS, 'caption')
     has_split = 'split' in columns
+    label_cols = {c: ('label' if c == 'label' else c.removeprefix('label_')) for c in columns
+                  if isinstance(c, str) and (c == 'label' or (c.startswith('label_') and len(c) > 6))}
     out, seen = [], set()
     for line, row in zip(lines, rows):
         image, caption, split = row.get(image_col), row.get(caption_col), row.get('split')
         if not image or not isinstance(caption, str) or not caption.strip():
             raise ValueError(f"{table}, line {line}: no image or an empty caption: {row}")
         if has_split and not split: raise ValueError(f"{table}, line {line}: no split value (the table has a split column): {row}")
+        labels = {name: row.get(c) for c, name in label_cols.items()}
+        if any(v is None or str(v).strip() == '' for v in labels.values()):
+            raise ValueError(f"{table}, line {line}: an empty label (the table has label column(s) {', '.join(label_cols)}): {row}")
         if (str(image), caption.strip()) in seen: continue
         seen.add((str(image), caption.strip()))
-        out.append((line, str(image), caption, str(split) if has_split else None))
+        out.append((line, str(image), caption, str(split) if has_split else None, {k: str(v).strip() for k, v in labels.items()}))
     if len(out) < len(rows):
         warnings.warn(f"{table}: {len(rows) - len(out)} repeated row(s) (same image, same caption) dropped; {len(out)} rows kept")
+    _check_label_classes(table, out)
     return out, has_split
 
 # %% ../nbs/00_data.ipynb #698bd6b6
@@ -278,7 +316,7 @@ def _assign(table:Path, rows:list, has_split:bool, split_fractions, split_seed:i
     "image -> split, from the split column (checked: one split per image) or drawn by the seed"
     if not has_split: return _seeded_split([r[1] for r in rows], split_fractions, split_seed, table)
     assignment = {}
-    for line, image, _, split in rows:
+    for line, image, _, split, _ in rows:
         if assignment.setdefault(image, split) != split:
             raise ValueError(f"{table}, line {line}: image {image} is in split {split!r} here but in {assignment[image]!r} "
                              "on an earlier line; all captions of an image must be in one split")
@@ -334,11 +372,19 @@ def load_pairs(table:Path, # a .csv/.tsv/.jsonl of (image, caption[, split]) row
     rows, has_split = _table_rows(table)
     rows, source = _rows_of_split(table, rows, has_split, split, split_fractions, split_seed)
     by_image = {}   # image name -> its captions, in first-appearance order
-    for _, image, caption, _ in rows: by_image.setdefault(image, []).append(caption)
+    labels = {}     # image -> its labels, the same on every row of the image
+    for line, image, caption, _, lab in rows:
+        by_image.setdefault(image, []).append(caption)
+        if labels.setdefault(image, lab) != lab:
+            raise ValueError(f"{table}, line {line}: image {image} has labels {lab} here but {labels[image]} on an earlier "
+                             "line; an image has one label per label column")
     if split is not None and len(by_image) < 100:
         warnings.warn(f"{table}: the {split} split has only {len(by_image)} images (fewer than 100): its recall is coarse and noisy")
     image_paths = [image_dir/image for image in by_image]
     check_present(image_paths, f"{table} (images in {image_dir})")
     captions = [c for caps in by_image.values() for c in caps]
     caption_image = np.repeat(np.arange(len(by_image)), [len(caps) for caps in by_image.values()])
-    return CaptionSet(image_paths, captions, caption_image, name=name or table.stem, split=split or 'all', split_source=source)
+    names = list(next(iter(labels.values()), {}))
+    by_set = {k: [labels[image][k] for image in by_image] for k in names} or None
+    return CaptionSet(image_paths, captions, caption_image, name=name or table.stem, split=split or 'all', split_source=source,
+                      labels=by_set)

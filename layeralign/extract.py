@@ -4,7 +4,7 @@
 
 # %% ../nbs/01b_extract.ipynb #0d259f64
 from __future__ import annotations
-import contextlib, hashlib, json, math, os, shutil, stat, time
+import contextlib, hashlib, json, math, os, shutil, signal, stat, time
 from concurrent.futures import ThreadPoolExecutor
 import functools
 from pathlib import Path
@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 from .models import (TEXT_POOLING, config_blocks, load_model, resolve_model, weights_id, cut_tokens, finish_images,
-                               open_clip_image_layers, as_jsonable, to_device, split_preprocess, open_clip_text_layers, tower_dims, tower_head)
-from .towers import IMAGE_POOLING, Tower, fit_text_batch, towers_name, load_towers, tower_specs
+                               open_clip_image_layers, as_jsonable, to_device, split_preprocess, open_clip_text_layers, tower_dims, tower_head, weights_label)
+from .towers import IMAGE_POOLING, Tower, fit_text_batch, waiting_features, towers_name, load_towers, tower_specs
 from .data import CaptionSet, load_image
 from .core import atomic_path, environment, file_sha256, flag_hint, settings_diff, stage_lock
 from .shards import (assemble_shards, assembled_store, rank_world, remove_leftovers, run_id, shard_batches,
@@ -54,6 +54,24 @@ class _Collate:
         return idx, ok, x, {int(i): e for i, _, e in items if e is not None}
 
 # %% ../nbs/01b_extract.ipynb #e6c0f0b1
+def _shm_message(num_workers:int)->str:
+    "The one line that says DataLoader workers ran out of shared memory, with the fixes"
+    try: du = shutil.disk_usage('/dev/shm'); room = f" (/dev/shm: {du.free / 2**20:,.0f} MB free of {du.total / 2**20:,.0f} MB)"
+    except OSError: room = ''
+    return (f"the {num_workers} DataLoader workers decoding images ran out of shared memory{room}: each holds two batches "
+            f"there. Give the container more (docker run --shm-size=8g ...), or fewer workers ({flag_hint('num_workers', 0)} "
+            "decodes in this process)")
+
+def _out_of_shm(e:BaseException, # what the DataLoader raised
+                workers=(),     # its worker processes
+               )->bool:
+    "Did a worker die of a bus error (SIGBUS), or find shared memory full (torch's `</torch_...>` files, /dev/shm)?"
+    if any(getattr(w, 'exitcode', None) == -signal.SIGBUS for w in workers): return True   # torch says only "exited unexpectedly"
+    msg = str(e)
+    return 'Bus error' in msg or 'out of shared memory' in msg or (
+        'No space left on device' in msg and ('/torch_' in msg or '/dev/shm' in msg or 'shared memory' in msg))
+
+# %% ../nbs/01b_extract.ipynb #8c6d1cb7
 def _ready_batches(dataset,        # _ImageFiles, _Captions, ...: items (index, item, error)
                    batches:list,   # [[index, ...], ...] in the order to run them
                    collate,        # _Collate (with the tokenizer for text)
@@ -64,7 +82,12 @@ def _ready_batches(dataset,        # _ImageFiles, _Captions, ...: items (index, 
     "Batches from DataLoader workers, made ready for the model by `prepare` (x is None when no item of a batch could be read)"
     loader = torch.utils.data.DataLoader(dataset, batch_sampler=batches, collate_fn=collate, num_workers=num_workers,
                                          pin_memory=device.type == 'cuda', prefetch_factor=2 if num_workers else None)
-    for idx, ok, x, errs in loader: yield idx, ok, None if x is None else prepare(x), errs
+    ready = iter(loader)
+    try:
+        for idx, ok, x, errs in ready: yield idx, ok, None if x is None else prepare(x), errs
+    except (RuntimeError, OSError) as e:   # workers pass batches through /dev/shm: a container's 64 MB is soon full
+        if num_workers and _out_of_shm(e, getattr(ready, '_workers', ())): raise OSError(_shm_message(num_workers)) from None
+        raise
 
 # %% ../nbs/01b_extract.ipynb #d8b678f1
 def image_batches(paths:list,        # image files
@@ -105,12 +128,13 @@ def _select_layers(layers,        # 'all', a list of names for both towers, or {
 
 # %% ../nbs/01b_extract.ipynb #4f111ccd
 def _data_digest(data:CaptionSet)->str:
-    "A fingerprint of a CaptionSet: its image files (folder and name, so that the data may move), captions and caption -> image map"
+    "A fingerprint of a CaptionSet: its image files (folder and name, so that the data may move), captions, caption -> image map and labels"
     h = hashlib.sha256()
     for p in data.image_paths: h.update(f'{p.parent.name}/{p.name}'.encode() + b'\0')
     h.update(b'\1')
     for c in data.captions: h.update(c.encode('utf-8') + b'\0')
     h.update(np.ascontiguousarray(data.caption_image, dtype=np.int64).tobytes())
+    if data.labels: h.update(json.dumps(data.labels, sort_keys=True).encode('utf-8'))   # (unlabelled data: as before labels existed)
     return h.hexdigest()
 
 # %% ../nbs/01b_extract.ipynb #63a25f3d
@@ -378,10 +402,21 @@ def _request(data:CaptionSet, model, pretrained, layers, pooling, dtype:str, pre
 
 # %% ../nbs/01b_extract.ipynb #b3f2153b
 def _rank_device(device:torch.device, rank:int, world:int)->torch.device:
-    "This rank's device: `cuda:<LOCAL_RANK>` when several ranks share plain 'cuda'; made current, for pinned memory and kernels"
-    if world > 1 and device.type == 'cuda' and device.index is None: device = torch.device('cuda', int(os.environ.get('LOCAL_RANK', rank)))
+    "This rank's device: `cuda:<LOCAL_RANK mod the GPUs it sees>` when several ranks share plain 'cuda'; made current, for pinned memory and kernels"
+    if world > 1 and device.type == 'cuda' and device.index is None:   # a launcher may show each rank one GPU: LOCAL_RANK 1 is then cuda:0
+        device = torch.device('cuda', int(os.environ.get('LOCAL_RANK', rank)) % torch.cuda.device_count())
     if device.type == 'cuda' and device.index is not None: torch.cuda.set_device(device)
     return device
+
+# %% ../nbs/01b_extract.ipynb #bc9f6325
+def _workers(num_workers:int|None, # as `extract` takes it
+             device:torch.device,
+            )->int:                # DataLoader workers for this rank
+    "Workers as given; else none on the CPU, and on CUDA up to 16: this machine's CPUs but one per rank, shared by its ranks (`LOCAL_WORLD_SIZE`)"
+    if num_workers is not None: return num_workers
+    if device.type != 'cuda': return 0
+    ranks = max(1, int(os.environ.get('LOCAL_WORLD_SIZE', 1)))
+    return min(16, max(1, ((os.cpu_count() or 2) - ranks) // ranks))
 
 # %% ../nbs/01b_extract.ipynb #da087227
 def _batch_sizes(batch_size,        # as `extract` takes it: a number, {'image': n, 'text': m}, or None
@@ -393,7 +428,9 @@ def _batch_sizes(batch_size,        # as `extract` takes it: a number, {'image':
     cuda, given = device.type == 'cuda', batch_size if isinstance(batch_size, dict) else {t: batch_size for t in TOWERS}
     bs = {t: int(given.get(t) or ((256 if t == 'image' else 2048) if cuda else (32 if t == 'image' else 128))) for t in TOWERS}
     if cuda and not given.get('text') and towers is not None and hasattr(getattr(towers['text'], 'model', None), 'config'):
-        bs['text'] = fit_text_batch(towers['text'].model.config, torch.cuda.mem_get_info(device)[0], dtype=text_dtype, start=bs['text'])
+        t = towers['text']   # its batch, and the features of two shards of such batches waiting to be written
+        bs['text'] = fit_text_batch(t.model.config, torch.cuda.mem_get_info(device)[0], dtype=text_dtype, start=bs['text'],
+                                    held=waiting_features(t.dims['L'], t.n_blocks + 1))
     return bs
 
 # %% ../nbs/01b_extract.ipynb #85d56730
@@ -412,7 +449,7 @@ def _extract_towers(req:SimpleNamespace, data:CaptionSet, partial:Path, shard_si
                    )->tuple: # ({'images_per_s', 'captions_per_s'} of what was done, {tower: head} or None when nothing was left)
     "This rank's missing shards of both towers; the model is loaded only when there are some"
     if all(shard_file(partial, t, s).exists() for t in TOWERS for s in range(n_shards[t]) if s % world == rank): return {}, None
-    workers = num_workers if num_workers is not None else (min(16, max(1, (os.cpu_count() or 2) - 1)) if device.type == 'cuda' else 0)
+    workers = _workers(num_workers, device)
     nets, head, preprocess, tokenizer = _load_nets(req, device)
     common = dict(partial=partial, device=device, autocast_dtype=PRECISIONS[precision], store_dtype=getattr(torch, dtype),
                   skip_bad=skip_bad, progress=progress and rank == 0, rank=rank, world=world)
@@ -454,7 +491,7 @@ def _manifest_meta(req:SimpleNamespace, data:CaptionSet, precision:str, device, 
     s = req.settings
     meta = dict(model=s['model'], pretrained=s['pretrained'], dataset=data.name, split=data.split, pooling=s['pooling'],
                 precision=precision, device=str(device), speed=speed, settings=s, environment=environment(device))
-    if req.towers is None: meta['quick_gelu'] = s['quick_gelu']
+    if req.towers is None: meta.update(quick_gelu=s['quick_gelu'], weights=weights_label(s['pretrained'], s.get('init_seed')))
     else: meta.update(image_model=req.specs['image'], text_model=req.specs['text'], towers=as_jsonable({t: req.towers[t].record for t in TOWERS}),
                       truncated=_truncated(req.towers['text'], data))
     return meta
@@ -500,7 +537,7 @@ def extract(data:CaptionSet,          # the images and captions of one split
         if isinstance(plan, FeatureStore): return plan
         if rank == 0:
             with atomic_path(partial/'images.json') as tmp: tmp.write_text(json.dumps(images, separators=(',', ':')), encoding='utf-8')
-        n_shards = shard_counts({'image': data.n_images, 'text': data.n_captions}, plan['shard_size'], partial)
+        n_shards = shard_counts({'image': data.n_images, 'text': data.n_captions}, plan['shard_size'], partial, verbose=rank == 0)
         speed, head = _extract_towers(req, data, partial, plan['shard_size'], n_shards, bs, device, dtype, precision, num_workers,
                                       skip_bad, progress, rank, world)
         if rank != 0: return wait_for(lambda: assembled_store(out, req.settings), f"rank 0 to assemble {out}")

@@ -14,14 +14,15 @@ from fastcore.basics import patch
 from fastcore.script import call_parse
 from tqdm.auto import tqdm
 import matplotlib.pyplot as plt
-from .core import atomic_path, stage_lock, write_json, settings_diff, flag_hint, as_features, remove_stale_tmp
+from .core import full_precision, atomic_path, stage_lock, write_json, settings_diff, flag_hint, as_features, remove_stale_tmp
 from .data import caption_groups
 from .names import DIRECTIONS, check_pairs, depth_key, pair_name, pair_towers, parse_pair, recall_col
 from .store import FeatureStore
 
 # %% auto #0
 __all__ = ['METRICS', 'FAST_METRICS', 'KNN_METRICS', 'check_metrics', 'prepare_features', 'alignment_score', 'paired_rows',
-           'similarity_grid', 'spearman_with', 'grid_panels', 'plot_small_multiples', 'write_metrics', 'metrics_cli']
+           'metrics_memory', 'similarity_grid', 'spearman_with', 'grid_panels', 'plot_small_multiples', 'write_metrics',
+           'metrics_cli']
 
 # %% ../nbs/07_metrics.ipynb #927d6fce
 METRICS = ('mutual_knn', 'cycle_knn', 'lcs_knn', 'edit_distance_knn', 'cka', 'unbiased_cka', 'cknna', 'svcca')   # platonic-rep's eight
@@ -76,9 +77,10 @@ class _Layer:
 # %% ../nbs/07_metrics.ipynb #bf7d1304
 @patch
 def _neighbours(self:_Layer, gram, topk:int, reciprocal:bool):
-    "Each row's `topk` nearest rows and their Gram values; with `reciprocal`, which of them have the row among theirs"
+    "Each row's `topk` nearest rows and their Gram values, ties to the lower row; with `reciprocal`, which list the row back"
     scores = gram.clone().fill_diagonal_(-math.inf)      # an item is never its own neighbour
-    vals, self.knn = scores.topk(topk, dim=1)            # [N, topk] most similar first
+    vals, order = torch.sort(scores, dim=1, descending=True, stable=True)   # stable: equal values keep row order
+    self.knn, vals = order[:, :topk].contiguous(), vals[:, :topk]            # [N, topk] most similar first
     self.knn_sims = vals.double()                        # [N, topk] their Gram values
     if reciprocal:
         rows = torch.arange(self.n, device=gram.device)
@@ -289,6 +291,28 @@ def _grid_scores(todo:list, towers:tuple, layer, metrics:list, progress:bool)->l
             else: out.append(dict(pair=pair_name(a, b), text_layer=a, image_layer=b, **scores))
     return out
 
+# %% ../nbs/07_metrics.ipynb #7be40491
+def metrics_memory(n:int,          # rows scored
+                   held:int,       # first-side layers held at once
+                   metrics:list,   # checked metric names
+                  )->int:          # bytes on the device, at the most
+    "What `similarity_grid` holds at once: the held layers' Gram matrices, one more layer's, and the N x N work of building one"
+    gram = 8 * n * n if any(m in metrics for m in ('cka', 'unbiased_cka')) else 0   # float64, kept per layer
+    knn = any(m in metrics for m in KNN_METRICS)
+    build = 4 * n * n + (16 * n * n if knn else 0) + gram                           # products; sorted values and indices; float64 copy
+    return (held + 1) * gram + build + gram                                         # ... and one N x N product of two layers
+
+# %% ../nbs/07_metrics.ipynb #ab50ca88
+def _check_metrics_memory(n:int, held:int, metrics:list, device, where):
+    "Refuse a grid whose N x N matrices would not fit on `device` (90% of what is free), naming an N that fits"
+    from layeralign.projection import _memory_budget   # the one rule of what a device has free
+    budget, need = _memory_budget(torch.device(device), None), metrics_memory(n, held, metrics)
+    if budget is None or need <= budget: return
+    fits = max([2**p for p in range(4, 21) if metrics_memory(2**p, held, metrics) <= budget] or [16])   # a power of two that fits
+    raise MemoryError(f"{where}: the metrics of N={n} rows need about {need / 2**30:.3g} GiB on {device} ({held + 1} layers' N x N "
+                      f"matrices), more than the {budget / 2**30:.3g} GiB free: score fewer rows, e.g. n={fits} "
+                      f"(--n {fits} on `layeralign metrics`)")
+
 # %% ../nbs/07_metrics.ipynb #c1b86681
 def similarity_grid(store,                    # FeatureStore (or its path)
                     metrics=FAST_METRICS,     # metric names, 'fast' or 'all'
@@ -310,8 +334,9 @@ def similarity_grid(store,                    # FeatureStore (or its path)
     rows_of = {'image': images.to(device), 'text': captions.to(device)}
     dims = [store.dims[towers[0]][a] for a, _ in todo] + [store.dims[towers[1]][b] for _, b in todo]
     _check_settings(metrics, len(images), dims, topk, cca_dim)
+    _check_metrics_memory(len(images), len(dict.fromkeys(a for a, _ in todo)), metrics, device, store.path)   # before any layer loads
     layer = lambda tower, name: _grid_layer(store, tower, name, rows_of[tower], metrics, topk, cca_dim, preprocess, device)
-    out = _grid_scores(todo, towers, layer, metrics, progress)
+    with full_precision(): out = _grid_scores(todo, towers, layer, metrics, progress)   # no TF32: the same numbers on every device
     first, second = ('layer_a', 'layer_b') if towers[0] == towers[1] else ('text_layer', 'image_layer')
     out.sort(key=lambda r: (depth_key(r[first]), depth_key(r[second])))
     df = pd.DataFrame(out)
@@ -350,15 +375,15 @@ def _panel_title(col:str)->str:
 # %% ../nbs/07_metrics.ipynb #0e5c0d31
 def grid_panels(grid_df:pd.DataFrame|None,     # 04_retrieval's grid, or None
                 metrics_df:pd.DataFrame|None,  # `similarity_grid`'s table, or None
-                target:str=recall_col(DIRECTIONS[0], 1), # the grid's column to show
+                target:str|list|None=None,     # the grid's column(s) to show; None: R@1 of each direction it has
                )->dict:                        # {title: Series over pair names}
     "The panels of `plot_small_multiples`: learned and lens `target` from the grid, each metric"
     panels = {}
     if grid_df is not None:
+        targets = [target] if isinstance(target, str) else target or [c for c in (recall_col(d, 1) for d in DIRECTIONS) if c in grid_df.columns]
         kind = grid_df.projection if 'projection' in grid_df.columns else pd.Series('', index=grid_df.index)
-        short = _panel_title(target)
-        panels[f'learned {short}'] = grid_df[kind != 'lens'].set_index('pair')[target]
-        if (kind == 'lens').any(): panels[f'lens {short}'] = grid_df[kind == 'lens'].set_index('pair')[target]
+        for which, rows in (('learned', grid_df[kind != 'lens']), ('lens', grid_df[kind == 'lens'])):
+            if len(rows): panels.update({f'{which} {_panel_title(t)}': rows.set_index('pair')[t] for t in targets})
     if metrics_df is not None:
         for m in [c for c in METRICS if c in metrics_df.columns]: panels[m] = metrics_df.set_index('pair')[m]
     return panels
@@ -385,26 +410,52 @@ def _panel_table(s:pd.Series, parsed:dict, rows:list, cols:list)->np.ndarray:  #
         table[rows.index(a), cols.index(b)] = v
     return table
 
+# %% ../nbs/07_metrics.ipynb #a08238db
+_FAMILIES = dict.fromkeys(('mutual_knn', 'cycle_knn', 'edit_distance_knn'), 'neighbour overlap') | dict.fromkeys(
+    ('cka', 'unbiased_cka', 'cknna'), 'kernel alignment')   # measures on one scale; lcs_knn (a length) and svcca stand alone
+
+def _family(title:str)->str: return 'recall' if ' R@' in title else _FAMILIES.get(title, title)
+
+def _family_limits(tables:dict)->dict:
+    "{title: (vmin, vmax)}: one colour scale per family of panels (`_family`), recalls from 0"
+    limits = {}
+    for fam in dict.fromkeys(map(_family, tables)):
+        vals = np.concatenate([t.ravel() for title, t in tables.items() if _family(title) == fam])
+        vals = vals[np.isfinite(vals)]
+        lo, hi = (float(vals.min()), float(vals.max())) if len(vals) else (0.0, 1.0)
+        lo = 0.0 if fam == 'recall' else lo
+        limits.update({title: (lo, hi if hi > lo else lo + 1e-9) for title in tables if _family(title) == fam})
+    return limits
+
 # %% ../nbs/07_metrics.ipynb #3ba16987
 def plot_small_multiples(panels:dict,       # {title: Series indexed by pair name ('text_L6_image_final')}
                          ncols:int|None=None, # panels per row; None: up to 4
                          cmap:str='viridis',
                         ):                   # the matplotlib Figure
-    "One heatmap per measure, all on the same text layer x image layer axes in depth order"
+    "One heatmap per measure, all on the same text layer x image layer axes in depth order; one colour scale per family, values in the cells"
     if not panels: raise ValueError("no panels to plot: give at least one {title: Series over pair names}")
     parsed, rows, cols, sides = _panel_axes(panels)
     ncols = ncols or min(4, len(panels))
     nrows = math.ceil(len(panels) / ncols)
     fig, axs = plt.subplots(nrows, ncols, figsize=(ncols * (1.4 + 0.3*len(cols)), nrows * (1.0 + 0.3*len(rows))),
                             layout='constrained', squeeze=False)
-    for ax, (title, s) in zip(axs.flat, panels.items()):
-        im = ax.imshow(np.ma.masked_invalid(_panel_table(s, parsed, rows, cols)), cmap=cmap, aspect='auto')
+    tables = {title: _panel_table(s, parsed, rows, cols) for title, s in panels.items()}   # [rows, cols] each
+    limits = _family_limits(tables)
+    for ax, (title, table) in zip(axs.flat, tables.items()):
+        lo, hi = limits[title]
+        im = ax.imshow(np.ma.masked_invalid(table), cmap=cmap, aspect='auto', vmin=lo, vmax=hi)
         fig.colorbar(im, ax=ax, shrink=0.8)
+        for (i, j), v in np.ndenumerate(table):
+            if np.isfinite(v) and table.size <= 400:
+                ax.text(j, i, f'{v:.2f}', ha='center', va='center', fontsize=5 if len(cols) > 8 else 6,
+                        color='white' if v < lo + 0.6 * (hi - lo) else 'black')
         ax.set_title(title, fontsize=10)
         ax.set_xticks(range(len(cols)), cols, rotation=90, fontsize=7)
         ax.set_yticks(range(len(rows)), rows, fontsize=7)
         ax.set_xlabel(f'{sides[1]} layer', fontsize=8); ax.set_ylabel(f'{sides[0]} layer', fontsize=8)
     for ax in list(axs.flat)[len(panels):]: ax.axis('off')
+    shared = [f for f in dict.fromkeys(map(_family, tables)) if sum(_family(t) == f for t in tables) > 1]
+    if shared: fig.supxlabel(f"one colour scale per family: {', '.join(shared)}", fontsize=8)
     return fig
 
 # %% ../nbs/07_metrics.ipynb #ab2597e5
@@ -452,7 +503,7 @@ def write_metrics(store,                # FeatureStore (or its path)
 def metrics_cli(store:str,              # a feature store folder
                 metrics:str='fast',     # 'fast', 'all', or comma-separated names (mutual_knn,cka,...)
                 topk:int=10,            # neighbours per row for the kNN metrics and cknna
-                n:int=None,             # images, each with one caption (default: all)
+                n:int=1024,             # images, each with one caption: a seeded subset, as platonic-rep scores 1,024; 0: all
                 seed:int=0,             # which caption per image (and which images with --n)
                 out:str=None,           # folder for metrics.csv (default: the store's folder)
                 device:str='cpu',       # 'cpu' or 'cuda'
@@ -460,5 +511,5 @@ def metrics_cli(store:str,              # a feature store folder
                 quiet:bool=False,       # no progress bar
                ):
     "Training-free alignment metrics (platonic-rep's) of every layer pair of a feature store, into metrics.csv"
-    df = write_metrics(store, out, metrics, overwrite=overwrite, topk=topk, n=n, seed=seed, device=device, progress=not quiet)
+    df = write_metrics(store, out, metrics, overwrite=overwrite, topk=topk, n=n or None, seed=seed, device=device, progress=not quiet)
     print(f"metrics: {len(df)} pairs x {len(df.columns) - 3} metrics -> {df.attrs['path']}")

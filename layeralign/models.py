@@ -5,22 +5,27 @@
 # %% ../nbs/01_models.ipynb #b5bd959d
 from __future__ import annotations
 import difflib, json, logging, pickle
+from contextlib import contextmanager
 from pathlib import Path
 import numpy as np
 import torch
-import open_clip
 from safetensors import SafetensorError
 import layeralign
-from open_clip.transformer import text_global_pool
-from torchvision.transforms import Compose, Normalize, ToTensor
-from .core import flag_hint
+from .core import flag_hint, torch_mismatch
 from .names import FINAL
 from .store import is_file_ref
+try:
+    import open_clip
+    from open_clip.transformer import text_global_pool
+    from torchvision.transforms import Compose, Normalize, ToTensor
+except (RuntimeError, ImportError, AttributeError) as e:   # a torchvision built for another torch: one line, not thirty
+    if torch_mismatch(e) is None: raise
+    raise ImportError(torch_mismatch(e)) from None
 
 # %% auto #0
-__all__ = ['TEXT_POOLING', 'resolve_model', 'load_model', 'config_blocks', 'model_layers', 'weights_id', 'as_jsonable',
-           'block_indices', 'open_clip_image_layers', 'cut_tokens', 'open_clip_text_layers', 'tower_dims', 'tower_head',
-           'split_preprocess', 'finish_images', 'to_device']
+__all__ = ['TEXT_POOLING', 'resolve_model', 'weights_label', 'load_model', 'config_blocks', 'model_layers', 'weights_id',
+           'as_jsonable', 'block_indices', 'open_clip_image_layers', 'cut_tokens', 'open_clip_text_layers',
+           'tower_dims', 'tower_head', 'split_preprocess', 'finish_images', 'to_device']
 
 # %% ../nbs/01_models.ipynb #74c32f58
 _PKG = Path(layeralign.__file__).parent
@@ -121,6 +126,27 @@ def resolve_model(model:str,      # an open_clip model name, a project model nam
     if pretrained is not None: out['pretrained'], out['force_quick_gelu'] = _weights_for(name, config, config_path, pretrained)
     return out
 
+# %% ../nbs/01_models.ipynb #360eb95b
+class _NotRandomNews(logging.Filter):
+    "Drops open_clip's notice that a model was initialised randomly"
+    def filter(self, record): return 'Model initialized randomly' not in record.getMessage()
+
+@contextmanager
+def _random_on_purpose():
+    "Hold back open_clip's random-init notice inside the block (it logs through the root logger)"
+    f = _NotRandomNews()
+    logging.getLogger().addFilter(f)
+    try: yield
+    finally: logging.getLogger().removeFilter(f)
+
+# %% ../nbs/01_models.ipynb #d941634c
+def weights_label(pretrained,     # None (random weights), a tag, or a checkpoint file
+                  init_seed:int|None=None, # the seed of random weights
+                 )->str:          # e.g. 'openai', 'random (init_seed 0)'
+    "The weights in words, for records and the report: a tag or file as given, random weights with their seed"
+    if pretrained is not None: return str(pretrained)
+    return 'random' if init_seed is None else f'random (init_seed {init_seed})'
+
 # %% ../nbs/01_models.ipynb #3065dd09
 def load_model(model:str,         # open_clip model name, project model name, or path of a config JSON
                pretrained=None,   # None (random init), an open_clip tag, a project tag, or a checkpoint file
@@ -132,7 +158,7 @@ def load_model(model:str,         # open_clip model name, project model name, or
     r = resolve_model(model, pretrained)
     build = dict(pretrained=r['pretrained'], precision=precision, force_quick_gelu=r['force_quick_gelu'])
     if pretrained is None:   # random weights drawn on the CPU from their own seed: the same on every device and run
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), _random_on_purpose():
             torch.default_generator.manual_seed(init_seed)
             m, _, preprocess = open_clip.create_model_and_transforms(r['name'], device='cpu', **build)
         m = m.to(device)
@@ -365,7 +391,7 @@ def finish_images(x,     # [B, 3, H, W] uint8 from the workers (or float when no
                   ):      # [B, 3, H, W] float32, exactly as open_clip's preprocess gives
     "ToTensor's scaling and Normalize, on whatever device `x` is on"
     if norm is None: return x
-    x = x.float().div(255)
+    x = x.float().div(torch.full((1,), 255.0, device=x.device))   # a true division on every device (see below)
     mean = torch.as_tensor(norm[0], dtype=x.dtype, device=x.device).view(-1, 1, 1)
     std = torch.as_tensor(norm[1], dtype=x.dtype, device=x.device).view(-1, 1, 1)
     return x.sub_(mean).div_(std)

@@ -4,29 +4,35 @@
 
 # %% ../nbs/08_pipeline.ipynb #ad6ecb0f
 from __future__ import annotations
-import inspect, json, time, warnings
+import contextlib, inspect, json, time, warnings
 from dataclasses import replace
 from pathlib import Path
 import pandas as pd
 from fastcore.meta import delegates
 from . import __version__
 from .names import parse_pair, BASELINE, FINAL, TOWERS
-from .core import write_json, atomic_path, stage_lock, remove_stale_tmp, environment, save_tensors, flag_hint
+from .core import full_precision, write_json, atomic_path, stage_lock, remove_stale_tmp, environment, save_tensors, flag_hint
 from .data import write_split_assignment, SPLIT_FRACTIONS
 from .synthetic import synthetic
+from . import sources
 from .sources import load_dataset
 from .store import FeatureStore, lens
 from .extract import extract
-from .projection import train_grid, train_status, train_pending
+from .models import weights_label
+from .shards import RankWatch, rank_world, wait_for, watch_ranks
+from .projection import train_grid, train_status, train_pending, training_advice, TrainingWarning
+from .projection import store_shapes, _memory_groups, _memory_budget
+from .towers import tower_layers, tower_widths
+import torch
 from .project_eval import project, project_pending
 from .retrieval import evaluate_grid
 from .metrics import check_metrics, similarity_grid
 from .settings import RunSettings, DOWNLOADS, dataset_tag, weights_tag
 from .stages import Stages, fingerprint, claim, no_empty_folder, torch_threads, quiet, say
-from .report import write_pictures, write_report
+from .report import write_pictures, write_report, below_baseline
 
 # %% auto #0
-__all__ = ['MIN_SPLIT_IMAGES', 'option_if_given', 'run']
+__all__ = ['MIN_SPLIT_IMAGES', 'option_if_given', 'run', 'finish_grid']
 
 # %% ../nbs/08_pipeline.ipynb #2363d065
 def _load_data(s:RunSettings)->tuple: # ({split: CaptionSet}, [what loading warned])
@@ -48,16 +54,19 @@ def _data_notes(s:RunSettings, data:dict, out:Path, said:list)->list:
         seed = 0 if s.split_seed is None else s.split_seed
         write_split_assignment(s.dataset, out/'splits.csv', split_seed=seed)
         shares = '/'.join(f'{round(100*f)}' for f in SPLIT_FRACTIONS)
-        notes.append(f"this table had no split column: layeralign split its images {shares} by seed {seed}; see splits.csv")
+        by = f"by split_seed {seed}" + (" (the default, which split_seed null in run.json stands for)" if s.split_seed is None else "")
+        notes.append(f"this table had no split column: layeralign split its images {shares} {by}; see splits.csv")
     return notes + said
 
 # %% ../nbs/08_pipeline.ipynb #9dabe1a3
 def _fetch_data(s:RunSettings, out:Path)->tuple: # ({split: CaptionSet}, what the report says about the data)
     "Download a named dataset (resuming), load its splits, and note what the report should say"
     if s.dataset in DOWNLOADS:
-        DOWNLOADS[s.dataset](Path(s.root) if s.root else None, progress=s.verbose, **option_if_given(DOWNLOADS[s.dataset], 'source', s.source))
+        fetch = getattr(sources, f'download_{s.dataset}')
+        fetch(Path(s.root) if s.root else None, progress=s.verbose, **option_if_given(fetch, 'source', s.source))
     data, said = _load_data(s)
     _check_sizes(s, data)
+    _check_train_memory(s, data)   # before any extraction: a grid that could never train is refused now
     return data, _data_notes(s, data, out, said)
 
 # %% ../nbs/08_pipeline.ipynb #87ee4f25
@@ -72,6 +81,19 @@ def _check_sizes(s:RunSettings, data:dict): # {split: CaptionSet}
     raise ValueError(f"{flag_hint('dataset', s.dataset)}: too few images to rank or train on: " +
                      ', '.join(f"the {split} split has {n}" for split, n in small.items()) +
                      f"; each split needs at least {MIN_SPLIT_IMAGES} (one image is always found first: every recall 1.0). Give {how}")
+
+# %% ../nbs/08_pipeline.ipynb #4f98bb68
+def _check_train_memory(s:RunSettings, data:dict): # {split: CaptionSet}
+    "Refuse, before any extraction, a grid whose training would not fit on the device even one pair at a time"
+    names = [p for p in s.record()['pairs'] if p != BASELINE]
+    if s.train_memory is not None and not s.train_memory > 0:
+        raise ValueError(f"{flag_hint('train_memory', s.train_memory)}: give the GiB training may take, more than 0")
+    if not names: return
+    towers = (s.model, s.pretrained, s.towers.get('image_model'), s.towers.get('text_model'))
+    layers, widths, device = tower_layers(*towers), tower_widths(*towers), torch.device(s.run_device)
+    shapes = [store_shapes(data[split].n_images, len(data[split].caption_image), layers, widths, s.feature_dtype, f'the {split} split')
+              for split in ('train', 'val')]
+    _memory_groups(*shapes, names, _memory_budget(device, s.train_memory), s.train_batch_size, device, s.embed_dim, s.train_hparams())
 
 # %% ../nbs/08_pipeline.ipynb #82100c1c
 def option_if_given(fn, name:str, value)->dict:
@@ -90,22 +112,69 @@ def _extract_kw(s:RunSettings)->dict:
     w = s.record()['weights']
     return kw | dict(image_model=w['image'], text_model=w['text'], text_dtype=w['text_dtype'], text_pooling=w['text_pooling'])
 
+# %% ../nbs/08_pipeline.ipynb #fd36268b
+def _store_lock(path:Path, what:str, s:RunSettings):
+    "The lock of a store the run builds: rank 0 holds it for the launch (the other ranks work under it), another rank takes none"
+    return stage_lock(path, what, wait=s.wait, verbose=s.verbose) if rank_world()[0] == 0 else contextlib.nullcontext()
+
+def _says(s:RunSettings)->bool: return s.verbose and rank_world()[0] == 0   # only rank 0 says what a launch does
+
 # %% ../nbs/08_pipeline.ipynb #7a0df4b9
 def _features(data:dict,           # {split: CaptionSet}
               s:RunSettings,
               control:bool=False,  # the random-weights control's stores
              )->dict:              # {split: FeatureStore}
-    "One feature store per split, each extracted under its own lock unless it exists for these settings"
+    "One feature store per split, each extracted under its own lock unless it exists for these settings (ranks but 0 share rank 0's)"
     r, stores, label = s.record(), {}, 'control ' if control else ''
     pretrained = None if control else r['pretrained'] if s.towers else s.pretrained
     for split, data_split in data.items():
         sdir, t0 = s.store_path(split, control), time.time()
-        with stage_lock(sdir, f'the feature store {sdir}', wait=s.wait, verbose=s.verbose):
-            remove_stale_tmp(sdir.parent)
+        with _store_lock(sdir, f'the feature store {sdir}', s):
+            if rank_world()[0] == 0: remove_stale_tmp(sdir.parent)
             stores[split] = extract(data_split, pretrained=pretrained, out=sdir, precision=r['precision'], dtype=r['feature_dtype'],
-                                    skip_bad=s.skip_bad, progress=s.verbose, init_seed=s.seed, **_extract_kw(s))
-        say(f"{label}extract {split}: {stores[split]} ({time.time() - t0:.1f}s)", s.verbose)
+                                    skip_bad=s.skip_bad, progress=_says(s), init_seed=s.seed, **_extract_kw(s))
+        say(f"{label}extract {split}: {stores[split]} ({time.time() - t0:.1f}s)", _says(s))
     return stores
+
+# %% ../nbs/08_pipeline.ipynb #83170652
+def _reference_request(s:RunSettings)->dict: # extract's image_model, text_model and layers, and the reference's layer
+    "How `extract` reads the reference: its towers, its layers, and the layer `train_grid` takes"
+    from layeralign.settings import reference_layers
+    from layeralign.towers import parse_spec
+    tower, other = s.reference_tower, 'text' if s.reference_tower == 'image' else 'image'
+    layers = reference_layers(s)
+    layer = s.reference_layer or (FINAL if FINAL in layers else layers[-1])
+    src = parse_spec(s.reference)['source']
+    if src == 'open_clip' or (src == 'hf' and tower == 'image'):   # one model, both towers: its own other side
+        return dict(image_model=s.reference, text_model=s.reference, layers={tower: [layer], other: [FINAL]}, layer=layer)
+    mine = s.record()['weights'][other] if s.towers else f'open_clip:{s.model}' + (f'/{s.pretrained}' if s.pretrained else '')
+    return dict({f'{tower}_model': s.reference, f'{other}_model': mine}, layers={tower: [layer], other: ['L1']}, layer=layer)
+
+def _reference_path(s:RunSettings, split:str)->Path:
+    "The reference's store of a split, beside the run's store of that split"
+    import hashlib
+    r = _reference_request(s)
+    key = hashlib.sha256(json.dumps([s.reference, s.reference_tower, r['layer']]).encode()).hexdigest()[:8]
+    base = s.store_path(split)
+    return base.with_name(f"{base.name}--reference-{key}")
+
+def _reference_features(data:dict, s:RunSettings)->dict: # {split: FeatureStore} for train and val
+    "Extract the reference's features of the train and val splits (each kept when it is there for these settings)"
+    r, req, stores = s.record(), _reference_request(s), {}
+    for split in ('train', 'val'):
+        path, t0 = _reference_path(s, split), time.time()
+        with _store_lock(path, f'the reference store {path}', s):
+            stores[split] = extract(data[split], model=None, pretrained=None, out=path, layers=req['layers'], device=s.run_device,
+                                    precision=r['precision'], dtype=r['feature_dtype'], skip_bad=s.skip_bad, progress=_says(s),
+                                    init_seed=s.seed, image_model=req['image_model'], text_model=req['text_model'], overwrite=s.overwrite)
+        say(f"extract reference {split}: {stores[split]} ({time.time() - t0:.1f}s)", _says(s))
+    return stores
+
+def _reference_kw(s:RunSettings)->dict:
+    "What `train_grid` is given of the reference: its two stores, its tower and layer (nothing without a reference)"
+    if s.reference is None: return {}
+    return dict(reference=(str(_reference_path(s, 'train')), str(_reference_path(s, 'val'))), reference_tower=s.reference_tower,
+                reference_layer=_reference_request(s)['layer'])
 
 # %% ../nbs/08_pipeline.ipynb #033c2ee6
 def _shared_space(store:FeatureStore)->bool:
@@ -128,8 +197,9 @@ def _failed_pairs(proj_dir:Path, pairs:list)->dict:
 
 # %% ../nbs/08_pipeline.ipynb #abc673a9
 def _train_kw(s:RunSettings)->dict:
-    "What `train_grid` is given beyond the grid's training settings: the log (only when given), two models' shared width"
-    return option_if_given(train_grid, 'log', s.log) | ({} if s.embed_dim is None else dict(embed_dim=s.embed_dim))
+    "What `train_grid` is given beyond the grid's training settings: the log and the memory (only when given), two models' shared width"
+    return (option_if_given(train_grid, 'log', s.log) | option_if_given(train_grid, 'memory', s.train_memory) |   # memory: groups, not results
+            ({} if s.embed_dim is None else dict(embed_dim=s.embed_dim)) | _reference_kw(s))
 
 # %% ../nbs/08_pipeline.ipynb #ef14486a
 def _pair_files(folder:Path, pairs:list)->list: # the paths that exist
@@ -145,10 +215,13 @@ def _stage_input(store:FeatureStore)->dict:
 def _train_pass(stages:Stages, s:RunSettings, stores:dict, proj_dir:Path, label:str)->dict: # {pair: why} of the pairs that failed
     "Train every pair of the run (but the baseline) into `proj_dir`: a stage with its own record"
     names, hp = [p for p in s.record()['pairs'] if p != BASELINE], s.train_hparams()
-    stages.run(f'{label}train', dict(hp, pairs=names, train=_stage_input(stores['train']), val=_stage_input(stores['val'])),
-               lambda: train_pending(proj_dir, names),
-               lambda: train_grid(stores['train'], stores['val'], proj_dir, pairs=names, device=s.run_device, progress=s.verbose,
-                                  overwrite=s.overwrite, **hp, **_train_kw(s)), s.verbose, files=lambda: _pair_files(proj_dir, names))
+    with warnings.catch_warnings():   # training's advice: said below as log lines, also when the stage was done before
+        warnings.simplefilter('ignore', TrainingWarning)
+        stages.run(f'{label}train', dict(hp, pairs=names, train=_stage_input(stores['train']), val=_stage_input(stores['val'])),
+                   lambda: train_pending(proj_dir, names),
+                   lambda: train_grid(stores['train'], stores['val'], proj_dir, pairs=names, device=s.run_device, progress=s.verbose,
+                                      overwrite=s.overwrite, **hp, **_train_kw(s)), s.verbose, files=lambda: _pair_files(proj_dir, names))
+    for line in ([] if label else training_advice(proj_dir, names)): say(f"train: the probes may not have learned: {line}", s.verbose)
     return _failed_pairs(proj_dir, names)
 
 # %% ../nbs/08_pipeline.ipynb #34602a96
@@ -158,11 +231,23 @@ def _project(store, proj_dir, projected, pairs, s:RunSettings):
         warnings.filterwarnings('ignore', message='.*; not projected')
         project(store, proj_dir, projected, pairs=pairs, device=s.run_device, overwrite=True, progress=s.verbose)
 
+# %% ../nbs/08_pipeline.ipynb #08fdb3c8
+def _kernel_columns(grid:pd.DataFrame, proj_dir:Path)->pd.DataFrame:
+    "The grid with each trained pair's kernel alignment (from its config) as columns, when its pairs had a reference"
+    from layeralign.projection import KERNEL_COLUMNS
+    found = {}
+    for p in grid.pair:
+        f = Path(proj_dir)/f'{p}.json'
+        cfg = json.loads(f.read_text()) if f.is_file() else {}
+        if 'kernel_alignment' in cfg: found[p] = cfg['kernel_alignment']
+    if not found: return grid
+    return grid.assign(**{c: [found.get(p, {}).get(c) for p in grid.pair] for c in KERNEL_COLUMNS})
+
 # %% ../nbs/08_pipeline.ipynb #a84b6131
 def _grid_pass(stages:Stages, s:RunSettings, stores:dict, # the run's records, settings and {split: FeatureStore}
                out:Path,             # the run folder
                control:bool=False,   # the random-weights control's grid: into out/control/ and grid_control.csv
-              )->pd.DataFrame:       # the grid; attrs['failed']: {pair: why}
+              )->pd.DataFrame:       # the grid; attrs: 'failed' {pair: why}, 'training' (`training_advice`)
     "Train, project and score one grid from `stores`"
     label, folder = ('control ', out/'control') if control else ('', out)
     proj_dir, projected, scored = folder/'projections', folder/'projected', stores[s.eval_split]
@@ -176,11 +261,11 @@ def _grid_pass(stages:Stages, s:RunSettings, stores:dict, # the run's records, s
                lambda: _project(scored, proj_dir, projected, keep, s), s.verbose, files=lambda: _pair_files(projected, keep))
     def scores():
         grid = evaluate_grid(projected, device=s.run_device, progress=s.verbose)
-        return grid[grid.pair.isin(keep)]
+        return _kernel_columns(grid[grid.pair.isin(keep)], proj_dir)
     grid = stages.table(f'{label}evaluate', dict(projected=fingerprint(projected/f'{p}.safetensors' for p in keep), pairs=keep),
                         out/('grid_control.csv' if control else 'grid.csv'), scores, s.verbose)
     grid = grid[grid.projection != 'lens'].reset_index(drop=True)   # the lens rows a run adds after: not this pass's
-    grid.attrs['failed'] = failed
+    grid.attrs['failed'], grid.attrs['training'] = failed, [] if control else training_advice(proj_dir, done)
     return grid
 
 # %% ../nbs/08_pipeline.ipynb #939603f2
@@ -267,12 +352,69 @@ def _readings(stages:Stages, store:FeatureStore, out:Path, s:RunSettings,
     table, no_metrics = _metrics_pass(stages, store, out, s)
     return full, table, {k: v for k, v in (('lens', no_lens), ('metrics', no_metrics)) if v}
 
+# %% ../nbs/08_pipeline.ipynb #66e25d46
+def _effects_pass(stages:Stages, stores:dict, out:Path, s:RunSettings,
+                 )->dict:  # {'effects': why there is no study} or {}
+    "06's study (`effects`) of the eval store, with the train store's means, into the run folder: a stage with its own record"
+    if not s.effects: return {}
+    if s.towers: return {'effects': "effects decomposes one open_clip model's towers; this run has two models' towers"}
+    from layeralign.effects import effects, EFFECT_FILES, UndecomposableError
+    ev, train = stores[s.eval_split], stores.get('train')
+    def work(): effects(ev.path, out, None if train is None else train.path, device=s.run_device, overwrite=True, progress=s.verbose)
+    try: stages.run('effects', dict(_stage_input(ev), train=None if train is None else _stage_input(train)), [out/f for f in EFFECT_FILES], work, s.verbose)
+    except UndecomposableError as e: return {'effects': str(e)}
+    return {}
+
+# %% ../nbs/08_pipeline.ipynb #b4c1dddb
+def _check_purity_labels(s:RunSettings, data:dict): # {split: CaptionSet}
+    "`--purity` asked of data without labels: one line, before anything is extracted"
+    if not s.purity: return
+    for split in dict.fromkeys(('train', s.eval_split)):
+        if not data[split].labels:
+            raise ValueError(f"{flag_hint('purity')}: the {split} split of {s.dataset} has no labels; give a labelled dataset (the synthetic "
+                             "world, a pairs table with a `label` or `label_*` column, a Karpathy file whose images carry `labels`), "
+                             f"or leave out --purity")
+
+# %% ../nbs/08_pipeline.ipynb #88eb8f5e
+def _purity_pass(stages:Stages, s:RunSettings, stores:dict, out:Path, grid:pd.DataFrame,
+                )->dict:  # {'purity': why it could not be read} or {}
+    "06a's purity of the labels in every layer and trained pair (`purity_files`) into the run folder: a stage with its own record"
+    train, ev = stores['train'], stores[s.eval_split]
+    if s.purity is False or not (train.labels and ev.labels): return {}
+    from layeralign.purity import purity_files, PURITY_FILES
+    proj_dir = out/'projections'
+    done = [p for p in s.record()['pairs'] if p != BASELINE and (proj_dir/f'{p}.safetensors').is_file()]
+    work = lambda: purity_files(train, ev, out, proj_dir, grid, seed=s.seed, progress=s.verbose)
+    try: stages.run('purity', dict(train=_stage_input(train), eval=_stage_input(ev), seed=s.seed,
+                                   projections=fingerprint(proj_dir/f'{p}.safetensors' for p in done)), [out/f for f in PURITY_FILES], work, s.verbose)
+    except ValueError as e: return {'purity': str(e)}     # e.g. a label set with one class in a small split
+    return {}
+
+# %% ../nbs/08_pipeline.ipynb #c63f0b48
+def _misalign_pass(stages:Stages, s:RunSettings, stores:dict, out:Path, grid:pd.DataFrame, title:str|None=None):
+    "06b's sweep over `--misalign` levels on the run's stores, level 0 the run's own grid: a stage with its own record"
+    if s.misalign is None: return
+    from layeralign.misalign import misalign_sweep, misalign_levels, write_misalignment
+    from layeralign.report import emergence
+    levels, hp = misalign_levels(s.misalign), s.train_hparams()
+    names = [p for p in s.record()['pairs'] if p != BASELINE]
+    train, val, ev = stores['train'], stores['val'], stores[s.eval_split]
+    base = dict(projections=out/'projections', projected=out/'projected', grid=grid)
+    def work():
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', TrainingWarning)
+            sweep = misalign_sweep(train, val, ev, out/'misalign', levels, s.misalign_method, misalign_seed=s.seed, base=base, purity=None if s.purity is not False else False,
+                                   emergence=emergence, device=s.run_device, progress=s.verbose, pairs=names, overwrite=True, **hp, **_train_kw(s))
+        write_misalignment(sweep, out, title)
+    stages.run('misalign', dict(hp, levels=levels, method=s.misalign_method, pairs=names, train=_stage_input(train), val=_stage_input(val),
+                                eval=_stage_input(ev), grid=fingerprint([out/'grid.csv'])), [out/'misalignment.csv', out/'misalignment.png'], work, s.verbose)
+
 # %% ../nbs/08_pipeline.ipynb #5a806f47
 def _report_header(s:RunSettings, stores:dict, # {split: FeatureStore}
                   )->tuple:        # (the report's settings table as a dict, the figures' title)
     "What the report's settings table and the figures' title say about a run"
     r, scored = s.record(), stores[s.eval_split]
-    info = dict(dataset=s.dataset, model=s.model, pretrained=s.pretrained, projection=s.projection, layernorm=s.layernorm,
+    info = dict(dataset=s.dataset, model=s.model, pretrained=weights_label(s.pretrained, s.seed), projection=s.projection, layernorm=s.layernorm,
                 eval_split=s.eval_split, epochs=s.epochs, seed=s.seed, n_images=scored.n_images, n_captions=scored.n_captions,
                 **environment(s.run_device))
     if s.towers:
@@ -289,39 +431,126 @@ def _skipped(stores:dict)->dict:
     found = {split: sorted(st.manifest.get('skipped', {}).get('images', {})) for split, st in stores.items()}
     return {split: files for split, files in found.items() if files}
 
+# %% ../nbs/08_pipeline.ipynb #8aacb907
+def _check_label_set(s:RunSettings, data:dict): # {split: CaptionSet}
+    "The label set of `--downstream` is in the train and eval splits"
+    for split in dict.fromkeys(('train', s.eval_split)):
+        held = data[split].labels or {}
+        if s.downstream not in held:
+            raise ValueError(f"{flag_hint('downstream', s.downstream)}: the {split} split of {s.dataset} has "
+                             + (f"the label sets {', '.join(held)}" if held else "no labels (the synthetic world has shape, colour, size, relation)"))
+
+def _downstream_pass(stages:Stages, s:RunSettings, stores:dict, out:Path)->pd.DataFrame|None:
+    "Linear evaluation of every trained pair (02b_downstream) into downstream.csv, unless it is there for these pairs"
+    from layeralign.downstream import downstream
+    proj_dir = out/'projections'
+    done = [p for p in s.record()['pairs'] if p != BASELINE and (proj_dir/f'{p}.safetensors').is_file()]
+    return stages.table('downstream', dict(label_set=s.downstream, projections=fingerprint(proj_dir/f'{p}.safetensors' for p in done),
+                                           train=_stage_input(stores['train']), test=_stage_input(stores[s.eval_split])),
+                        out/'downstream.csv', lambda: downstream(proj_dir, stores['train'], stores[s.eval_split], s.downstream, pairs=done),
+                        s.verbose)
+
 # %% ../nbs/08_pipeline.ipynb #929273bb
 def _report_stage(stages:Stages, out:Path, grid, control, info:dict, failed:dict, skipped:dict, verbose:bool,
-                  metrics:pd.DataFrame|None=None, absent:dict|None=None, notes:list=(), title:str|None=None):
+                  metrics:pd.DataFrame|None=None, absent:dict|None=None, notes:list=(), title:str|None=None, training:list=(),
+                  downstream:pd.DataFrame|None=None):
     "Pictures and report.md, unless they exist for these grids"
     has_lens = 'projection' in grid.columns and (grid.projection == 'lens').any()
-    grids = [out/f for f in ('grid.csv', 'grid_control.csv') if (out/f).exists()] + ([out/'metrics.csv'] if metrics is not None else [])
+    grids = [out/f for f in ('grid.csv', 'grid_control.csv', 'effects.csv', 'purity.csv', 'misalignment.csv') if (out/f).exists()] + ([out/'metrics.csv'] if metrics is not None else []) \
+            + ([out/'downstream.csv'] if downstream is not None else [])
     pictures = (['heatmap_r1.png', 'depth_curves.png'] + (['heatmap_control.png'] if control is not None else []) +
                 (['heatmap_lens_r1.png'] if has_lens else []) + (['small_multiples.png'] if has_lens or metrics is not None else []))
     def work():
         write_pictures(grid, out, out/'projections', control=control, metrics=metrics, title=title)
-        write_report(grid, out, info, control=control, failed=failed, skipped=skipped, metrics=metrics, absent=absent, notes=notes)
-    stages.run('report', dict(grids=fingerprint(grids), failed=failed, skipped=skipped, absent=absent, notes=list(notes), title=title),
+        write_report(grid, out, info, control=control, failed=failed, skipped=skipped, metrics=metrics, absent=absent, notes=notes, training=training, downstream=downstream)
+    stages.run('report', dict(grids=fingerprint(grids), failed=failed, skipped=skipped, absent=absent, notes=list(notes), title=title, training=list(training)),
                [out/'report.md'] + [out/f for f in pictures], work, verbose, files=lambda: [out/f for f in ('report.md', 'loss_curves.png', *pictures)])
+
+# %% ../nbs/08_pipeline.ipynb #0960a08a
+def _all_stores(data:dict, s:RunSettings)->tuple: # ({split: FeatureStore}, the control's or None)
+    "Every store the run reads, made in one order that every rank follows: the model's, the reference's, the control's"
+    stores = _features(data, s)
+    if s.reference: _reference_features(data, s)   # beside the stores: train_grid reads them (`_reference_kw`)
+    return stores, _features(data, s, control=True) if s.record()['control'] else None
+
+# %% ../nbs/08_pipeline.ipynb #0e8cf8ae
+def _share_extraction(s:RunSettings, out:Path, # the run's settings and folder
+                      ranks:RankWatch,         # this rank's watch of the launch
+                     )->pd.DataFrame:          # empty: the results are rank 0's
+    "A rank but 0: wait for rank 0 to fetch the data, take this rank's share of every store's extraction, and leave"
+    wait_for(lambda: ranks.reached(0, 'data'), f'rank 0 to fetch the data of {out}')
+    data, _ = _load_data(s)
+    _all_stores(data, s)
+    empty = pd.DataFrame()
+    empty.attrs.update(out=str(out), rank=ranks.rank)
+    return empty
 
 # %% ../nbs/08_pipeline.ipynb #64f4d4b3
 @delegates(RunSettings)
 def run(settings:RunSettings|None=None, # the run's settings (default: `RunSettings()`); keywords replace single settings
         **kwargs,
-       )->pd.DataFrame:                 # one row per trained pair and the baseline; .attrs: out, stores, failed {pair: why}, control (its CSV), absent {lens/metrics: why}
+       )->pd.DataFrame:                 # one row per trained pair and the baseline; .attrs: out, stores, failed {pair: why}, control (its CSV), absent {lens/metrics: why}; empty on ranks but 0
     "Run layeralign from data to the recall grid (lens rows and metrics too); stages whose outputs exist for the same settings are skipped"
     s = replace(settings or RunSettings(), **kwargs)
     r, out = s.record(), s.folder()        # every setting checked before anything is fetched or made
-    with torch_threads(s.threads), quiet(not s.verbose), stage_lock(out, f'the run folder {out}', wait=s.wait, verbose=s.verbose), no_empty_folder(out):
-        t_all, stages = time.time(), claim(out, r, s.overwrite)
-        data, notes = _fetch_data(s, out)
-        stores = _features(data, s)
-        grid = _grid_pass(stages, s, stores, out)
-        full, metrics, absent = _readings(stages, stores[s.eval_split], out, s)
-        ctrl = _grid_pass(stages, s, _features(data, s, control=True), out, control=True) if r['control'] else None
-        failed = grid.attrs['failed'] | {f'control {p}': why for p, why in (ctrl.attrs['failed'] if ctrl is not None else {}).items()}
-        info, title = _report_header(s, stores)
-        _report_stage(stages, out, full, ctrl, info, failed, _skipped(stores), s.verbose, metrics, absent, notes, title)
-        grid.attrs.update(stores={split: str(st.path) for split, st in stores.items()}, out=str(out), failed=failed,
-                          control=None if ctrl is None else str(out/'grid_control.csv'), absent=absent)
-        say(f"done in {time.time()-t_all:.1f}s: {out}", s.verbose)
-    return grid
+    rank, world = rank_world()
+    with torch_threads(s.threads), full_precision(), quiet(not s.verbose or rank != 0), watch_ranks(out, rank, world) as ranks:
+        if rank != 0: return _share_extraction(s, out, ranks)   # under torchrun: the others share the extraction, then leave
+        with stage_lock(out, f'the run folder {out}', wait=s.wait, verbose=s.verbose), no_empty_folder(out):
+            t_all, stages = time.time(), claim(out, r, s.overwrite)
+            data, notes = _fetch_data(s, out)
+            if s.downstream: _check_label_set(s, data)   # before anything is extracted
+            _check_purity_labels(s, data)               # --purity asked of data without labels: refused as early
+            if ranks: ranks.mark('data')   # the other ranks may read it now
+            stores, control = _all_stores(data, s)   # under torchrun, every rank takes part
+            grid = _grid_pass(stages, s, stores, out)
+            if below_baseline(grid): say(f"evaluate: {below_baseline(grid)}", s.verbose)
+            full, metrics, absent = _readings(stages, stores[s.eval_split], out, s)
+            absent = absent | _effects_pass(stages, stores, out, s)   # 06_effects, with --effects
+            ctrl = _grid_pass(stages, s, control, out, control=True) if r['control'] else None
+            failed = grid.attrs['failed'] | {f'control {p}': why for p, why in (ctrl.attrs['failed'] if ctrl is not None else {}).items()}
+            info, title = _report_header(s, stores)
+            absent = absent | _purity_pass(stages, s, stores, out, full)   # 06a_purity, where the data has labels
+            _misalign_pass(stages, s, stores, out, grid, title)            # 06b_misalign, with --misalign
+            down = _downstream_pass(stages, s, stores, out) if s.downstream else None
+            _report_stage(stages, out, full, ctrl, info, failed, _skipped(stores), s.verbose, metrics, absent, notes, title, grid.attrs['training'], down)
+            grid.attrs.update(stores={split: str(st.path) for split, st in stores.items()}, out=str(out), failed=failed,
+                              control=None if ctrl is None else str(out/'grid_control.csv'), absent=absent)
+            say(f"done in {time.time()-t_all:.1f}s: {out}", s.verbose)
+        return grid
+
+# %% ../nbs/08_pipeline.ipynb #f1588432
+def _scored_store(projected:Path)->FeatureStore:
+    "The eval store that 03_project_eval projected from, as the records in `projected` name it"
+    for f in sorted(Path(projected).glob('text_*_image_*.json')):
+        record = json.loads(f.read_text())             # 03's record: {'store': {'path': ..., 'model': ...}, ...}
+        store = record.get('store') if isinstance(record, dict) else None   # (a training history is a list)
+        if isinstance(store, dict) and store.get('path'): return FeatureStore(store['path'])
+    raise FileNotFoundError(f"no record in {projected} names the store it was projected from; pass store=")
+
+# %% ../nbs/08_pipeline.ipynb #2ffdeef5
+def finish_grid(out:Path,                  # the folder of grid.csv (04_retrieval's `out`); its projections/ gives the loss curves
+                store=None,                # the scored split's FeatureStore (or path); None: the one the projected records name
+                projected:Path|None=None,  # the projected folder (default: out/'projected')
+                metrics='fast',            # the training-free metrics, as `RunSettings.metrics` ('none': no metrics.csv)
+                device:str='cpu',          # where the lens and the metrics are computed
+                title:str|None=None,       # over each figure (default: model / weights / dataset split, from the store)
+                progress:bool=False,       # progress bars
+               )->list:                    # the PNG files written
+    "What `run` adds to a scored grid.csv: the lens rows, metrics.csv and the pictures (for the papermill route)"
+    out = Path(out)
+    store = _scored_store(projected or out/'projected') if store is None else store if isinstance(store, FeatureStore) else FeatureStore(store)
+    grid = pd.read_csv(out/'grid.csv')
+    pairs = _with_baseline(store, [p for p in grid[grid.projection != 'lens'].pair if p != BASELINE])
+    s = RunSettings(device=device, verbose=progress, metrics=metrics)
+    full = _join_lens(out/'grid.csv', None if _no_lens(store) else _lens_grid(store, out/'projected_lens', pairs, s))
+    table, names = None, [] if metrics in (None, 'none') else check_metrics(metrics)
+    if names:
+        try: table = similarity_grid(store, names, pairs=pairs, device=s.run_device, progress=progress)
+        except ValueError: table = None          # as in `run`: e.g. fewer eval images than neighbours
+        else:
+            with atomic_path(out/'metrics.csv') as tmp: table.to_csv(tmp, index=False)
+            table = pd.read_csv(out/'metrics.csv')
+    m = store.manifest
+    title = title or f"{m.get('model')} / {weights_tag(m.get('pretrained'))} / {m.get('dataset')} {m.get('split')}"
+    return write_pictures(full, out, out/'projections', metrics=table, title=title)

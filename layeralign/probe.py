@@ -15,25 +15,62 @@ from .core import write_json, complete_safetensors, save_tensors, flag_hint, fil
 from .names import pair_name, parse_pair, FINAL
 
 # %% auto #0
-__all__ = ['PROJECTIONS', 'TRAIN_LOGS', 'Projector', 'PairProjection', 'clip_loss', 'lr_at', 'epoch_draw', 'val_rows',
-           'param_groups', 'init_pair', 'tensorboard_writer', 'check_train_settings', 'lower_lr_hint', 'ran_away',
-           'pair_state', 'write_pair', 'load_projection']
+__all__ = ['PROJECTIONS', 'ACTIVATIONS', 'TRAIN_LOGS', 'hidden_widths', 'mlp_plan', 'Projector', 'PairProjection', 'clip_loss',
+           'reference_projection', 'variance_matching', 'lr_at', 'epoch_draw', 'val_rows', 'param_groups', 'init_pair',
+           'tensorboard_writer', 'check_train_settings', 'lower_lr_hint', 'ran_away', 'pair_state', 'write_pair',
+           'load_projection']
 
 # %% ../nbs/02_probe.ipynb #a514afe0
 PROJECTIONS = ('linear', 'mlp')   # what an intermediate side can get
+
+# %% ../nbs/02_probe.ipynb #06194073
+ACTIVATIONS = {'gelu': nn.GELU, 'relu': nn.ReLU}   # an mlp's activations, by name
+
+def hidden_widths(hidden, # 1024, [2048, 1024] or '2048,1024'
+                 )->tuple: # the widths, each a whole number >= 1
+    "An mlp's hidden widths from one width, a list of widths, or a comma-separated string"
+    parts = hidden.split(',') if isinstance(hidden, str) else list(hidden) if isinstance(hidden, (list, tuple)) else [hidden]
+    try: widths = [int(w) if isinstance(w, str) else w for w in parts]
+    except ValueError: widths = []
+    if not widths or any(isinstance(w, bool) or not isinstance(w, numbers.Integral) or w < 1 for w in widths):
+        raise ValueError(f"{flag_hint('hidden', hidden)}: the mlp's hidden widths must be whole numbers of at least 1, "
+                         f"e.g. 1024 or 2048,1024")
+    return tuple(int(w) for w in widths)
+
+# %% ../nbs/02_probe.ipynb #ed0f8de5
+def mlp_plan(widths:tuple,          # the hidden widths, from `hidden_widths`
+             activation:str='gelu', # a key of `ACTIVATIONS`
+             dropout:float=0.0,     # dropout after each activation when > 0
+             hidden_norm:bool=False,# LayerNorm each hidden layer's output after its activation
+            )->list:                # 'linear', 'norm', the activation's name and 'dropout', in order
+    "The layers of an mlp, one name per module"
+    if activation not in ACTIVATIONS: raise ValueError(f"{flag_hint('activation', activation)}: use one of {', '.join(ACTIVATIONS)}")
+    plan = []
+    for _ in widths: plan += ['linear', activation] + ['norm'] * bool(hidden_norm) + ['dropout'] * (dropout > 0)
+    return plan + ['linear']
 
 # %% ../nbs/02_probe.ipynb #f59a16b9
 class Projector(nn.Module):
     "Map one tower's layer features into the shared space"
     def __init__(self, in_dim:int, out_dim:int, # feature width, shared-space width
-                 kind:str='linear',             # 'linear' (no bias) or 'mlp' (in -> hidden -> GELU -> out)
+                 kind:str='linear',             # 'linear' (no bias) or 'mlp' (in -> hidden... -> out)
                  layernorm:bool=False,          # LayerNorm the features first
-                 hidden:int=1024):              # the mlp's hidden width
+                 hidden=1024,                   # the mlp's hidden width, or widths (see `hidden_widths`)
+                 activation:str='gelu',         # the mlp's activation: 'gelu' or 'relu'
+                 dropout:float=0.0,             # the mlp's dropout after each activation
+                 hidden_norm:bool=False):       # LayerNorm each mlp hidden layer after its activation
         super().__init__()
         if kind not in PROJECTIONS: raise ValueError(f"projection must be 'linear' or 'mlp', not {kind!r}")
         self.ln = nn.LayerNorm(in_dim) if layernorm else nn.Identity()
-        self.proj = (nn.Linear(in_dim, out_dim, bias=False) if kind == 'linear' else
-                     nn.Sequential(nn.Linear(in_dim, hidden), nn.GELU(), nn.Linear(hidden, out_dim)))
+        if kind == 'linear': self.proj = nn.Linear(in_dim, out_dim, bias=False)
+        else:
+            widths = hidden_widths(hidden)
+            dims, mods = (in_dim, *widths, out_dim), []
+            for op in mlp_plan(widths, activation, dropout, hidden_norm):
+                n = sum(isinstance(m, nn.Linear) for m in mods)   # matrices so far: this layer reads dims[n]
+                mods.append(nn.Linear(dims[n], dims[n + 1]) if op == 'linear' else nn.LayerNorm(dims[n]) if op == 'norm'
+                            else nn.Dropout(dropout) if op == 'dropout' else ACTIVATIONS[op]())
+            self.proj = nn.Sequential(*mods)
     def forward(self, x): return self.proj(self.ln(x))  # [n, in_dim] -> [n, out_dim]
 
 # %% ../nbs/02_probe.ipynb #5fcc83de
@@ -44,12 +81,13 @@ class PairProjection(nn.Module):
                  embed_dim:int,                         # shared-space width (the towers' `final` width)
                  projection:str='linear',               # 'linear' or 'mlp' for an intermediate side
                  layernorm:bool=False,                  # LayerNorm before each projector
-                 hidden:int=1024,                       # mlp hidden width
-                 temperature:float=0.07):               # initial temperature
+                 hidden=1024,                           # mlp hidden width(s)
+                 temperature:float=0.07,                # initial temperature
+                 activation:str='gelu', dropout:float=0.0, hidden_norm:bool=False): # the mlp's (see `Projector`)
         super().__init__()
         self.text_layer, self.image_layer, self.projection = text_layer, image_layer, projection
         def side(layer, d):
-            if layer != FINAL: return Projector(d, embed_dim, projection, layernorm, hidden)
+            if layer != FINAL: return Projector(d, embed_dim, projection, layernorm, hidden, activation, dropout, hidden_norm)
             if d != embed_dim: raise ValueError(f"a final layer must have the shared width {embed_dim}, not {d}")
             return nn.Identity()
         self.text, self.image = side(text_layer, text_dim), side(image_layer, image_dim)
@@ -80,14 +118,34 @@ def forward(self:PairProjection, text, image):
 def clip_loss(text_emb:torch.Tensor,    # [P, B, e] L2-normalised caption embeddings
               image_emb:torch.Tensor,   # [P, B, e] L2-normalised image embeddings, row b matches caption b
               logit_scale:torch.Tensor, # [P] the (clamped, exponentiated) scale of each pair
+              label_smoothing:float=0.0,# each side's target: 1 - a on the match, a spread evenly over all B (torch's rule)
              )->torch.Tensor:           # [P] each pair's symmetric InfoNCE loss
     "Symmetric InfoNCE of every pair at once"
     P, B, _ = text_emb.shape
     logits = logit_scale.view(P, 1, 1) * torch.bmm(image_emb, text_emb.transpose(1, 2))  # [P, B, B] image x caption
     labels = torch.arange(B, device=text_emb.device).repeat(P)
-    per_image = F.cross_entropy(logits.reshape(P * B, B).float(), labels, reduction='none').view(P, B).mean(1)
-    per_text = F.cross_entropy(logits.transpose(1, 2).reshape(P * B, B).float(), labels, reduction='none').view(P, B).mean(1)
+    ce = lambda lg: F.cross_entropy(lg.reshape(P * B, B).float(), labels, reduction='none', label_smoothing=label_smoothing)
+    per_image, per_text = ce(logits).view(P, B).mean(1), ce(logits.transpose(1, 2)).view(P, B).mean(1)
     return (per_image + per_text) / 2
+
+# %% ../nbs/02_probe.ipynb #d0d76372
+def reference_projection(d:int,       # the reference's width
+                         e:int,       # the shared space's width
+                         seed:int=0,  # the run's seed
+                        )->torch.Tensor|None: # [d, e], or None when d == e
+    "The fixed random map of a reference's features into the shared width (Gaussian entries, scale 1/sqrt(e))"
+    if d == e: return None
+    return torch.randn(d, e, generator=torch.Generator().manual_seed(seed), dtype=torch.float64).float() / math.sqrt(e)
+
+# %% ../nbs/02_probe.ipynb #8711106c
+def variance_matching(emb:torch.Tensor, # [P, B, e] aligned embeddings of every pair, rows L2-normalised
+                      ref:torch.Tensor, # [B, e] the reference's features of the same rows, in the shared width (any scale)
+                     )->torch.Tensor:   # [P] each pair's L_var
+    "Mean over dimensions of the squared difference of per-dimension batch variances (x e), the reference's rows normalised"
+    e = emb.shape[-1]
+    v = emb.var(1, unbiased=False) * e                                       # [P, e]
+    v_ref = F.normalize(ref.to(emb.dtype), dim=-1).var(0, unbiased=False) * e   # [e]
+    return (v - v_ref).pow(2).mean(-1)
 
 # %% ../nbs/02_probe.ipynb #a98ef8ca
 def lr_at(step:int,            # optimiser step, from 0
@@ -96,12 +154,13 @@ def lr_at(step:int,            # optimiser step, from 0
           lr:float=1e-4,       # peak learning rate
           warmup:float=2,      # epochs of linear warmup
           plateau:float=3,     # epochs at the peak
+          min_lr:float=0.0,    # where the cosine ends
          )->float:             # the learning rate of that step
-    "Linear warmup -> plateau -> cosine to zero"
+    "Linear warmup -> plateau -> cosine down to `min_lr`"
     w, p, total = warmup * steps_per_epoch, plateau * steps_per_epoch, epochs * steps_per_epoch
     if step < w: return lr * (step + 1) / w
     if step < w + p or total <= w + p: return lr
-    return lr * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - w - p) / (total - w - p))))
+    return min_lr + (lr - min_lr) * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - w - p) / (total - w - p))))
 
 # %% ../nbs/02_probe.ipynb #a382347c
 def epoch_draw(gen:torch.Generator, order, start, count):
@@ -138,18 +197,22 @@ def _pair_seed(seed:int, pair:str)->int:
 
 # %% ../nbs/02_probe.ipynb #57293a47
 def init_pair(pair:str, text_dim:int, image_dim:int, embed_dim:int, # the pair and its widths
-              projection:str='linear', layernorm:bool=False, hidden:int=1024, temperature:float=0.07,
+              projection:str='linear', layernorm:bool=False, hidden=1024, temperature:float=0.07,
               seed:int=0, # with the pair name, fixes the initial weights
+              activation:str='gelu', dropout:float=0.0, hidden_norm:bool=False, # the mlp's (see `Projector`)
              )->PairProjection:
     "A freshly initialised `PairProjection`, its weights fixed by `(seed, pair)` alone"
     t, i = parse_pair(pair)
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(_pair_seed(seed, pair))
-        return PairProjection(t, i, text_dim, image_dim, embed_dim, projection, layernorm, hidden, temperature)
+        torch.default_generator.manual_seed(_pair_seed(seed, pair))   # the CPU generator alone: CUDA's are never touched
+        return PairProjection(t, i, text_dim, image_dim, embed_dim, projection, layernorm, hidden, temperature,
+                              activation, dropout, hidden_norm)
 
 # %% ../nbs/02_probe.ipynb #fa7e72c3
 _FLAGS = {'epochs': None, 'lr': None, 'batch_size': 'train_batch_size', 'projection': None, 'seed': None,
-          'pairs': None}  # the train_grid settings `layeralign run` takes, and its flag's name where it differs
+          'pairs': None, 'hidden': None, 'activation': None, 'dropout': None, 'hidden_norm': None,
+          'label_smoothing': None, 'grad_clip': None, 'accumulate': None, 'min_lr': None, 'variance_weight': None,
+         }  # the train_grid settings `layeralign run` takes, and its flag's name where it differs
 
 def _bad_setting(name, value, rule):
     said = flag_hint(name, value, _FLAGS[name]) if name in _FLAGS else f'{name}={value!r}'
@@ -175,6 +238,20 @@ def tensorboard_writer(log_dir:Path|None=None):
                           f"pip install tensorboard, or leave log=None (the JSON histories are written either way)") from None
     return SummaryWriter if log_dir is None else SummaryWriter(str(log_dir))
 
+# %% ../nbs/02_probe.ipynb #b90e64b3
+def _check_adapter_settings(lr, activation, dropout, hidden_norm, label_smoothing, grad_clip, accumulate, min_lr, variance_weight):
+    "The rules of the adapters' settings (a ValueError names the setting)"
+    if activation not in ACTIVATIONS: raise _bad_setting('activation', activation, f"use one of {', '.join(ACTIVATIONS)}")
+    for name, value in (('dropout', dropout), ('label_smoothing', label_smoothing)):
+        _real(name, value, False, "a share: a number from 0 up to (not including) 1")
+        if value >= 1: raise _bad_setting(name, value, "a share: a number from 0 up to (not including) 1")
+    if not isinstance(hidden_norm, bool): raise _bad_setting('hidden_norm', hidden_norm, "True or False")
+    _real('grad_clip', grad_clip, False, "the largest gradient norm of a pair: a finite number above 0, or 0 for no clipping")
+    _whole('accumulate', accumulate, 1, "batches per optimiser step: a whole number, at least 1")
+    _real('min_lr', min_lr, False, "the cosine's floor: a finite number from 0 to the peak learning rate")
+    if min_lr > lr: raise _bad_setting('min_lr', min_lr, f"the cosine's floor must not exceed the peak learning rate {lr:g}")
+    _real('variance_weight', variance_weight, False, "the variance-matching weight: a finite number, 0 or more")
+
 # %% ../nbs/02_probe.ipynb #7eb1db93
 def check_train_settings(epochs:int=50,          # most epochs per pair: a whole number, at least 1
                          lr:float=1e-4,          # peak learning rate: finite and > 0
@@ -186,10 +263,18 @@ def check_train_settings(epochs:int=50,          # most epochs per pair: a whole
                          min_delta:float=1e-4,   # finite and >= 0
                          projection:str='linear',# one of `PROJECTIONS`
                          precision:str='fp32',   # 'fp32' or 'bf16'
-                         hidden:int=1024,        # mlp hidden width, at least 1
+                         hidden=1024,            # mlp hidden width(s): see `hidden_widths`
                          temperature:float=0.07, # initial temperature: finite and > 0
                          seed:int=0,             # a whole number >= 0
                          log:str|None=None,      # one of `TRAIN_LOGS`; 'tensorboard' must be importable
+                         activation:str='gelu',  # a key of `ACTIVATIONS`
+                         dropout:float=0.0,      # in [0, 1)
+                         hidden_norm:bool=False, # True or False
+                         label_smoothing:float=0.0, # in [0, 1)
+                         grad_clip:float=0.0,    # finite and >= 0 (0: no clipping)
+                         accumulate:int=1,       # a whole number, at least 1
+                         min_lr:float=0.0,       # finite, from 0 to `lr`
+                         variance_weight:float=0.0, # finite and >= 0
                         ):
     "Refuse, before any work, training settings that cannot mean anything: a ValueError names the setting"
     _whole('epochs', epochs, 1, "train at least 1 epoch (a whole number)")
@@ -200,13 +285,14 @@ def check_train_settings(epochs:int=50,          # most epochs per pair: a whole
     _real('plateau', plateau, False, "epochs at the peak learning rate: a finite number, 0 or more")
     _whole('patience', patience, 1, "epochs without improvement before a pair stops: a whole number, at least 1")
     _real('min_delta', min_delta, False, "must be a finite number, 0 or more")
-    _whole('hidden', hidden, 1, "the mlp's hidden width: a whole number, at least 1")
+    hidden_widths(hidden)
     _real('temperature', temperature, True, "the initial temperature must be a finite number above 0")
     _whole('seed', seed, 0, "a whole number, 0 or more")
     if projection not in PROJECTIONS: raise _bad_setting('projection', projection, f"use one of {', '.join(PROJECTIONS)}")
     if precision not in ('fp32', 'bf16'): raise _bad_setting('precision', precision, "use 'fp32' or 'bf16'")
     if log not in TRAIN_LOGS: raise _bad_setting('log', log, "use None or 'tensorboard'")
     if log == 'tensorboard': tensorboard_writer()
+    _check_adapter_settings(lr, activation, dropout, hidden_norm, label_smoothing, grad_clip, accumulate, min_lr, variance_weight)
 
 # %% ../nbs/02_probe.ipynb #f2fb264f
 def lower_lr_hint(lr:float)->str: return f"lower the learning rate (now {lr:g}) and run again, e.g. with {flag_hint('lr', lr / 10)}"
@@ -269,9 +355,10 @@ def load_projection(path:Path, # <pair>.safetensors or <pair>.json
     if w_path.name in written and changed_files(w_path.parent, {w_path.name: written[w_path.name]}):
         raise ValueError(f"{w_path} is not the file that was trained (its size or sha256 differs from {cfg_path.name}'s "
                          f"record): pair {stem} is damaged; train_grid trains it again")
-    hp = cfg['hyperparameters']
+    hp = cfg['hyperparameters']   # the mlp's options are there only when not the defaults
     model = PairProjection(cfg['text_layer'], cfg['image_layer'], cfg['dims']['text'], cfg['dims']['image'],
-                           cfg['dims']['embed'], cfg['projection'], cfg['layernorm'], hp['hidden'], hp['temperature'])
+                           cfg['dims']['embed'], cfg['projection'], cfg['layernorm'], hp['hidden'], hp['temperature'],
+                           hp.get('activation', 'gelu'), hp.get('dropout', 0.0), hp.get('hidden_norm', False))
     model.load_state_dict(load_file(str(w_path)))
     model.config = cfg
     return model.to(device).eval()

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 from tqdm.auto import tqdm
-from .core import write_json, complete_safetensors, save_tensors, settings_diff, flag_hint, file_sha256, file_records, changed_files, remove_stale_tmp
+from .core import full_precision, write_json, complete_safetensors, save_tensors, settings_diff, flag_hint, file_sha256, file_records, changed_files, remove_stale_tmp
 from .probe import load_projection, pair_state
 from .names import BASELINE, FINAL, STORE_KEYS, grid_pairs, parse_pair
 from .store import FeatureStore
@@ -149,7 +149,7 @@ def project(store,                   # FeatureStore (or its path) of the evaluat
         if state == 'done': continue
         if state == 'damaged': warnings.warn(f"{out/f'{p}.safetensors'} changed since it was written (its size or sha256 "
                                              f"differs from {p}.json's record); projecting pair {p} again")
-        text_emb, image_emb = _pair_embeddings(p, features, projections_dir, chunk_size, device)
+        with full_precision(): text_emb, image_emb = _pair_embeddings(p, features, projections_dir, chunk_size, device)
         _write_projected(out, p, text_emb, image_emb, store.caption_image, record)
     return [out/f'{p}.safetensors' for p, _, _ in plan]
 

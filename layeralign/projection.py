@@ -6,20 +6,23 @@
 from __future__ import annotations
 import json, math, time, warnings
 from pathlib import Path
+from types import SimpleNamespace
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 from fastcore.basics import patch
-from .core import settings_diff, flag_hint, changed_files, remove_stale_tmp
+from .core import full_precision, settings_diff, flag_hint, changed_files, remove_stale_tmp
 from .data import caption_groups
 from .names import grid_pairs, pair_name, parse_pair, BASELINE, FINAL, STORE_KEYS
 from .store import FeatureStore, write_store
 from .probe import check_train_settings, clip_loss, init_pair, lr_at, pair_state, param_groups
 from .probe import ran_away, epoch_draw, write_pair, lower_lr_hint, tensorboard_writer, val_rows
+from .probe import hidden_widths, mlp_plan, variance_matching, reference_projection
 
 # %% auto #0
-__all__ = ['train_status', 'train_pending', 'Histories', 'train_grid']
+__all__ = ['ADAPTER_DEFAULTS', 'KERNEL_COLUMNS', 'MIN_STEPS', 'train_status', 'train_pending', 'Histories', 'grid_memory',
+           'store_shapes', 'training_advice', 'TrainingWarning', 'train_grid']
 
 # %% ../nbs/02_projection.ipynb #7ebbba01
 def _check_stores(train:FeatureStore, val:FeatureStore):
@@ -36,13 +39,14 @@ def _check_stores(train:FeatureStore, val:FeatureStore):
 # %% ../nbs/02_projection.ipynb #e7feb6f4
 class _Group:
     "The stacked projectors of every pair whose side `tower` reads a layer of width `dim`, members sorted by layer"
-    def __init__(self, tower, dim, members, states, feats):
+    def __init__(self, tower, dim, members, states, fill, splits=('train', 'val')):
         self.tower, self.dim = tower, dim
         self.layers = list(dict.fromkeys(l for _, l in members))
         self.members = sorted(members, key=lambda m: self.layers.index(m[1]))  # [(pair index, layer)]
-        self.stacks = {s: torch.stack([feats[s][tower][l] for l in self.layers], 1) for s in feats}  # {split: [N, L, dim]}
+        self.stacks = {s: fill(s, tower, self.layers) for s in splits}  # {split: [N, L, dim]}
         names = [k[len(tower)+1:] for k in states[self.members[0][0]] if k.startswith(tower + '.')]
-        self.params = {n: nn.Parameter(torch.stack([states[p][f'{tower}.{n}'] for p, _ in self.members]).contiguous())
+        dev = next(iter(self.stacks.values())).device     # stacked where the states are (the CPU), then moved: one copy there
+        self.params = {n: nn.Parameter(torch.stack([states[p][f'{tower}.{n}'] for p, _ in self.members]).to(dev).contiguous())
                        for n in names}            # e.g. 'proj.weight': [P, e, dim]
         self._index()
 
@@ -75,6 +79,22 @@ def _per_layer(self:_Group, x, w, b=None):
         ys.append(y.view(B, n, out))
     return torch.cat(ys, 1).transpose(0, 1)                                     # [P, B, out]
 
+# %% ../nbs/02_projection.ipynb #df334551
+_ACTS = {'gelu': F.gelu, 'relu': F.relu}   # 02_probe's `ACTIVATIONS`, as functions
+_Group.plan, _Group.dropout, _Group.gen = ('linear', 'gelu', 'linear'), 0.0, None   # the plain mlp; `configure` sets a run's
+
+@patch
+def _tail(self:_Group, h:torch.Tensor, train:bool)->torch.Tensor: # [P, B, hidden] -> [P, B, e]
+    "The mlp after its first matrix, module by module as `mlp_plan` lays them out, every member at once"
+    p = self.params
+    for k, op in enumerate(self.plan[1:], 1):
+        if op == 'linear': h = torch.baddbmm(p[f'proj.{k}.bias'][:, None], h, p[f'proj.{k}.weight'].transpose(1, 2))
+        elif op == 'norm': h = F.layer_norm(h, h.shape[-1:], eps=1e-5) * p[f'proj.{k}.weight'][:, None] + p[f'proj.{k}.bias'][:, None]
+        elif op == 'dropout':
+            if train: h = h * torch.empty_like(h).bernoulli_(1 - self.dropout, generator=self.gen) / (1 - self.dropout)
+        else: h = _ACTS[op](h)
+    return h
+
 # %% ../nbs/02_projection.ipynb #2e4da0d0
 @patch
 def forward(self:_Group, rows:torch.Tensor, split:str)->torch.Tensor: # rows [B] -> [P, B, e]
@@ -88,25 +108,25 @@ def forward(self:_Group, rows:torch.Tensor, split:str)->torch.Tensor: # rows [B]
         h = torch.baddbmm(p['proj.0.bias'][:, None], x, p['proj.0.weight'].transpose(1, 2))  # [P, B, hidden]
     elif 'proj.weight' in p: return self._per_layer(x, p['proj.weight'])
     else: h = self._per_layer(x, p['proj.0.weight'], p['proj.0.bias'])
-    return torch.baddbmm(p['proj.2.bias'][:, None], F.gelu(h), p['proj.2.weight'].transpose(1, 2))
+    return self._tail(h, split == 'train')   # the rest of the mlp: GELU and the second matrix by default
 
 # %% ../nbs/02_projection.ipynb #5c107692
 class _Grid:
-    "Every active pair of a run: stacked groups, logit scales, one AdamW, the best weights so far"
-    def __init__(self, pairs, states, feats, finals, lr, weight_decay, device):
+    "Every active pair of a run: stacked groups, logit scales, one AdamW, the best weights so far (on the CPU)"
+    def __init__(self, pairs, states, dims, fill, finals, lr, weight_decay, device):
         self.pairs, self.finals, self.device = list(pairs), finals, torch.device(device)  # finals: {split: {tower: [N, e]}}
-        self.logit_scale = nn.Parameter(torch.stack([states[p]['logit_scale'] for p in range(len(pairs))]))
+        self.logit_scale = nn.Parameter(torch.stack([states[p]['logit_scale'] for p in range(len(pairs))]).to(device))
         self.groups = []
         for tower in ('text', 'image'):
             by_dim = {}
             for p, pair in enumerate(pairs):
                 layer = parse_pair(pair)[0 if tower == 'text' else 1]
-                if layer != FINAL: by_dim.setdefault(feats['train'][tower][layer].shape[1], []).append((p, layer))
-            for dim, members in by_dim.items(): self.groups.append(_Group(tower, dim, members, states, feats))
+                if layer != FINAL: by_dim.setdefault(dims[tower][layer], []).append((p, layer))
+            for dim, members in by_dim.items(): self.groups.append(_Group(tower, dim, members, states, fill, list(finals)))
         self.opt_kw = dict(lr=lr, fused=True if torch.device(device).type == 'cuda' else None)
         self.weight_decay = weight_decay
         self._make_opt()
-        self.best = {id(t): t.detach().clone() for t in self._tensors()}
+        self.best = {id(t): t.detach().cpu().clone() for t in self._tensors()}   # a fifth copy: off the device
         self._order()
 
     def _tensors(self): return [self.logit_scale] + [t for g in self.groups for t in g.params.values()]
@@ -155,12 +175,13 @@ def best_state(self:_Grid, p:int)->dict:
 
 # %% ../nbs/02_projection.ipynb #876eb44c
 @patch
-def keep_best(self:_Grid, improved:torch.Tensor): # [P] bool, on the device
-    "Remember the current weights of the pairs that improved"
+def keep_best(self:_Grid, improved:torch.Tensor): # [P] bool, on the CPU
+    "Remember the current weights of the pairs that improved (copied to the CPU)"
+    improved = improved.cpu()
     for g in self.groups:
         sel = improved[[p for p, _ in g.members]]
-        for t in g.params.values(): self.best[id(t)][sel] = t.detach()[sel]
-    self.best[id(self.logit_scale)][improved] = self.logit_scale.detach()[improved]
+        for t in g.params.values(): self.best[id(t)][sel] = t.detach()[sel.to(t.device)].cpu()
+    self.best[id(self.logit_scale)][improved] = self.logit_scale.detach()[improved.to(self.device)].cpu()
 
 # %% ../nbs/02_projection.ipynb #588009b3
 @patch
@@ -172,7 +193,7 @@ def drop(self:_Grid, gone:set):
     def sub(t, pos):
         idx = torch.tensor(pos, dtype=torch.long, device=t.device)
         new = nn.Parameter(t.detach().index_select(0, idx).clone())
-        new_best[id(new)] = self.best[id(t)].index_select(0, idx)
+        new_best[id(new)] = self.best[id(t)].index_select(0, idx.cpu())   # the best weights live on the CPU
         st = old_state.get(t)
         if st: carried.append((new, {k: (v.index_select(0, idx) if k != 'step' else v.clone()) for k, v in st.items()}))
         return new
@@ -217,9 +238,27 @@ class Histories(dict):
     @property
     def unfinished(self)->list: return [p for p, s in self.status.items() if s != 'done'] # the failed and diverged pairs
 
+# %% ../nbs/02_projection.ipynb #1a318da0
+ADAPTER_DEFAULTS = dict(activation='gelu', dropout=0.0, hidden_norm=False, label_smoothing=0.0, grad_clip=0.0,
+                        accumulate=1, min_lr=0.0, variance_weight=0.0)   # the adapters' settings and their defaults
+
+def _adapter_hp(**given)->dict:
+    "The adapters' settings of `given` that differ from `ADAPTER_DEFAULTS`: what a pair's hyperparameters gain"
+    return {k: v for k, v in given.items() if v != ADAPTER_DEFAULTS[k]}
+
+def _hidden_value(hidden):
+    "The mlp's widths as a config records them: one width as a number (the default's form), several as a list"
+    w = hidden_widths(hidden)
+    return w[0] if len(w) == 1 else list(w)
+
+def _mlp_options(hp:dict)->dict: return {k: hp.get(k, ADAPTER_DEFAULTS[k]) for k in ('activation', 'dropout', 'hidden_norm')}
+
+# %% ../nbs/02_projection.ipynb #b6e525f4
+KERNEL_COLUMNS = ('cka_aligned', 'cka_image_reference', 'cka_text_reference')   # with a reference model: kernel alignment per pair and epoch (see *A reference model*)
+
 # %% ../nbs/02_projection.ipynb #d868323f
 _SETTINGS = ('projection', 'layernorm', 'hidden', 'temperature', 'epochs', 'lr', 'weight_decay', 'batch_size',
-             'warmup', 'plateau', 'patience', 'min_delta', 'seed', 'precision')
+             'warmup', 'plateau', 'patience', 'min_delta', 'seed', 'precision') + tuple(ADAPTER_DEFAULTS) + ('reference',)
 
 def _same_run(old:dict, new:dict)->list:
     "What differs between a finished pair's config and this run's: its settings, then the stores it learned from"
@@ -260,22 +299,28 @@ def _resume(out:Path, names:list, base:dict, overwrite:bool)->tuple:
         todo.append(p)
     return result, todo
 
+# %% ../nbs/02_projection.ipynb #c65bf979
+def _alone(x:torch.Tensor)->torch.Tensor:
+    "`x` in memory of its own: a view (e.g. of a whole safetensors file read at once) is copied out, so the rest can go"
+    return x if x._base is None and x.untyped_storage().nbytes() == x.nbytes else x.clone()
+
 # %% ../nbs/02_projection.ipynb #4f5dde17
 class _GridData:
-    "What a run reads: the features resident on the device (each layer once), each epoch's draw, the fixed val batches"
+    "What a run reads: the finals resident on the device, the layers to stack (`fill`), each epoch's draw, the fixed val batches"
     def __init__(self, train:FeatureStore, val:FeatureStore, pairs:list, batch_size:int, device:torch.device):
-        self.batch_size, self.device = batch_size, device
-        need = {t: [l for l in dict.fromkeys(parse_pair(p)[k] for p in pairs) if l != FINAL]
-                for k, t in enumerate(('text', 'image'))}
-        self.feats, self.finals = {}, {}
-        for split, store in (('train', train), ('val', val)):
+        self.batch_size, self.device, self.stores = batch_size, device, {'train': train, 'val': val}
+        self.need = {t: [l for l in dict.fromkeys(parse_pair(p)[k] for p in pairs) if l != FINAL]
+                     for k, t in enumerate(('text', 'image'))}
+        self.dtypes, self.finals = {}, {}
+        for split, store in self.stores.items():
             half = store.manifest.get('dtype') == 'float16' and device.type == 'cuda'  # the CPU gathers float16 slowly
-            sdt = torch.float16 if half else torch.float32
-            self.feats[split] = {t: {l: store.load(t, l, dtype=sdt, device=device) for l in need[t]} for t in need}
-            self.finals[split] = {t: store.load(t, FINAL, dtype=sdt, device=device) for t in need if FINAL in store.layers[t]}
-        self.nonfinite = {(t, l): [s for s in self.feats if not torch.isfinite(self._layer(s, t, l)).all()]
-                          for t in need for l in need[t] + ([FINAL] if FINAL in train.layers[t] else [])}
-        self.index = caption_groups(train.caption_image, train.n_images)
+            self.dtypes[split] = torch.float16 if half else torch.float32
+            self.finals[split] = {t: _alone(store.load(t, FINAL, dtype=self.dtypes[split], device=device))
+                                  for t in self.need if FINAL in store.layers[t]}
+        self.nonfinite = {(t, l): [] for t in self.need for l in self.need[t]}    # filled in as `fill` loads each layer
+        self.nonfinite.update({(t, FINAL): [s for s in self.finals if not torch.isfinite(self.finals[s][t]).all()]
+                               for t in self.need if FINAL in train.layers[t]})
+        self.index = caption_groups(_alone(train.caption_image), train.n_images)
         self.n_rows = int((self.index[2] > 0).sum())                      # images with a caption: an epoch's rows
         self.steps_per_epoch = math.ceil(self.n_rows / batch_size)
         self.val_batches = [(vc[b:b + batch_size].to(device), vi[b:b + batch_size].to(device))
@@ -284,46 +329,98 @@ class _GridData:
         self.val_n = sum(len(vi) for _, vi in self.val_batches)
         self.chance = sum(math.log(len(vi)) * len(vi) for _, vi in self.val_batches) / self.val_n
 
-    def _layer(self, split, tower, layer): return self.finals[split][tower] if layer == FINAL else self.feats[split][tower][layer]
-
 # %% ../nbs/02_projection.ipynb #c079c85e
 @patch
 def draw(self:_GridData, gen:torch.Generator)->tuple: return tuple(o.to(self.device) for o in epoch_draw(gen, *self.index))
 
 # %% ../nbs/02_projection.ipynb #3213f7ef
 @patch
-def take_features(self:_GridData)->dict:
-    "The intermediate layers' features, handed over once: the grid stacks them, and no second copy stays here"
-    feats, self.feats = self.feats, None
-    return feats
+def fill(self:_GridData, split:str, tower:str, layers:list)->torch.Tensor: # [N, len(layers), dim] on the device
+    "The stack of `layers` of one split and tower, filled one layer at a time (each checked finite, then freed)"
+    store = self.stores[split]
+    rows = store.n_captions if tower == 'text' else store.n_images
+    stack = torch.empty(rows, len(layers), store.dims[tower][layers[0]], dtype=self.dtypes[split], device=self.device)
+    for k, layer in enumerate(layers):
+        x = store.load(tower, layer, dtype=self.dtypes[split], device=self.device)   # [N, dim]: the one layer held
+        if not torch.isfinite(x).all(): self.nonfinite[(tower, layer)].append(split)
+        stack[:, k] = x
+        del x
+    return stack
+
+# %% ../nbs/02_projection.ipynb #f2e09392
+_Grid.label_smoothing, _Grid.grad_clip, _Grid.accumulate = 0.0, 0.0, 1   # the plain loss, no clipping, a step per batch
+
+@patch
+def configure(self:_Grid, hp:dict)->_Grid: # hp: a run's hyperparameters (a missing adapter setting is its default)
+    "Set the adapters' settings of `hp` on the grid and its groups"
+    o = ADAPTER_DEFAULTS | hp
+    plan = mlp_plan(hidden_widths(hp.get('hidden', 1024)), o['activation'], o['dropout'], o['hidden_norm'])
+    gen = torch.Generator(self.device).manual_seed(hp.get('seed', 0))   # dropout's masks: fixed by the run's seed
+    for g in self.groups: g.plan, g.dropout, g.gen = plan, o['dropout'], gen
+    self.label_smoothing, self.grad_clip, self.accumulate = o['label_smoothing'], o['grad_clip'], o['accumulate']
+    return self
 
 # %% ../nbs/02_projection.ipynb #05eda4d2
 def _start_grid(todo:list, dims:dict, data:_GridData, hp:dict, device)->tuple:
     "The grid of freshly initialised pairs, and each pair's largest initial value per matrix"
     states = [init_pair(p, dims['text'][parse_pair(p)[0]], dims['image'][parse_pair(p)[1]], dims['embed'], hp['projection'],
-                        hp['layernorm'], hp['hidden'], hp['temperature'], hp['seed']).state_dict() for p in todo]
+                        hp['layernorm'], hp['hidden'], hp['temperature'], hp['seed'], **_mlp_options(hp)).state_dict() for p in todo]
     init_max = {p: {k: float(v.abs().max()) for k, v in s.items() if v.ndim >= 2} for p, s in zip(todo, states)}
-    states = [{k: v.to(device) for k, v in s.items()} for s in states]
-    return _Grid(todo, states, data.take_features(), data.finals, hp['lr'], hp['weight_decay'], device), init_max
+    return _Grid(todo, states, dims, data.fill, data.finals, hp['lr'], hp['weight_decay'], device).configure(hp), init_max
+
+# %% ../nbs/02_projection.ipynb #31563ee4
+_Grid.reference, _Grid.variance_weight = None, 0.0   # no reference model: the contrastive loss alone
+
+@patch
+def batch_loss(self:_Grid, text_emb:torch.Tensor, image_emb:torch.Tensor, # [P, B, e] normalised embeddings
+               scale:torch.Tensor,                          # [P] logit scales
+               text_rows:torch.Tensor, image_rows:torch.Tensor, # [B] the batch's caption and image rows
+              )->torch.Tensor:                              # [P] each pair's loss
+    "Each pair's training loss on one batch: InfoNCE (label-smoothed), plus variance matching to the reference when asked"
+    loss = clip_loss(text_emb, image_emb, scale, self.label_smoothing)
+    if self.variance_weight:
+        ref = self.reference['train'][image_rows if self.reference_tower == 'image' else text_rows].float()   # [B, e]
+        loss = loss + self.variance_weight * (variance_matching(image_emb, ref) + variance_matching(text_emb, ref)) / 2
+    return loss
+
+# %% ../nbs/02_projection.ipynb #f960de61
+@patch
+def clip_pairs(self:_Grid, max_norm:float)->torch.Tensor: # [P] each pair's gradient norm before clipping
+    "Clip each pair's gradient to norm `max_norm`, as `torch.nn.utils.clip_grad_norm_` clips one pair's parameters"
+    sq, slices = self.logit_scale.grad.float().pow(2), []   # [P] squared norms so far
+    for g in self.groups:
+        idx = torch.tensor([p for p, _ in g.members], device=self.device)
+        for t in g.params.values():
+            if t.grad is not None: sq = sq.index_add(0, idx, t.grad.float().pow(2).flatten(1).sum(1)); slices.append((t, idx))
+    norm = sq.sqrt()
+    coef = (max_norm / (norm + 1e-6)).clamp(max=1.0)
+    self.logit_scale.grad.mul_(coef)
+    for t, idx in slices: t.grad.mul_(coef[idx].view(-1, *[1] * (t.grad.ndim - 1)))
+    return norm
 
 # %% ../nbs/02_projection.ipynb #662f3d56
 @patch
 def train_epoch(self:_Grid, caps:torch.Tensor, imgs:torch.Tensor, # [n] this epoch's caption and image rows
                 batch_size:int, lr_of, step:int, # lr_of(step): a step's learning rate; step: the first step's number
                 amp:bool=False)->tuple:          # ([P] summed training losses, the next step, the last step's learning rate)
-    "One pass over an epoch's rows, every pair at once"
+    "One pass over an epoch's rows, every pair at once; `accumulate` batches to an optimiser step"
     tr_sum = torch.zeros(len(self.pairs), device=self.device)
-    for b in range(0, len(imgs), batch_size):
+    starts = range(0, len(imgs), batch_size)
+    for first in range(0, len(starts), self.accumulate):
         lr = lr_of(step)
         for pg in self.opt.param_groups: pg['lr'] = lr
-        rows_t, rows_i = caps[b:b + batch_size], imgs[b:b + batch_size]
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=amp):
-            t_emb, i_emb, scale = self.forward(rows_t, rows_i)
-        loss = clip_loss(t_emb.float(), i_emb.float(), scale)                  # [P]
+        chunk = starts[first:first + self.accumulate]
+        n = min(len(imgs), chunk[-1] + batch_size) - chunk[0]       # the rows of this step
         self.opt.zero_grad(set_to_none=True)
-        loss.sum().backward()  # the pairs share no parameters: each gets the gradient of its own loss
+        for b in chunk:
+            rows_t, rows_i = caps[b:b + batch_size], imgs[b:b + batch_size]
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=amp):
+                t_emb, i_emb, scale = self.forward(rows_t, rows_i)
+            loss = self.batch_loss(t_emb.float(), i_emb.float(), scale, rows_t, rows_i)   # [P]
+            (loss.sum() * (len(rows_i) / n)).backward()  # the pairs share no parameters: each gets its own loss's gradient
+            tr_sum += loss.detach() * len(rows_i)
+        if self.grad_clip: self.clip_pairs(self.grad_clip)
         self.opt.step()
-        tr_sum += loss.detach() * len(rows_i)
         step += 1
     return tr_sum, step, lr
 
@@ -348,7 +445,8 @@ def epoch(self:_Grid, data:_GridData, gen:torch.Generator, lr_of, step:int, amp:
     va_sum = self.val_losses(data.val_batches, amp)
     return dict(train_loss=(tr_sum / data.n_rows).tolist(), val_loss=(va_sum / data.val_n).tolist(),
                 temperature=(1 / self.logit_scale.detach().exp().clamp(max=100)).tolist(), lr=lr, step=step,
-                seconds=time.time() - start)  # this epoch's wall time (`.tolist()` waited for the device)
+                seconds=time.time() - start,  # this epoch's wall time (`.tolist()` waited for the device)
+                **(self.kernel_alignment() if self.reference is not None else {}))   # with a reference model
 
 # %% ../nbs/02_projection.ipynb #82f8f349
 class _EarlyStop:
@@ -382,10 +480,24 @@ def record(self:_Run, pair:str, epoch:int, ep:dict, k:int):
     tr, va = ep['train_loss'][k], ep['val_loss'][k]
     self.records[pair].append(dict(epoch=epoch, train_loss=tr if math.isfinite(tr) else None,
                                    val_loss=va if math.isfinite(va) else None, lr=ep['lr'],
-                                   temperature=ep['temperature'][k], seconds=round(ep['seconds'], 4)))
+                                   temperature=ep['temperature'][k], seconds=round(ep['seconds'], 4),
+                                   **{c: ep[c][k] for c in KERNEL_COLUMNS if c in ep}))   # kernel alignment, with a reference
     if self.writer is not None:
         for tag, value in self.records[pair][-1].items():
             if tag not in ('epoch', 'seconds') and value is not None: self.writer.add_scalar(f'{pair}/{tag}', value, epoch)
+
+# %% ../nbs/02_projection.ipynb #89a9bf9c
+_Run.live, _Run.live_rows = None, None   # train_grid(live=True): a LiveCurves, and {epoch: its record}
+
+@patch
+def show_live(self:_Run, epoch:int, ep:dict):
+    "Add epoch `ep`'s mean losses over its training pairs and its learning rate to the live curves, and redraw"
+    r = self.live_rows.setdefault(epoch, dict(epoch=epoch, pairs=0, train_loss=0.0, val_loss=0.0, lr=ep['lr'], n_train_loss=0, n_val_loss=0))
+    for key in ('train_loss', 'val_loss'):
+        xs = [x for x in ep[key] if math.isfinite(x)]   # a broken pair's inf or NaN: left out of the mean
+        if xs: r[key], r[f'n_{key}'] = (r[key] * r[f'n_{key}'] + sum(xs)) / (r[f'n_{key}'] + len(xs)), r[f'n_{key}'] + len(xs)
+    r['pairs'] += len(ep['train_loss'])
+    self.live.update(sorted(self.live_rows.values(), key=lambda r: r['epoch']))
 
 # %% ../nbs/02_projection.ipynb #c1d92470
 @patch
@@ -405,6 +517,7 @@ def broken(self:_Run, pair:str, epoch:int, tr:float, va:float)->tuple|None:
 def epoch_end(self:_Run, pairs:list, epoch:int, ep:dict)->tuple:
     "Record epoch `ep` of every pair: ([P] bool improved, positions that stop, [(pair, status, error)] that end)"
     improved, gone, finished = torch.zeros(len(pairs), dtype=torch.bool), set(), []
+    if self.live is not None: self.show_live(epoch, ep)
     for k, p in enumerate(pairs):
         self.record(p, epoch, ep, k)
         bad = self.broken(p, epoch, ep['train_loss'][k], ep['val_loss'][k])
@@ -428,7 +541,11 @@ def conclude(self:_Run, grid:_Grid, pair:str, epoch:int, status:str, error:str|N
                image_projection='none' if i == FINAL else hp['projection'], layernorm=hp['layernorm'],
                dims={'text': self.dims['text'][t], 'image': self.dims['image'][i], 'embed': self.dims['embed']},
                epochs_run=epoch, best_epoch=self.stop.epoch[pair], best_val_loss=None if math.isinf(best) else best,
+               steps=epoch * self.data.steps_per_epoch, train_rows=self.data.n_rows,   # steps taken, rows per epoch
+               val_batch=max(len(vi) for _, vi in self.data.val_batches),  # the most images in a val batch (its negatives + 1)
                status=status, error=error, created=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), **self.base)
+    at_best = next((r for r in self.records[pair] if r['epoch'] == self.stop.epoch[pair]), {})
+    if KERNEL_COLUMNS[0] in at_best: cfg['kernel_alignment'] = {c: at_best[c] for c in KERNEL_COLUMNS}   # at the best epoch
     write_pair(self.out, pair, state, self.records[pair], cfg)
     self.result[pair], self.result.status[pair] = self.records[pair], status
     if error: self.result.errors[pair] = error
@@ -441,11 +558,148 @@ def _run_epochs(grid:_Grid, run:_Run, data:_GridData, lr_of, epochs:int, seed:in
         ep = grid.epoch(data, gen, lr_of, step, amp=amp)  # bf16: autocast matmuls; weights, AdamW, loss fp32
         step = ep['step']
         improved, gone, finished = run.epoch_end(grid.pairs, epoch, ep)
-        grid.keep_best(improved.to(grid.device))
+        grid.keep_best(improved)
         for p, status, error in finished: run.conclude(grid, p, epoch, status, error)
         if len(gone) == len(grid.pairs): break
         if gone: grid.drop(gone)
         bar.set_postfix(training=len(grid.pairs))
+
+# %% ../nbs/02_projection.ipynb #b8e9176b
+def _pair_numels(pairs:list, dims:dict, hp:dict)->dict: # {pair: {parameter name: elements}}
+    "Each pair's parameters, counted on the meta device (nothing is allocated), one build per shape"
+    shapes, out = {}, {}
+    for p in pairs:
+        t, i = parse_pair(p)
+        key = (t == FINAL, i == FINAL, dims['text'][t], dims['image'][i])
+        if key not in shapes:
+            with torch.device('meta'):
+                m = init_pair(p, dims['text'][t], dims['image'][i], dims['embed'], hp['projection'], hp['layernorm'], hp['hidden'],
+                              hp['temperature'], hp['seed'], **_mlp_options(hp))
+            shapes[key] = {n: v.numel() for n, v in m.named_parameters()}
+        out[p] = shapes[key]
+    return out
+
+# %% ../nbs/02_projection.ipynb #4b6688de
+def grid_memory(train,                   # FeatureStore of the training split, or its shapes (`store_shapes`)
+                val,                     # the same of the validation split
+                pairs:list,              # pair names, trained together
+                batch_size:int=256,      # as `train_grid`
+                device='cpu',            # where they train (a float16 store stays float16 on CUDA)
+                embed_dim:int|None=None, # as `train_grid`
+                **hp,                    # projection, layernorm, hidden, activation, dropout, hidden_norm: as `train_grid`
+               )->dict:                  # bytes: features, state, indices, batch, build, peak (all on the device); host (on the CPU)
+    "What `train_grid` holds to train `pairs` together, from the stores' shapes alone"
+    dev, dims, stores = torch.device(device), _grid_dims(train, embed_dim), (train, val)
+    hp = dict(projection='linear', layernorm=False, hidden=1024, temperature=0.07, seed=0) | hp
+    b = [2 if s.manifest.get('dtype') == 'float16' and dev.type == 'cuda' else 4 for s in stores]   # bytes a value takes there
+    rows = lambda s, t: s.n_captions if t == 'text' else s.n_images
+    groups = {}                                                # {(tower, width): [layer of each member]}
+    for p in pairs:
+        for t, l in zip(('text', 'image'), parse_pair(p)):
+            if l != FINAL: groups.setdefault((t, dims[t][l]), []).append(l)
+    layers = [(k, t, l) for k in (0, 1) for (t, _), ls in groups.items() for l in dict.fromkeys(ls)]
+    features = (sum(rows(stores[k], t) * dims[t][l] * b[k] for k, t, l in layers) +
+                sum(rows(s, t) * dims['embed'] * b[k] for k, s in enumerate(stores) for t in ('text', 'image') if FINAL in s.layers[t]))
+    numels = _pair_numels(pairs, dims, hp)
+    params = sum(sum(n.values()) for n in numels.values())
+    tensors = 1 + sum(len([n for n in numels[pairs[0]] if n.startswith(t + '.')]) for t, _ in groups) if pairs else 0
+    state = 16 * params + 4 * tensors                          # weights, gradients, two AdamW moments; AdamW's step counts
+    indices = 8 * (2 * val.n_captions + 2 * len(pairs) + sum(len(ls) for ls in groups.values()))   # val rows, orders
+    P, B, e = len(pairs), min(batch_size, train.n_images), dims['embed']
+    widths = hidden_widths(hp['hidden']) if hp['projection'] == 'mlp' else ()
+    per_width = 3 + (hp.get('dropout', 0) > 0) + 2 * bool(hp.get('hidden_norm'))
+    batch = 4 * (6 * P * B * e + 5.5 * P * B * B)             # both sides in pair order, normalised; the loss's logits
+    for (t, d), ls in groups.items():
+        L, n = len(set(ls)), len(ls)
+        batch += B * L * d * (b[0] + (4 if b[0] == 2 else 0))  # the batch's rows gathered (and made float32)
+        batch += 4 * n * B * (per_width * sum(widths) + 2 * e) + (4 * (B * L * d + 3 * n * B * d) if hp['layernorm'] else 0)
+    step = max(int(batch), 4 * params) + 16 * train.n_images  # the batch's work, or AdamW's update; each epoch's draw
+    layer = max([rows(stores[k], t) * dims[t][l] * (b[k] + 1) for k, t, l in layers] or [0])   # one layer, checked finite
+    build = features + indices + layer
+    return dict(features=features, state=state, indices=indices, batch=step, build=build,
+                peak=max(build, features + state + indices + step),
+                host=4 * params + 8 * (train.n_captions + 2 * train.n_images))   # the best weights; the caption index
+
+# %% ../nbs/02_projection.ipynb #9a3b8804
+def _memory_budget(device:torch.device, memory:float|None)->float|None: # bytes the grid may take; None: no limit known
+    "`memory` GiB, or 90% of what is free: on a GPU as CUDA counts it, on the CPU as Linux's MemAvailable"
+    if memory is not None: return float(memory) * 2**30
+    if device.type == 'cuda': return 0.9 * torch.cuda.mem_get_info(device)[0]
+    try: meminfo = Path('/proc/meminfo').read_text()
+    except OSError: return None                                     # not Linux: no figure to check against
+    kb = [int(l.split()[1]) for l in meminfo.splitlines() if l.startswith('MemAvailable:')]
+    return 0.9 * kb[0] * 1024 if kb else None
+
+# %% ../nbs/02_projection.ipynb #f09783cd
+def _gib(n:float)->str: return f"{n / 2**30:.3g} GiB"
+
+def _memory_groups(train, val, todo:list, budget:float|None, batch_size:int, device, embed_dim, hp:dict)->list: # [[pair, ...], ...]
+    "`todo` cut into groups of consecutive pairs whose estimated peak fits in `budget` bytes: one group when all fit"
+    device, hp = torch.device(device), {k: v for k, v in hp.items() if k != 'batch_size'}   # a run's hp holds it too
+    need = lambda ps: (lambda m: m['peak'] + (m['host'] if device.type == 'cpu' else 0))(
+        grid_memory(train, val, ps, batch_size, device, embed_dim, **hp))
+    if budget is None or need(todo) <= budget: return [todo]
+    groups = []
+    for p in todo:
+        if groups and need(groups[-1] + [p]) <= budget: groups[-1].append(p)
+        elif need([p]) <= budget: groups.append([p])
+        else:
+            one = grid_memory(train, val, [p], batch_size, device, embed_dim, **hp)
+            fix = (f"lower the batch size, e.g. {flag_hint('batch_size', max(1, batch_size // 4), 'train_batch_size')}"
+                   if one['batch'] > one['features'] else 'its features alone do not fit: use a device with more memory' +
+                   (' (or the CPU: --device cpu)' if device.type == 'cuda' else ''))
+            raise MemoryError(f"training the grid needs about {_gib(need(todo))} on {device} for its {len(todo)} pairs and "
+                              f"{_gib(need([p]))} for pair {p} alone ({_gib(one['features'])} of features, {_gib(one['batch'])} "
+                              f"for a batch of {batch_size}), but {_gib(budget)} fit: {fix}")
+    return groups
+
+# %% ../nbs/02_projection.ipynb #fb281039
+def store_shapes(n_images:int, n_captions:int, # the split's sizes
+                 layers:dict,                  # {'image': [...], 'text': [...]}: `tower_layers`
+                 widths:dict,                  # {'image': {'L': d, 'final': e}, 'text': ...}: `tower_widths`
+                 dtype:str='float16',          # the stores' dtype
+                 name:str='a split',           # what messages call it
+                )->SimpleNamespace:            # n_images, n_captions, layers, dims, manifest, path: as a FeatureStore has them
+    "A store's shapes before it exists, as `grid_memory` reads them"
+    dims = {t: {l: widths[t][FINAL if l == FINAL else 'L'] for l in ls} for t, ls in layers.items()}
+    return SimpleNamespace(n_images=n_images, n_captions=n_captions, layers=layers, dims=dims, manifest={'dtype': dtype}, path=name)
+
+# %% ../nbs/02_projection.ipynb #d3fda68c
+MIN_STEPS = 500   # fewer optimiser steps than this: a probe has barely left its random start
+
+def _more_steps(spe:int, epochs:int, batch:int, rows:int, min_steps:int)->str:
+    "What gives at least `min_steps` steps: more epochs, a smaller batch (when one suffices), more data"
+    small = next((b for b in (128, 64, 32, 16) if b < batch and epochs * math.ceil(rows / b) >= min_steps), None)
+    return (flag_hint('epochs', math.ceil(min_steps / max(spe, 1))) + 
+            (f", or {flag_hint('batch_size', small, 'train_batch_size')}" if small else '') +
+            f", or more training data ({rows} rows at batch {batch} make {spe} step{'s' * (spe != 1)} an epoch)")
+
+# %% ../nbs/02_projection.ipynb #30611180
+def training_advice(out:Path,              # a train_grid output directory
+                    pairs='all',           # 'all' or pair names (as `train_status`)
+                    min_steps:int=MIN_STEPS, # fewer optimiser steps than this is too few
+                   )->list:                # one line per sign (empty when training looks sound)
+    "What in the finished pairs' configs says the probes may not have learned, each sign with what to change"
+    names = sorted(p.name[:-5] for p in Path(out).glob('*.json') if not p.name.endswith('_history.json')) if pairs == 'all' else _pair_list(pairs)
+    cfgs = [c for c in (json.loads((Path(out)/f'{p}.json').read_text()) for p in names if (Path(out)/f'{p}.json').exists())
+            if c.get('status') == 'done']
+    lines = []
+    falling = [c for c in cfgs if c.get('best_epoch') and c['best_epoch'] == c.get('epochs_run')]
+    if falling:
+        epochs = max(c['hyperparameters']['epochs'] for c in falling)
+        lines.append(f"{len(falling)} of {len(cfgs)} pairs stopped at the epoch limit ({epochs}) while their validation loss was still "
+                     f"falling (their last epoch was their best, e.g. {falling[0]['pair']}): train longer, e.g. {flag_hint('epochs', 2 * epochs)}")
+    few = [c for c in cfgs if c.get('steps') is not None and c['steps'] < min_steps]
+    if few:
+        c, hp = max(few, key=lambda c: c['steps']), few[0]['hyperparameters']
+        spe = c['steps'] // max(c['epochs_run'], 1)
+        lines.append(f"{len(few)} of {len(cfgs)} pairs took fewer than {min_steps} optimiser steps (at most {c['steps']}): too few to learn "
+                     f"a probe; give {_more_steps(spe, hp['epochs'], hp['batch_size'], c['train_rows'], min_steps)}")
+    return lines
+
+# %% ../nbs/02_projection.ipynb #dcf84b9a
+class TrainingWarning(UserWarning):
+    "A sign, found when training ends, that the probes may not have learned (`training_advice`)"
 
 # %% ../nbs/02_projection.ipynb #4308ac79
 def train_grid(train_store,              # FeatureStore (or its path) of the training split
@@ -472,30 +726,114 @@ def train_grid(train_store,              # FeatureStore (or its path) of the tra
                log:str|None=None,        # None, or 'tensorboard': each pair's curves also as TensorBoard scalars
                log_dir:Path|None=None,   # where TensorBoard's event files go (default: `out/tensorboard`)
                embed_dim:int|None=None,  # shared-space width when the towers have no `final` (two models); None: 512
+               activation:str='gelu',    # the mlp's activation: 'gelu' or 'relu'
+               dropout:float=0.0,        # the mlp's dropout after each activation (training only)
+               hidden_norm:bool=False,   # LayerNorm each mlp hidden layer (after its activation)
+               label_smoothing:float=0.0,# the training loss's label smoothing, both ways
+               grad_clip:float=0.0,      # clip each pair's gradient norm to this (0: no clipping)
+               accumulate:int=1,         # batches whose gradients make one optimiser step
+               min_lr:float=0.0,         # where the cosine schedule ends
+               reference=None,           # (train store, val store) of a reference model over the same rows, or None
+               reference_tower:str='image', # the reference's tower: 'image' or 'text'
+               reference_layer:str='final', # the reference's layer
+               variance_weight:float=0.0,# weight of variance matching to the reference (needs `reference`)
+               live:bool=False,          # in Jupyter: mean loss and learning-rate curves redrawn each epoch; out/live_curves.png
+               memory:float|None=None,   # GiB the grid may take on the device; None: 90% of what is free there
               )->Histories:              # {pair: history}; `.status`: done, failed or diverged; `.errors`: why
     "Train a projection for every layer pair, all pairs together in one pass over the data"
     check_train_settings(epochs, lr, batch_size, weight_decay, warmup, plateau, patience, min_delta, projection,
-                         precision, hidden, temperature, seed, log)
+                         precision, hidden, temperature, seed, log, activation, dropout, hidden_norm, label_smoothing,
+                         grad_clip, accumulate, min_lr, variance_weight)
     train, val = _open_store(train_store), _open_store(val_store)
     _check_stores(train, val)
+    if variance_weight and reference is None:
+        raise ValueError(f"{flag_hint('variance_weight', variance_weight)}: variance matching needs a reference model "
+                         f"({flag_hint('reference', 'SPEC')})")
+    refs = None if reference is None else _reference_feats(reference, train, val, reference_tower, reference_layer)
     out, device = Path(out), torch.device(device)
     names = [p for p in grid_pairs(train, pairs) if p != BASELINE]  # the baseline needs no training
     if names: grid_pairs(val, names)
     dims = _grid_dims(train, embed_dim)
-    hp = dict(projection=projection, layernorm=layernorm, hidden=hidden, temperature=temperature, epochs=epochs, lr=lr,
+    hp = dict(projection=projection, layernorm=layernorm, hidden=_hidden_value(hidden), temperature=temperature, epochs=epochs, lr=lr,
               weight_decay=weight_decay, batch_size=batch_size, warmup=warmup, plateau=plateau, patience=patience,
               min_delta=min_delta, seed=seed, precision=precision)
+    hp.update(_adapter_hp(activation=activation, dropout=dropout, hidden_norm=hidden_norm, label_smoothing=label_smoothing,
+                          grad_clip=grad_clip, accumulate=accumulate, min_lr=min_lr, variance_weight=variance_weight))   # only those not at their defaults
+    if refs is not None: hp['reference'] = dict(stores=[_open_store(r).describe() for r in reference], tower=reference_tower, layer=reference_layer)
     base = dict(hyperparameters=hp, stores={'train': train.describe(), 'val': val.describe()})
     remove_stale_tmp(out)                                           # what killed runs left (their PIDs gone)
     result, todo = _resume(out, names, base, overwrite)
     if not todo: return result
+    groups = _memory_groups(train, val, todo, _memory_budget(device, memory), batch_size, device, embed_dim, hp)   # or refused
     out.mkdir(parents=True, exist_ok=True)
-    data = _GridData(train, val, todo, batch_size, device)
-    grid, init_max = _start_grid(todo, dims, data, hp, device)
+    if live:
+        from layeralign.curves import LiveCurves   # 02a_curves (which imports this module)
+        live_curves, live_rows = LiveCurves({'loss (mean over the pairs)': {'train_loss': 'train', 'val_loss': 'val'},
+                                             'learning rate': {'lr': 'lr'}}), {}
     writer = tensorboard_writer(Path(log_dir) if log_dir else out/'tensorboard') if log == 'tensorboard' else None
-    run = _Run(out, result, todo, base, dims, data, init_max, patience, min_delta, writer)
-    lr_of = lambda step: lr_at(step, data.steps_per_epoch, epochs, lr, warmup, plateau)
-    try: _run_epochs(grid, run, data, lr_of, epochs, seed, precision == 'bf16', progress)
+    try:
+        for group in groups:   # one group after another (one group when the whole grid fits); a group's pairs at once
+            data = _GridData(train, val, group, batch_size, device)
+            grid, init_max = _start_grid(group, dims, data, hp, device)
+            if refs is not None: grid.set_reference(refs, reference_tower, variance_weight, dims['embed'], seed, _kernel_rows(val))
+            run = _Run(out, result, group, base, dims, data, init_max, patience, min_delta, writer)
+            if live: run.live, run.live_rows = live_curves, live_rows
+            data.steps_per_epoch = math.ceil(math.ceil(data.n_rows / batch_size) / accumulate)   # optimiser steps
+            lr_of = lambda step: lr_at(step, data.steps_per_epoch, epochs, lr, warmup, plateau, min_lr)
+            with full_precision(): _run_epochs(grid, run, data, lr_of, epochs, seed, precision == 'bf16', progress)
+            del data, grid, run                                      # this group's memory, before the next one's
     finally:
         if writer is not None: writer.close()
+    if live and live_rows: live_curves.save(sorted(live_rows.values(), key=lambda r: r['epoch']), out/'live_curves.png')
+    for line in training_advice(out, names): warnings.warn(line, TrainingWarning)   # the probes may not have learned: say so as training ends
     return result
+
+# %% ../nbs/02_projection.ipynb #96b6b539
+def _reference_feats(reference,            # (train store, val store) of the reference model, or their paths
+                     train:FeatureStore, val:FeatureStore, # the grid's stores
+                     tower:str, layer:str, # which of the reference's features
+                    )->dict:               # {'train': [N, d], 'val': [N, d]}, N the images (or captions) of each split
+    "The reference's features of both splits, checked to hold the same rows as the grid's stores"
+    if not isinstance(reference, (list, tuple)) or len(reference) != 2:
+        raise ValueError(f"reference={reference!r}: give the reference model's (train store, val store)")
+    if tower not in ('image', 'text'): raise ValueError(f"{flag_hint('reference_tower', tower)}: use 'image' or 'text'")
+    feats = {}
+    for split, store, ref in (('train', train, reference[0]), ('val', val, reference[1])):
+        ref = _open_store(ref)
+        if layer not in ref.layers.get(tower, []):
+            raise ValueError(f"reference store {ref.path}: no {tower} layer {layer!r} (it has {', '.join(ref.layers.get(tower, []))})")
+        if (ref.n_images, ref.n_captions) != (store.n_images, store.n_captions) or not torch.equal(ref.caption_image, store.caption_image):
+            raise ValueError(f"reference store {ref.path} does not hold the rows of the {split} store {store.path} "
+                             f"({ref.n_images} images and {ref.n_captions} captions there, {store.n_images} and {store.n_captions} here)")
+        feats[split] = ref.load(tower, layer)
+    return feats
+
+# %% ../nbs/02_projection.ipynb #939652f5
+_KERNEL_ROWS = 2000   # val rows (one caption per image) that kernel alignment reads: its Gram matrices are rows x rows
+
+def _kernel_rows(val:FeatureStore)->tuple: # ([n] caption rows, [n] image rows)
+    "The val rows of kernel alignment: each image with its first caption, the first `_KERNEL_ROWS` of them"
+    caps, imgs = val_rows(*caption_groups(val.caption_image, val.n_images))
+    return caps[0][:_KERNEL_ROWS], imgs[0][:_KERNEL_ROWS]
+
+@patch
+def set_reference(self:_Grid, feats:dict, tower:str, weight:float, embed_dim:int, seed:int, rows:tuple)->_Grid:
+    "Hold a reference model's features (from `_reference_feats`) for variance matching and kernel alignment"
+    R = reference_projection(feats['train'].shape[1], embed_dim, seed)           # [d, e], or None when d == e
+    self.reference = {s: (f.float() if R is None else f.float() @ R).to(self.device) for s, f in feats.items()}  # [N, e]
+    self.kernel_rows = tuple(r.to(self.device) for r in rows)
+    self.kernel_reference = feats['val'][rows[1] if tower == 'image' else rows[0]].float().to(self.device)     # [n, d]
+    self.reference_tower, self.variance_weight = tower, weight
+    return self
+
+# %% ../nbs/02_projection.ipynb #21872104
+@patch
+def kernel_alignment(self:_Grid)->dict: # {column: [P] floats}, the columns of `KERNEL_COLUMNS`
+    "CKA of every pair's aligned embeddings on the val rows, with each other and with the reference"
+    from layeralign.metrics import alignment_score   # 07_metrics' CKA
+    caps, imgs = self.kernel_rows
+    with torch.no_grad(): t, i, _ = self.forward(caps, imgs, 'val')   # [P, n, e]
+    P, ref = len(self.pairs), self.kernel_reference
+    return {'cka_aligned': [alignment_score('cka', i[p], t[p]) for p in range(P)],
+            'cka_image_reference': [alignment_score('cka', i[p], ref) for p in range(P)],
+            'cka_text_reference': [alignment_score('cka', t[p], ref) for p in range(P)]}

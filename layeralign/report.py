@@ -5,8 +5,10 @@
 # %% ../nbs/07c_report.ipynb #b5b67c22
 from __future__ import annotations
 from pathlib import Path
+import numpy as np
 import pandas as pd
 from .core import atomic_path
+from .models import weights_label
 from .names import depth_key, recall_col, DIRECTIONS, FINAL
 from .curves import plot_histories
 from .retrieval import chance_recall
@@ -14,7 +16,7 @@ from .figures import plot_heatmap, plot_heatmaps, plot_depth_curves
 from .metrics import spearman_with, grid_panels, plot_small_multiples
 
 # %% auto #0
-__all__ = ['emergence', 'plot_control', 'write_pictures', 'write_report']
+__all__ = ['emergence', 'plot_control', 'write_pictures', 'below_baseline', 'write_report']
 
 # %% ../nbs/07c_report.ipynb #82ea456d
 def _baseline_row(grid:pd.DataFrame)->pd.DataFrame: return grid[(grid.text_layer == FINAL) & (grid.image_layer == FINAL)]
@@ -58,17 +60,22 @@ def _r1_table(grid, direction, k:int=1)->pd.DataFrame:
 
 # %% ../nbs/07c_report.ipynb #9faf3c56
 def _signed_heatmap(ax, diff:pd.DataFrame, label:str):
-    "A text layer x image layer table on a scale centred at 0"
+    "A text layer x image layer table on a scale centred at 0, each cell's value on it (signed)"
     span = max(float(diff.abs().max().max()), 1e-9)
     im = ax.imshow(diff.to_numpy(dtype=float), aspect='auto', cmap='RdBu_r', vmin=-span, vmax=span)
     ax.figure.colorbar(im, ax=ax, label=label)
     ax.set_xticks(range(len(diff.columns)), diff.columns); ax.set_yticks(range(len(diff.index)), diff.index)
     ax.set_xlabel('image layer'); ax.set_ylabel('text layer')
+    if diff.size <= 400:
+        for (i, j), v in np.ndenumerate(diff.to_numpy(dtype=float)):
+            if np.isfinite(v): ax.text(j, i, f'{v:+.2f}', ha='center', va='center', fontsize=8 if diff.shape[1] <= 10 else 6,
+                                       color='white' if abs(v) > 0.6 * span else 'black')
 
 # %% ../nbs/07c_report.ipynb #6b7db861
 def plot_control(grid:pd.DataFrame,    # the trained model's grid
                  control:pd.DataFrame, # the random-weights control grid (same pairs)
                  k:int=1,              # which Recall@K
+                 title:str|None=None,  # what was run, e.g. 'model / weights / dataset split'
                 ):                     # the Figure
     "Trained | random weights | difference, R@k of every pair, one row per direction; the first two on one scale"
     import matplotlib.pyplot as plt
@@ -81,6 +88,7 @@ def plot_control(grid:pd.DataFrame,    # the trained model's grid
             plot_heatmap(g, d, k, ax=ax, vmax=top, legend=False, title=f"{d.replace('_', ' ')} R@{k}: {what}")
         _signed_heatmap(row[2], t - r, f'R@{k}')
         row[2].set_title(f"{d.replace('_', ' ')} R@{k}: trained - random")
+    fig.suptitle(f"{title + ': ' if title else ''}trained vs random weights (same architecture, data and training)")
     return fig
 
 # %% ../nbs/07c_report.ipynb #cf3821d1
@@ -101,8 +109,8 @@ def write_pictures(grid:pd.DataFrame, # evaluate_grid's result
     _save(plot_heatmaps(grid, k=1, title=title), 'heatmap_r1.png')
     if has_lens: _save(plot_heatmaps(grid, k=1, projection='lens', title=f"{title or ''} lens (no training)".strip()), 'heatmap_lens_r1.png')
     _save(plot_depth_curves(grid, k=1, title=title), 'depth_curves.png')
-    if proj_dir is not None and any(Path(proj_dir).glob('*_history.json')): _save(plot_histories(proj_dir), 'loss_curves.png')
-    if control is not None: _save(plot_control(grid[grid.projection != 'lens'] if has_lens else grid, control), 'heatmap_control.png')
+    if proj_dir is not None and any(Path(proj_dir).glob('*_history.json')): _save(plot_histories(proj_dir, title=title), 'loss_curves.png')
+    if control is not None: _save(plot_control(grid[grid.projection != 'lens'] if has_lens else grid, control, title=title), 'heatmap_control.png')
     if has_lens or metrics is not None:
         fig = plot_small_multiples(grid_panels(grid, metrics))
         if title: fig.suptitle(title)
@@ -114,6 +122,37 @@ def _settings_lines(settings:dict, notes=())->list:
     "The report's title, its settings table, and what it says about the data"
     lines = ['# layeralign report', '', '| setting | value |', '|---|---|'] + [f'| {k} | {v} |' for k, v in settings.items()]
     return lines + (['', '## Data', ''] + [f'- {n}' for n in notes] if notes else [])
+
+# %% ../nbs/07c_report.ipynb #2e859892
+def _trained_rows(grid:pd.DataFrame)->pd.DataFrame:
+    "The rows of trained pairs: neither the untrained baseline ('none') nor the lens"
+    return grid[~grid.projection.isin(['none', 'lens'])] if 'projection' in grid.columns else grid
+
+def below_baseline(grid:pd.DataFrame, # evaluate_grid's result
+                   share:float=0.9,    # a best pair at this share of the baseline or more comes close to it
+                  )->str|None:         # one line, or None when some trained pair reaches the baseline in each direction
+    "Say when, in some direction, every trained pair scores below the untrained final x final baseline (and how far)"
+    base, trained = _baseline_row(grid[grid.projection != 'lens'] if 'projection' in grid.columns else grid), _trained_rows(grid)
+    if not len(base) or not len(trained): return None
+    below = [(d, trained[recall_col(d)].max(), base[recall_col(d)].iloc[0]) for d in DIRECTIONS
+             if recall_col(d) in grid.columns and trained[recall_col(d)].max() < base[recall_col(d)].iloc[0]]
+    if not below: return None
+    said = '; '.join(f"{d} best R@1 {best:.3f}, {best/b:.0%} of {b:.3f}" for d, best, b in below)
+    if all(best >= share*b for _, best, b in below):
+        return (f"no trained pair beats the untrained final x final baseline ({said}): the probes come close to what the "
+                "model's own head gives, but none goes beyond it")
+    return f"every trained pair scores below the untrained final x final baseline ({said}): no probe learned what the model's own head already gives"
+
+# %% ../nbs/07c_report.ipynb #c5f87acc
+def _learning_lines(grid:pd.DataFrame, training=())->list:
+    "The report's opening warning, when training's record or the scores say the probes may not have learned"
+    said = list(training) + [s for s in [below_baseline(grid)] if s]
+    if not said: return []
+    close = not training and said[0].startswith('no trained pair beats')   # the probes learned, short of the head
+    return ([f"## {'Note: no trained pair beats the baseline' if close else 'Warning: the probes may not have learned'}", '']
+            + [f'- {s}' for s in said] +
+            ['', 'Read the numbers below with this in mind. What to change: more epochs (`--epochs`), a smaller batch '
+                 '(`--train_batch_size`: more optimiser steps per epoch), more training data.', ''])
 
 # %% ../nbs/07c_report.ipynb #f26f7e5d
 def _chance_line(grid:pd.DataFrame)->list:
@@ -146,21 +185,35 @@ def _emergence_lines(grid:pd.DataFrame)->list:
     return lines
 
 # %% ../nbs/07c_report.ipynb #2e408755
-def _control_lines(grid:pd.DataFrame, control:pd.DataFrame)->list:
-    "What the random-weights control shows, per direction: its best pair against the trained model's"
+def _control_lines(grid:pd.DataFrame, control:pd.DataFrame, init_seed:int|None=None)->list:
+    "What the random-weights control shows, per direction: the best trained pair of each, then the gain over the trained pairs"
     lines = ['', '## Random-weights control', '',
-             'The same architecture with random weights, the same data and training (`grid_control.csv`, '
+             f'The same architecture with random weights ({weights_label(None, init_seed)}), the same data and training (`grid_control.csv`, '
              '`heatmap_control.png`): what a probe finds in features that learned nothing.', '']
+    learned, random = _trained_rows(grid), _trained_rows(control)
+    if not len(learned) or not len(random): return lines + ['No trained pairs to compare: every pair of one grid failed (see below).']
     for d in DIRECTIONS:
         col = recall_col(d)
-        both = grid.set_index('pair')[[col]].join(control.set_index('pair')[[col]], rsuffix='_random').dropna()
-        gain = both[col] - both[f'{col}_random']
-        lines.append(f"- {d}: best pair R@1 {grid[col].max():.3f} trained vs {control[col].max():.3f} random; "
-                     f"trained - random over the grid: mean {gain.mean():+.3f}, largest {gain.max():+.3f} ({gain.idxmax()})")
+        both = learned.set_index('pair')[[col]].join(random.set_index('pair')[[col]], rsuffix='_random').dropna()
+        gain, best, best_random = both[col] - both[f'{col}_random'], learned.loc[learned[col].idxmax()], random.loc[random[col].idxmax()]
+        lines.append(f"- {d}: best trained pair {best.pair} R@1 {best[col]:.3f} vs {best_random.pair} {best_random[col]:.3f} "
+                     f"with random weights; trained - random over the trained pairs: mean {gain.mean():+.3f}, "
+                     f"largest {gain.max():+.3f} ({gain.idxmax()})")
     return lines
 
 # %% ../nbs/07c_report.ipynb #940629cc
 def _directions_of(grid)->list: return [d for d in DIRECTIONS if recall_col(d) in grid.columns]
+
+def _lens_best(lens_rows:pd.DataFrame, d:str)->str:
+    "The best lens pair of direction `d`, and when it scores as the final x final lens, why: the last block through the head is `final`"
+    col = recall_col(d)
+    best, base = lens_rows.loc[lens_rows[col].idxmax()], _baseline_row(lens_rows)
+    said = f"- {d}: best lens pair {best.pair} with R@1 {best[col]:.3f}"
+    if not len(base) or best.pair == base.pair.iloc[0] or best[col] != base[col].iloc[0]: return said
+    last = {t: max([l for l in lens_rows[f'{t}_layer'] if l != FINAL], key=depth_key, default=None) for t in ('text', 'image')}
+    ends = [f"{t} {best[f'{t}_layer']}" for t in ('text', 'image') if best[f'{t}_layer'] == last[t]]
+    return said + (f", the baseline itself: the last block ({', '.join(ends)}) read through its tower's head is `final`" if ends
+                   else ", as the final x final lens (the baseline)")
 
 def _lens_lines(lens_rows:pd.DataFrame, why:str|None)->list:
     "What the lens (each layer through its tower's own head, no training) finds, or why there is none"
@@ -168,11 +221,9 @@ def _lens_lines(lens_rows:pd.DataFrame, why:str|None)->list:
     if not len(lens_rows):
         return lines + [f"No lens rows: {why}" if why else "No lens rows in this grid."]
     lines += ["Each layer read through its tower's own final LayerNorm and projection, no training (`projection` 'lens' "
-              "in grid.csv, `heatmap_lens_r1.png`); the final x final lens is the baseline.", '']
-    for d in _directions_of(lens_rows):
-        best = lens_rows.loc[lens_rows[recall_col(d)].idxmax()]
-        lines.append(f"- {d}: best lens pair {best.pair} with R@1 {best[recall_col(d)]:.3f}")
-    return lines
+              "in grid.csv, `heatmap_lens_r1.png`); the final x final lens is the baseline, and so is the last block of a "
+              "tower through its head, which is what `final` is.", '']
+    return lines + [_lens_best(lens_rows, d) for d in _directions_of(lens_rows)]
 
 # %% ../nbs/07c_report.ipynb #694ff0e5
 def _spearman(a:pd.Series, b:pd.Series)->float:
@@ -240,6 +291,35 @@ def _picture_lines(out:Path, control, lens_rows:pd.DataFrame, metrics)->list:
     if len(lens_rows) or metrics is not None: lines += ['![Learned R@1, lens R@1 and each metric](small_multiples.png)', '']
     return lines
 
+# %% ../nbs/07c_report.ipynb #5fbefbca
+def _downstream_lines(table:pd.DataFrame|None)->list:
+    "The downstream section: how many pairs hold H1 and H2, then each pair's accuracies, margins and intervals"
+    if table is None or not len(table): return []
+    t = table.set_index('pair')
+    cell = lambda r, h: f"{r[h + '_margin']:+.3f} [{r[h + '_low']:+.3f}, {r[h + '_high']:+.3f}]" + (' ✓' if r[h] else '')
+    rows = [f"| {p} | {r.acc_aligned:.3f} | {r.acc_image:.3f} | {r.acc_text:.3f} | {cell(r, 'h1')} | {cell(r, 'h2')} |" for p, r in t.iterrows()]
+    table = '\n'.join(['| pair | aligned | image | text | H1 margin [95%] | H2 margin [95%] |', '|---|---|---|---|---|---|'] + rows)
+    return ['', f"## Downstream: linear evaluation of '{t.label_set.iloc[0]}'", '',
+            f"H1 (aligned beats the mean of image and text) holds for {int(t.h1.sum())} of {len(t)} pairs, H2 (beats the better "
+            f"of them) for {int(t.h2.sum())}; a hypothesis holds (✓) when its bootstrap interval lies above zero.", '',
+            table, '']
+
+# %% ../nbs/07c_report.ipynb #14842c58
+def _effects_lines(out:Path)->list:
+    "The effects section (06_effects's `effects_lines`), when the run folder holds effects.csv"
+    if not (Path(out)/'effects.csv').is_file(): return []
+    from layeralign.effects import effects_lines    # torch and open_clip, only for a run that made the study
+    return effects_lines(out)
+
+# %% ../nbs/07c_report.ipynb #472291d7
+def _study_lines(out:Path)->list:
+    "The purity and misalignment sections (06a's `purity_lines`, 06b's `misalignment_lines`), where the run folder holds their tables"
+    out = Path(out)
+    if not ((out/'purity.csv').is_file() or (out/'misalignment.csv').is_file()): return []
+    from layeralign.purity import purity_lines           # imported at use, as the effects section's are
+    from layeralign.misalign import misalignment_lines
+    return purity_lines(out) + misalignment_lines(out)
+
 # %% ../nbs/07c_report.ipynb #ff70f1e6
 def write_report(grid:pd.DataFrame, # evaluate_grid's result, with its lens rows if any
                  out:Path,          # the run folder
@@ -250,13 +330,17 @@ def write_report(grid:pd.DataFrame, # evaluate_grid's result, with its lens rows
                  metrics:pd.DataFrame|None=None, # `similarity_grid`'s table (metrics.csv), if any
                  absent:dict|None=None,  # {'lens' or 'metrics': why there are none}
                  notes:list=(),          # what to say about the data: a drawn split, loading's warnings
+                 training:list=(),       # `training_advice` (02_projection): what says the probes may not have learned
+                 downstream:pd.DataFrame|None=None, # 02b_downstream's table (downstream.csv), if any
                 )->Path:            # report.md
     "A short markdown report of a run"
     kinds = grid.projection if 'projection' in grid.columns else pd.Series('', index=grid.index)
     lens_rows, grid, absent = grid[kinds == 'lens'], grid[kinds != 'lens'], absent or {}
-    lines = (_settings_lines(settings, notes) + _baseline_lines(grid, settings.get('embed_dim', 512)) + _emergence_lines(grid)
-             + (_control_lines(grid, control) if control is not None else []) + _lens_lines(lens_rows, absent.get('lens'))
+    head = _settings_lines(settings, notes)                                  # the title, then the warning (if any), then the rest
+    lines = (head[:2] + _learning_lines(grid, training) + head[2:] + _baseline_lines(grid, settings.get('embed_dim', 512)) + _emergence_lines(grid)
+             + (_control_lines(grid, control, settings.get('seed')) if control is not None else []) + _lens_lines(lens_rows, absent.get('lens'))
              + _metrics_lines(grid, lens_rows, metrics, absent.get('metrics')) + _failure_lines(failed, skipped)
-             + _best_lines(grid) + _picture_lines(out, control, lens_rows, metrics))
+             + _best_lines(grid) + _downstream_lines(downstream) + _picture_lines(out, control, lens_rows, metrics)
+             + _effects_lines(out) + _study_lines(out))
     with atomic_path(Path(out)/'report.md') as tmp: tmp.write_text('\n'.join(lines), encoding='utf-8')
     return Path(out)/'report.md'

@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
-from .core import atomic_path, flag_hint, as_features
+from .core import atomic_path, flag_hint, as_features, full_precision
 from .names import DIRECTIONS, FINAL, depth_key, parse_pair, recall_col
 from .data import caption_groups
 from .project_eval import load_projected
@@ -41,13 +41,7 @@ def _chunk_rows(chunk_size, n_items:int)->int:
     return int(chunk_size)
 
 # %% ../nbs/04_retrieval.ipynb #d71cb2ea
-@contextmanager
-def _full_precision():
-    "float32 matrix products in full precision while scoring (no TF32, which would blur scores into ties), restored after"
-    old = torch.get_float32_matmul_precision()
-    torch.set_float32_matmul_precision('highest')
-    try: yield
-    finally: torch.set_float32_matmul_precision(old)
+_full_precision = full_precision   # 00_core: float32 products in full precision, the setting restored after
 
 # %% ../nbs/04_retrieval.ipynb #e441a399
 def _same_space(text_emb, image_emb)->tuple:

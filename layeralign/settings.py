@@ -7,20 +7,15 @@ from __future__ import annotations
 import argparse, hashlib, json, typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-import torch
 from fastcore.basics import patch
 from .core import layeralign_home, flag_hint
 from .names import check_pairs
-from .sources import DATASETS, download_flickr30k, download_coco
-from .store import store_dir, STORE_DTYPES
-from .models import resolve_model, weights_id
-from .towers import tower_layers, towers_name, HF_TEXT_POOLING, _DTYPES
-from .extract import PRECISIONS, check_device
-from .probe import PROJECTIONS, check_train_settings
-from .metrics import check_metrics
+# torch and the stage modules are imported where a check or the record needs them, so that `layeralign --help` and a
+# usage error answer at once (09_cli): building the parser reads the fields alone
 
 # %% auto #0
-__all__ = ['SPLITS', 'DOWNLOADS', 'SEED_MAX', 'TEXT_DTYPES', 'opt', 'RunSettings', 'dataset_tag', 'weights_tag']
+__all__ = ['SPLITS', 'DOWNLOADS', 'SEED_MAX', 'TEXT_DTYPES', 'ADAPTER_FIELDS', 'opt', 'RunSettings', 'reference_layers',
+           'dataset_tag', 'weights_tag']
 
 # %% ../nbs/07a_settings.ipynb #a0aff794
 def opt(default,              # the setting's default
@@ -73,11 +68,32 @@ class RunSettings:
     text_dtype:str = opt('fp32', "an hf text model's weights: fp32, bf16 or fp16")
     text_pooling:str|None = opt(None, "an hf text model's pooling: cls, mean or last (default: by its type)")
     metrics:str|list = opt('fast', "training-free metrics of the eval split (metrics.csv): 'fast', 'all', names (mutual_knn,cka,...), or 'none'")
+    train_memory:float|None = opt(None, "GiB the projections' training may take on the device (default: 90% of what is free); a grid that needs more trains in groups")
+    hidden:int|str|list = opt(1024, "the mlp projection's hidden width, or widths: 2048,1024")
+    activation:str = opt('gelu', "the mlp's activation: gelu or relu")
+    dropout:float = opt(0.0, "the mlp's dropout after each activation, in [0, 1)")
+    hidden_norm:bool = opt(False, "LayerNorm each mlp hidden layer")
+    label_smoothing:float = opt(0.0, "label smoothing of the projections' contrastive loss, in [0, 1)")
+    grad_clip:float = opt(0.0, "clip each pair's gradient norm to this (0: no clipping)")
+    accumulate:int = opt(1, "training batches per optimiser step (gradient accumulation)")
+    min_lr:float = opt(0.0, "where the projections' cosine schedule ends")
+    reference:str|None = opt(None, "a reference model's tower (open_clip:MODEL/TAG, hf:NAME, timm:NAME): extracted beside the stores, for variance matching and kernel alignment")
+    reference_tower:str = opt('image', "the reference's tower: image or text")
+    reference_layer:str|None = opt(None, "the reference's layer (default: final, or the last block of a tower without one)")
+    variance_weight:float = opt(0.0, "weight of variance matching to the reference (needs --reference)")
+    downstream:str|None = opt(None, "a label set of the data (e.g. shape): linear evaluation of each pair's aligned image features (downstream.csv, H1/H2 in the report)")
+    effects:bool = opt(False, "also where each tower writes its embedding (06_effects): effects.csv, descriptions.json, two pictures, a report section")
+    purity:bool|None = opt(None, "purity of the data's labels in every layer and pair (06a_purity): purity.csv, purity_depth.png, pruning.png (None: where the data has labels)",
+                           {'purity': (True, "measure the purity of the labels (the default where the data has labels)"),
+                            'no_purity': (False, "leave out the purity of the labels")})
+    misalign:str|list|None = opt(None, "shares of training images given another image's captions, e.g. 0,0.1,0.3,0.5,0.8: the grid at each level, same stores (misalignment.csv, misalignment.png)")
+    misalign_method:str = opt('similar', "how --misalign picks the other image: similar (among the most alike by TF-IDF) or random")
 
 # %% ../nbs/07a_settings.ipynb #ce7863f4
 @patch(as_prop=True)
 def run_device(self:RunSettings)->str: # 'cuda' or 'cpu' for 'auto'; any other device as it is
     "The device the run works on"
+    import torch
     return ('cuda' if torch.cuda.is_available() else 'cpu') if self.device == 'auto' else self.device
 
 # %% ../nbs/07a_settings.ipynb #eba2d2b8
@@ -92,11 +108,14 @@ def towers(self:RunSettings)->dict: # {'image_model': spec, 'text_model': spec},
 SPLITS = ('train', 'val', 'test')   # the splits a run reads; any of them can be the one scored
 
 # %% ../nbs/07a_settings.ipynb #d0f1a2b3
-DOWNLOADS = {'flickr30k': download_flickr30k, 'coco': download_coco}   # the datasets a run downloads by itself
+DOWNLOADS = ('flickr30k', 'coco')   # the datasets a run downloads by itself (with `sources.download_<name>`)
 
 # %% ../nbs/07a_settings.ipynb #8b7f7a26
 def _check_choices(s:RunSettings):
     "Settings that take one of a few values"
+    from layeralign.probe import PROJECTIONS
+    from layeralign.extract import PRECISIONS
+    from layeralign.store import STORE_DTYPES
     for what, valid in (('projection', PROJECTIONS), ('precision', (None, *PRECISIONS)), ('feature_dtype', STORE_DTYPES),
                         ('eval_split', SPLITS)):
         if getattr(s, what) not in valid: raise ValueError(f"{what} {getattr(s, what)!r}: use one of {[v for v in valid if v]}")
@@ -120,10 +139,11 @@ def _check_seeds(s:RunSettings):
             raise ValueError(f"{flag_hint(what, value)}: a seed is a whole number from 0 to {SEED_MAX:,}")
 
 # %% ../nbs/07a_settings.ipynb #a46ea1bc
-TEXT_DTYPES = tuple(_DTYPES)   # a Hugging Face text tower's weight dtypes: fp32, bf16, fp16
+TEXT_DTYPES = ('fp32', 'bf16', 'fp16')   # a Hugging Face text tower's weight dtypes: the keys of `towers._DTYPES`
 
 def _check_text_tower(s:RunSettings):
     "`text_dtype` and `text_pooling`: values a text tower takes, given only where the run's text tower reads them"
+    from layeralign.towers import HF_TEXT_POOLING
     text = s.towers.get('text_model') or ''
     hf_text = text.startswith('hf:') and not str(s.towers.get('image_model') or '').startswith('hf:')   # hf:CLIP is both towers
     if s.text_dtype not in TEXT_DTYPES:
@@ -131,6 +151,10 @@ def _check_text_tower(s:RunSettings):
     if s.text_dtype != 'fp32' and not hf_text:
         raise ValueError(f"{flag_hint('text_dtype', s.text_dtype)}: only a Hugging Face text tower (--text_model hf:NAME) reads it; "
                          "this run has none")
+    precision = s.precision or ('bf16' if s.run_device == 'cuda' else 'fp32')
+    if s.text_dtype == 'fp16' and precision == 'bf16':   # bf16 autocast over fp16 weights: a CPU crash, a CUDA recast
+        raise ValueError(f"{flag_hint('text_dtype', s.text_dtype)} with bf16 autocast (--precision bf16, the default on CUDA): "
+                         "the text model would mix two half dtypes; use --text_dtype bf16, or --precision fp16 or fp32")
     if s.text_pooling is None: return
     valid = HF_TEXT_POOLING if hf_text else ('eos', 'mean', 'last')   # a CLIP-style text tower: OpenCLIP's, or SigLIP's
     if not s.towers:
@@ -144,15 +168,68 @@ def _check_out(s:RunSettings):
     if s.out and Path(s.out).exists() and not Path(s.out).is_dir():
         raise ValueError(f"{flag_hint('out', s.out)}: {Path(s.out).absolute()} is a file, not a folder; name a folder for the run")
 
+# %% ../nbs/07a_settings.ipynb #2cb38f5f
+ADAPTER_FIELDS = ('hidden', 'activation', 'dropout', 'hidden_norm', 'label_smoothing', 'grad_clip', 'accumulate', 'min_lr',
+                  'variance_weight')
+
+def _widths_text(hidden)->str: return ','.join(map(str, hidden)) if isinstance(hidden, (list, tuple)) else str(hidden).replace(' ', '')
+
+@patch
+def adapter_hparams(self:RunSettings)->dict: # {field: value} of the adapter settings not at their defaults
+    "The adapters' settings this run changes"
+    defaults = {f.name: f.default for f in fields(self)}
+    same = lambda k: _widths_text(getattr(self, k)) == _widths_text(defaults[k]) if k == 'hidden' else getattr(self, k) == defaults[k]
+    return {k: getattr(self, k) for k in ADAPTER_FIELDS if not same(k)}
+
+# %% ../nbs/07a_settings.ipynb #05875f08
+@patch
+def reference_record(self:RunSettings)->dict: # {} without a reference
+    "The reference model's settings, as the record holds them"
+    return {} if self.reference is None else dict(reference=self.reference, reference_tower=self.reference_tower,
+                                                 reference_layer=self.reference_layer)
+
+def _check_reference(s:RunSettings):
+    "A reference spec that names a tower with the layer asked for; variance matching only with a reference"
+    if s.reference is None:
+        if s.variance_weight: raise ValueError(f"{flag_hint('variance_weight', s.variance_weight)}: variance matching needs {flag_hint('reference', 'SPEC')}")
+        return
+    if s.reference_tower not in ('image', 'text'): raise ValueError(f"{flag_hint('reference_tower', s.reference_tower)}: use image or text")
+    try: layers = reference_layers(s)
+    except (ValueError, KeyError, FileNotFoundError, RuntimeError) as e: raise ValueError(f"{flag_hint('reference', s.reference)}: {e}") from None
+    if s.reference_layer is not None and s.reference_layer not in layers:
+        raise ValueError(f"{flag_hint('reference_layer', s.reference_layer)}: the {s.reference_tower} tower of {s.reference} has {', '.join(layers)}")
+
+# %% ../nbs/07a_settings.ipynb #e6c15b35
+def reference_layers(s:RunSettings)->list: # the layer names of the reference's tower
+    "The layers of the reference's tower (without loading weights)"
+    from layeralign.towers import parse_spec, tower_layers
+    p = parse_spec(s.reference)
+    if p['source'] == 'open_clip': return tower_layers(p['name'], p['pretrained'])[s.reference_tower]
+    return tower_layers(None, None, s.reference, s.reference)[s.reference_tower] if p['source'] == 'hf' else \
+        tower_layers(None, None, *((s.reference, 'open_clip:layeralign-tiny') if s.reference_tower == 'image' else ('open_clip:layeralign-tiny', s.reference)))[s.reference_tower]
+
+# %% ../nbs/07a_settings.ipynb #6973ba55
+def _check_studies(s:RunSettings):
+    "`misalign` (levels, each in [0, 1)) and `misalign_method`"
+    from layeralign.misalign import misalign_levels, MISALIGN_METHODS
+    if s.misalign_method not in MISALIGN_METHODS:
+        raise ValueError(f"{flag_hint('misalign_method', s.misalign_method)}: use one of {', '.join(MISALIGN_METHODS)}")
+    if s.misalign is not None: misalign_levels(s.misalign)
+
 # %% ../nbs/07a_settings.ipynb #75c70c25
 @patch
 def check(self:RunSettings)->dict: # {'text': [...], 'image': [...]} the model's layer names
     "Check every setting without downloading or building anything; a ValueError names the first one at fault"
+    from layeralign.extract import check_device
+    from layeralign.probe import check_train_settings
+    from layeralign.metrics import check_metrics
+    from layeralign.sources import DATASETS
+    from layeralign.towers import tower_layers, towers_name
     check_device(self.run_device)   # 'mps' or 'cuda' where there is none: one line, before anything is fetched
     _check_choices(self)
     check_train_settings(epochs=self.epochs, lr=self.lr, batch_size=self.train_batch_size, projection=self.projection,
-                         seed=self.seed, log=self.log)
-    _check_counts(self); _check_seeds(self); _check_text_tower(self); _check_out(self)
+                         seed=self.seed, log=self.log, **{'hidden': self.hidden} | self.adapter_hparams())
+    _check_counts(self); _check_seeds(self); _check_text_tower(self); _check_out(self); _check_reference(self); _check_studies(self)
     if self.metrics not in (None, 'none'): check_metrics(self.metrics)
     if self.source is not None and self.dataset not in DOWNLOADS:
         raise ValueError(f"{flag_hint('source', self.source)}: only {', '.join(DOWNLOADS)} are downloaded, not {self.dataset!r}")
@@ -173,6 +250,7 @@ def _digest(obj)->str:
 # %% ../nbs/07a_settings.ipynb #67701673
 def _dataset_id(dataset:str, synthetic_images:int, seed:int)->dict:
     "What a dataset's content depends on: the synthetic world's size and seed, a named dataset, or a file's path and content"
+    from layeralign.sources import DATASETS
     if dataset == 'synthetic': return {'name': 'synthetic', 'n_images': synthetic_images, 'seed': seed}
     if dataset in DATASETS: return {'name': dataset}
     path = Path(dataset)
@@ -187,6 +265,8 @@ def dataset_tag(d:dict)->str:
 # %% ../nbs/07a_settings.ipynb #1cd3e7c9
 def _model_id(s:RunSettings)->dict: # model, model_config, pretrained, weights (and embed_dim for two models' towers)
     "What names the model a run reads: one OpenCLIP model, or the towers of two models in full"
+    from layeralign.models import resolve_model, weights_id
+    from layeralign.towers import towers_name
     if s.towers:
         tag = f'open_clip:{s.model}' + (f'/{s.pretrained}' if s.pretrained else '')
         towers = dict(image=s.towers['image_model'] or tag, text=s.towers['text_model'] or tag, text_dtype=s.text_dtype,
@@ -199,6 +279,7 @@ def _model_id(s:RunSettings)->dict: # model, model_config, pretrained, weights (
 
 # %% ../nbs/07a_settings.ipynb #cfd7065f
 def _record(s:RunSettings)->dict:
+    import torch
     layers, named = s.check(), _model_id(s)
     order = check_pairs(layers, 'all')                 # pairs in grid order: the same pairs are the same run
     pairs = sorted(check_pairs(layers, s.pairs, 'the towers' if s.towers else named['model']), key=order.index)
@@ -208,7 +289,7 @@ def _record(s:RunSettings)->dict:
                 feature_dtype=s.feature_dtype, precision=s.precision or ('bf16' if cuda else 'fp32'), skip_bad=s.skip_bad,
                 pairs=pairs, projection=s.projection, layernorm=s.layernorm, epochs=s.epochs,
                 train_batch_size=s.train_batch_size, lr=float(s.lr), seed=s.seed, eval_split=s.eval_split,
-                control=not s.towers and bool(control) and s.pretrained is not None)
+                control=not s.towers and bool(control) and s.pretrained is not None, **s.adapter_hparams(), **s.reference_record())
 
 # %% ../nbs/07a_settings.ipynb #90b1ac2c
 @patch
@@ -249,6 +330,7 @@ def store_path(self:RunSettings,
                control:bool=False, # the random-weights control's store
               )->Path:             # <feature_root>/<dataset>/<split>/<model>--<weights>--<8 hex digits>
     "The feature store of one split, keyed by what its content depends on"
+    from layeralign.store import store_dir
     r = self.record()
     pretrained = None if control else r['pretrained'] if self.towers else self.pretrained
     key = {k: r[k] for k in ('dataset', 'split_seed', 'model_config', 'feature_dtype', 'precision', 'skip_bad')}
@@ -261,7 +343,7 @@ def store_path(self:RunSettings,
 def train_hparams(self:RunSettings)->dict: # `train_grid`'s keyword arguments
     "The training settings of the grid's projections, as `train_grid` names them"
     return dict(projection=self.projection, layernorm=self.layernorm, epochs=self.epochs, batch_size=self.train_batch_size,
-                lr=self.lr, seed=self.seed)
+                lr=self.lr, seed=self.seed) | self.adapter_hparams()
 
 # %% ../nbs/07a_settings.ipynb #81c21260
 def _cli_type(hint)->type:
@@ -285,8 +367,8 @@ def parser(cls:RunSettings, prog:str='layeralign run', # the command, for the us
     for f in fields(cls):
         kind = _cli_type(hints[f.name])
         if kind is bool:
-            for flag, (_, help) in _switches(f).items(): p.add_argument(f'--{flag}', action='store_true', help=help)
-        else: p.add_argument(f'--{f.name}', type=kind, default=f.default, help=f.metadata['help'])
+            for flag, (_, help) in _switches(f).items(): p.add_argument(f'--{flag}', action='store_true', help=help.replace('%', '%%'))
+        else: p.add_argument(f'--{f.name}', type=kind, default=f.default, help=f.metadata['help'].replace('%', '%%'))   # '90%' as written
     return p
 
 # %% ../nbs/07a_settings.ipynb #55257d52

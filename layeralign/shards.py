@@ -4,20 +4,22 @@
 
 # %% ../nbs/00f_shards.ipynb #26d4236f
 from __future__ import annotations
-import json, math, os, shutil, time
+import contextlib, json, math, os, shutil, socket, threading, time
+from contextlib import contextmanager
 from pathlib import Path
 import numpy as np
 import torch
+from fastcore.basics import patch
 from safetensors import safe_open
 from .core import (LockedError, complete_safetensors, flag_hint, remove_stale_tmp, save_tensors, settings_diff,
-                             stage_lock, write_json)
+                             stage_lock, write_json, _pid_alive)
 from .data import CaptionSet
 from .names import FINAL, TOWERS
 from .store import DamagedStoreError, FeatureStore, write_store
 
 # %% auto #0
 __all__ = ['shard_file', 'write_shard', 'shard_batches', 'assemble_shards', 'rank_world', 'wait_for', 'assembled_store', 'run_id',
-           'shard_plan', 'shard_counts', 'remove_leftovers']
+           'shard_plan', 'shard_counts', 'RankStoppedError', 'RankWatch', 'watch_ranks', 'remove_leftovers']
 
 # %% ../nbs/00f_shards.ipynb #3dae368b
 def shard_file(partial:Path, tower:str, s:int)->Path: return partial/f'{tower}-{s:05d}.safetensors'
@@ -137,8 +139,9 @@ def assemble_shards(partial:Path,   # the folder of finished shards
     meta = dict(meta, skipped={'images': skipped, 'captions': np.flatnonzero(~keep).tolist()})
     image_files = [str(data.image_paths[i]) for i in good]
     captions = [c for c, k in zip(data.captions, keep) if k]
+    labels = {k: [v[i] for i in good] for k, v in data.labels.items()} if data.labels else None
     return _replace_store(out, overwrite, lambda: write_store(out, image, text, cap_new[keep], captions, image_files, meta,
-                                                              dtype=dtype, head=head, images=images))
+                                                              dtype=dtype, head=head, images=images, labels=labels))
 
 # %% ../nbs/00f_shards.ipynb #c20bc2e4
 def _finished(out:Path, settings:dict)->FeatureStore|None:
@@ -155,10 +158,13 @@ def rank_world()->tuple:
     return int(os.environ.get('RANK', 0)), int(os.environ.get('WORLD_SIZE', 1))
 
 # %% ../nbs/00f_shards.ipynb #aef3c582
+_WATCHES = []   # this process's `RankWatch` while it runs with other ranks (see "A rank that stops"): every wait checks on them
+
 def wait_for(ready, what:str, poll:float=0.5):
-    "Poll `ready()` until it returns something truthy; say what we wait for every minute"
+    "Poll `ready()` until it returns something truthy; say what we wait for every minute; stop when a rank we work with stopped"
     t0, said = time.time(), 0
     while not (r := ready()):
+        for w in _WATCHES: w.check()
         if time.time() - t0 > 60 * (said + 1): said += 1; print(f"still waiting ({said} min) for {what}")
         time.sleep(poll)
     return r
@@ -227,13 +233,124 @@ def shard_plan(out:Path,         # the store
     return wait_for(lambda: _finished(out, settings) or _own_plan(partial, settings, run), f"rank 0 of run {run} to start {partial}")
 
 # %% ../nbs/00f_shards.ipynb #1a41382c
-def shard_counts(n:dict, shard_size:dict, partial:Path)->dict: # {'image': shards, 'text': shards}
+def shard_counts(n:dict, shard_size:dict, partial:Path,
+                 verbose:bool=True, # say so when some shards are done (only rank 0 does: another rank comes later, finding rank 0's new shards)
+                )->dict:            # {'image': shards, 'text': shards}
     "Shards per tower (at least one); a run that finds some of them done says it resumes"
     n_shards = {t: max(1, math.ceil(n[t] / shard_size[t])) for t in TOWERS}
     done = {t: sum(shard_file(partial, t, s).exists() for s in range(n_shards[t])) for t in TOWERS}
-    if any(done[t] for t in TOWERS) and any(done[t] < n_shards[t] for t in TOWERS):
+    if verbose and any(done[t] for t in TOWERS) and any(done[t] < n_shards[t] for t in TOWERS):
         print(f"Resuming {partial}: {done['image']}/{n_shards['image']} image and {done['text']}/{n_shards['text']} text shards done")
     return n_shards
+
+# %% ../nbs/00f_shards.ipynb #0e32e0e0
+class RankStoppedError(RuntimeError):
+    "A rank of this launch stopped (killed, or failed) while this one worked with it"
+
+# %% ../nbs/00f_shards.ipynb #4934c788
+def _host()->tuple: # (name, id): the id adds the boot id, so that two machines of one name are told apart
+    "This machine as ranks tell machines apart: a PID means something only on its own machine"
+    try: boot = Path('/proc/sys/kernel/random/boot_id').read_text().strip()
+    except OSError: boot = ''
+    return socket.gethostname(), f'{socket.gethostname()}/{boot}'
+
+def _running(pid:int)->bool:
+    "Does process `pid` run? A zombie (dead, not yet reaped by its parent: a launcher busy elsewhere) does not"
+    if not _pid_alive(pid): return False
+    try: return Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[0] != 'Z'
+    except (OSError, IndexError): return True     # no /proc (macOS): as kill(pid, 0) says
+
+# %% ../nbs/00f_shards.ipynb #643a39ec
+class RankWatch:
+    "This rank's sign of life in `folder`, and a check that the other ranks of the launch live"
+    def __init__(self, folder:Path, rank:int, world:int, beat:float=10, stale:float=120):
+        self.folder, self.rank, self.world, self.beat, self.stale = Path(folder), rank, world, beat, stale
+        self.name, self.host = _host()
+        self.met, self._stop = {}, threading.Event()    # rank -> (host, pid) of the ranks seen alive
+    def file(self, rank:int)->Path: return self.folder/f'rank-{rank}.json'
+    def mark(self, state:str, error:str|None=None):
+        "Write this rank's record: its machine, PID and `state`"
+        write_json(self.file(self.rank), dict(rank=self.rank, name=self.name, host=self.host, pid=os.getpid(), state=state, error=error))
+    def record(self, rank:int)->dict|None:
+        "A rank's record, with its file's age in seconds; None when it has none"
+        try: rec, age = json.loads(self.file(rank).read_text()), time.time() - self.file(rank).stat().st_mtime
+        except (OSError, ValueError): return None
+        return dict(rec, age=age)
+
+# %% ../nbs/00f_shards.ipynb #828d9d3c
+@patch
+def _alive(self:RankWatch, rec:dict)->bool:
+    "Does the process of a rank's record run: by its PID on this machine, by a fresh heartbeat on another"
+    return _running(rec['pid']) if rec['host'] == self.host else rec['age'] < self.stale
+
+@patch
+def check(self:RankWatch):
+    "Note the ranks seen alive; raise `RankStoppedError` naming a rank seen before that is gone, failed, or left while we wait"
+    for r in range(self.world):
+        if r == self.rank: continue
+        rec = self.record(r)
+        if r not in self.met:
+            if rec is not None and rec['state'] != 'failed' and self._alive(rec): self.met[r] = (rec['host'], rec['pid'])
+            continue
+        if rec is None or (rec['host'], rec['pid']) != self.met[r]:   # it left normally, so what we wait for will not come from it
+            raise RankStoppedError(f"rank {r} has finished and left while this rank waits for it: work that only some ranks do")
+        who = f"rank {r} (PID {rec['pid']} on {rec['name']})"
+        if rec['state'] == 'failed': raise RankStoppedError(f"{who} failed: {rec['error']}; this rank stops too")
+        if not self._alive(rec):
+            how = 'no longer runs' if rec['host'] == self.host else f"has given no sign of life for {rec['age']:.0f}s"
+            raise RankStoppedError(f"{who} {how}: it was killed or lost; this rank stops too (finished shards are kept: run again to resume)")
+
+# %% ../nbs/00f_shards.ipynb #09f37e40
+@patch
+def meet(self:RankWatch, timeout:float=600, poll:float=0.2):
+    "Wait until every rank of the launch shows a live process; a TimeoutError names the ranks that never came"
+    t0 = time.time()
+    while len(self.met) < self.world - 1:
+        self.check()
+        if time.time() - t0 > timeout:
+            missing = [r for r in range(self.world) if r != self.rank and r not in self.met]
+            raise TimeoutError(f"rank(s) {missing} of {self.world} did not start within {timeout:g}s (no live rank-N.json in {self.folder})")
+        time.sleep(poll)
+
+@patch
+def _heartbeat(self:RankWatch):
+    "Touch this rank's file every `beat` seconds until stopped"
+    while not self._stop.wait(self.beat):
+        try: os.utime(self.file(self.rank))
+        except OSError: pass
+
+# %% ../nbs/00f_shards.ipynb #26a9db5a
+@patch
+def reached(self:RankWatch, rank:int, state:str)->bool:
+    "Has `rank` marked `state`? A rank that left in peace counts: it leaves only after it has done all it marks"
+    rec = self.record(rank)
+    return rec is None or rec['state'] == state
+
+# %% ../nbs/00f_shards.ipynb #5cdba313
+@contextmanager
+def watch_ranks(place:Path,         # the output the ranks share; the watch folder is `.<name>.ranks` beside it
+                rank:int, world:int, # this rank, among this many
+                timeout:float=600,   # seconds for every rank to start
+                **kwargs,            # `RankWatch`'s beat and stale
+               ):                    # yields the `RankWatch`, or None for a single process
+    "Watch the other ranks of the launch while the block runs: every `wait_for` inside stops when one of them is gone"
+    if world <= 1: yield None; return
+    place = Path(place)
+    watch = RankWatch(place.with_name(f'.{place.name}.ranks'), rank, world, **kwargs)
+    watch.mark('started')
+    beat = threading.Thread(target=watch._heartbeat, daemon=True); beat.start()
+    _WATCHES.append(watch)
+    try:
+        watch.meet(timeout)
+        yield watch
+    except BaseException as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ''
+        with contextlib.suppress(OSError): watch.mark('failed', f"{type(e).__name__}: {first}" if first else type(e).__name__)
+        raise
+    else: watch.file(rank).unlink(missing_ok=True)
+    finally:
+        watch._stop.set(); _WATCHES.remove(watch)
+        with contextlib.suppress(OSError): watch.folder.rmdir()    # the last rank to leave removes the folder
 
 # %% ../nbs/00f_shards.ipynb #c5bfe39e
 def remove_leftovers(out:Path,           # the store

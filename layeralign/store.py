@@ -91,10 +91,20 @@ class FeatureStore:
     def captions(self)->list: return self._captions_json()['captions']
     @property
     def image_files(self)->list: return self._captions_json()['image_files']
+    @property
+    def labels(self)->dict|None: return self._captions_json().get('labels') # {label set: [n_images] labels}, or None
+
+    def label_set(self, name:str)->list: # [n_images] label strings
+        "The labels of the label set `name`; a one-line error naming what the store holds when it is not there"
+        labels = self.labels
+        if not labels: raise ValueError(f"{self.path} holds no labels: extract a labelled dataset (the synthetic world, "
+                                        "a pairs table with a `label` or `label_*` column)")
+        if name not in labels: raise ValueError(f"{self.path} has no label set {name!r}; its label sets: {', '.join(labels)}")
+        return labels[name]
 
     def __repr__(self):
         m = self.manifest
-        return (f"FeatureStore({m.get('dataset')}/{m.get('split')}, {m.get('model')}:{m.get('pretrained')}, "
+        return (f"FeatureStore({m.get('dataset')}/{m.get('split')}, {m.get('model')}:{m.get('weights', m.get('pretrained'))}, "
                 f"{self.n_images} images, {self.n_captions} captions, "
                 f"{len(self.layers['image'])} image / {len(self.layers['text'])} text layers, {m.get('dtype')})")
 
@@ -224,6 +234,7 @@ def write_store(out:Path,        # the store directory to create; must not exist
                 dtype:str='float16', # 'float16' or 'float32' on disk
                 head:dict=None,  # {tower: its head (see `models`' `tower_head`), or why it has none}, for head.safetensors
                 images:dict=None,# the record of the data's image files (`image_record`, `01b_extract`), for images.json
+                labels:dict=None,# {label set: [n_images] labels} of the images (see `CaptionSet`), kept in captions.json
                )->FeatureStore:
     "Write a FeatureStore atomically: the directory appears complete or not at all"
     out = Path(out)
@@ -237,6 +248,8 @@ def write_store(out:Path,        # the store directory to create; must not exist
         for k, (rows, _, _) in feats.items():
             if rows != n: raise ValueError(f"{tower} layer {k} has {rows} rows, expected {n}")
     if len(caption_image) != n_captions: raise ValueError(f"caption_image has {len(caption_image)} entries, expected {n_captions}")
+    for k, v in (labels or {}).items():
+        if len(v) != n_images: raise ValueError(f"label set {k!r} has {len(v)} labels, expected one per image ({n_images})")
     manifest = dict(meta, n_images=n_images, n_captions=n_captions,
                     layers={'image': list(image), 'text': list(text)},
                     dtype=dtype, dims={'image': {k: d for k, (_, d, _) in image.items()},
@@ -249,8 +262,9 @@ def write_store(out:Path,        # the store directory to create; must not exist
         tfeats = {k: (tdt, (n, d), c) for k, (n, d, c) in text.items()}
         tfeats['caption_image'] = (torch.int64, (n_captions,), lambda: [caption_image])
         _save_stream(tmp/'text.safetensors', tfeats)
-        (tmp/'captions.json').write_text(json.dumps({'captions': list(captions), 'image_files': [str(o) for o in image_files]},
-                                                    ensure_ascii=False), encoding='utf-8')
+        held = {'captions': list(captions), 'image_files': [str(o) for o in image_files]}
+        if labels: held['labels'] = {str(k): [str(x) for x in v] for k, v in labels.items()}
+        (tmp/'captions.json').write_text(json.dumps(held, ensure_ascii=False), encoding='utf-8')
         if head: manifest['head'] = _write_head(tmp/'head.safetensors', head)
         if images is not None: (tmp/'images.json').write_text(json.dumps(images, separators=(',', ':')), encoding='utf-8')
         manifest['files'] = file_records(tmp, sorted(p.name for p in tmp.iterdir()))   # sizes and checksums, as written

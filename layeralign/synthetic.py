@@ -4,7 +4,7 @@
 
 # %% ../nbs/00b_synthetic.ipynb #a1ef8007
 from __future__ import annotations
-import copy, json, re
+import copy, json, os, re, shutil, sys
 from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
@@ -131,6 +131,12 @@ def _variant(base:dict, rng)->tuple:
         twins = len(objs) == 2 and (objs[0]['shape'], objs[0]['colour']) == (objs[1]['shape'], objs[1]['colour'])
         if _describe(s) != _describe(base) and not twins: return s, change
 
+# %% ../nbs/00b_synthetic.ipynb #b75f34a2
+def _labels(scene:dict)->dict:
+    "The label sets of a scene: the first object's shape, colour and size, and the relation ('alone' for a lone shape)"
+    o = scene['objects'][0]
+    return dict(shape=o['shape'], colour=o['colour'], size=o['size'], relation=scene['relation'] or 'alone')
+
 # %% ../nbs/00b_synthetic.ipynb #8a6db591
 def _phrase(o:dict, rng, article:bool=True, size:bool|None=None)->str:
     "'a small red circle', 'an orange star', ... (the size is left out now and then)"
@@ -201,22 +207,28 @@ def _synthetic_plan(n_images:int, seed:int)->list:
         for _ in range(count):
             if left == 0:   # a new group of 1 to 4 near-duplicates
                 base, left = _new_scene(rng), int(rng.integers(1, 5))
-                scene, change = base, None
-            else: scene, change = _variant(base, rng)
+                scene, change, group = base, None, [_describe(base)]
+            else:
+                while True:   # a variant the captions tell apart from every image of its group so far
+                    scene, change = _variant(base, rng)
+                    if _describe(scene) not in group: break
+                group.append(_describe(scene))
             left -= 1
             i = len(entries)
             sents = [dict(tokens=re.findall(r'[a-z]+', c), raw=c, imgid=i, sentid=5*i + j)
                      for j, c in enumerate(_captions(scene, rng))]
             entries.append(dict(filename=f'{i:06d}.jpg', imgid=i, split=split, sentids=[s['sentid'] for s in sents],
-                                sentences=sents, scene=dict(scene, change=change)))
+                                sentences=sents, scene=dict(scene, change=change), labels=_labels(scene)))
     return entries
 
 # %% ../nbs/00b_synthetic.ipynb #2e4eb249
-_SYNTHETIC_VERSION = 1
+_SYNTHETIC_VERSION = 2   # 2: no two images alike, labels
 
 def _complete_world(json_path:Path, settings:dict)->bool:
     "True when `json_path` is a complete world made with `settings`; raise if it is a different one"
     have = read_json(json_path).get('settings')
+    if isinstance(have, dict) and dict(have, version=settings['version']) == settings and have.get('version', 1) < settings['version']:
+        return False   # the same world made by an older layeralign: made again
     if have != settings:
         raise FileExistsError(f"{json_path.parent} already holds a different synthetic world ({have}, not {settings}); "
                               "choose another folder or remove it")
@@ -246,7 +258,12 @@ def make_synthetic(dest:Path, # the world's folder (created; must be absent, emp
     if n_images < 3: raise ValueError(f"make_synthetic: n_images={n_images}; need at least 3 (one per split)")
     if image_size < 16: raise ValueError(f"make_synthetic: image_size={image_size}; need at least 16 pixels")
     settings = dict(n_images=n_images, seed=seed, image_size=image_size, version=_SYNTHETIC_VERSION)
-    if json_path.exists() and _complete_world(json_path, settings): return json_path
+    if json_path.exists():
+        if _complete_world(json_path, settings): return json_path
+        old = read_json(json_path)['settings'].get('version', 1)      # the same world by an older layeralign
+        print(f"{dest}: a synthetic world of version {old}; making version {_SYNTHETIC_VERSION} in its place", file=sys.stderr)
+        retired = dest.with_name(f'.{dest.name}.tmp-{os.getpid()}')  # a leftover of a dead process if killed here
+        os.replace(dest, retired); shutil.rmtree(retired)
     if dest.exists() and any(dest.iterdir()):
         raise FileExistsError(f"{dest} is not empty and holds no dataset_synthetic.json; "
                               "make_synthetic writes only into an absent or empty folder")

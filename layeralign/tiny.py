@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from open_clip.tokenizer import SimpleTokenizer
 from PIL import Image
 from safetensors.torch import save_file, load_file
 from tqdm.auto import tqdm
@@ -19,15 +18,16 @@ from .data import CaptionSet, caption_groups
 from .synthetic import synthetic, SYNTHETIC_WORDS
 from .core import atomic_path, write_json, layeralign_home, environment
 from .models import load_model
+from open_clip.tokenizer import SimpleTokenizer   # after layeralign.models, which says in one line when torchvision does not match torch
 from .names import recall_col, DIRECTIONS
 from .probe import param_groups
 from .retrieval import recall_at_k
-from .curves import draw_curves
+from .curves import draw_curves, LiveCurves
 
 # %% auto #0
-__all__ = ['TINY_MODEL', 'TINY_TAG', 'tiny_files', 'caption_words', 'build_bpe', 'tiny_config', 'preload_images',
-           'tiny_embeddings', 'train_tiny', 'save_tiny', 'synthetic_groups', 'regenerate_tiny', 'plot_history',
-           'train_tiny_cli']
+__all__ = ['TINY_MODEL', 'TINY_TAG', 'TOWER_KEYS', 'tiny_files', 'caption_words', 'build_bpe', 'tiny_config', 'preload_images',
+           'tiny_embeddings', 'freeze_tower', 'augment_images', 'train_tiny', 'save_tiny', 'synthetic_groups',
+           'regenerate_tiny', 'plot_history', 'train_tiny_cli']
 
 # %% ../nbs/05_tiny.ipynb #41291c9e
 TINY_MODEL = 'layeralign-tiny'  # the model's name, for open_clip and `load_model`
@@ -181,6 +181,54 @@ def _tiny_step(model, opt, sched, images:torch.Tensor, tokens:torch.Tensor)->flo
     with torch.no_grad(): model.logit_scale.clamp_(0, math.log(100))
     return loss.item()
 
+# %% ../nbs/05_tiny.ipynb #f3cd68bc
+TOWER_KEYS = {'image': ('visual.',),
+              'text': ('token_embedding.', 'positional_embedding', 'transformer.', 'ln_final.', 'text_projection', 'attn_mask')}
+
+def freeze_tower(model,            # an open_clip CLIP
+                 tower:str,        # 'image' or 'text'
+                 source:str,       # 'open_clip:MODEL/TAG' whose `tower` is copied in
+                )->list:           # the frozen parameters' names
+    "Copy `tower`'s weights from the model `source` names into `model`, and freeze them"
+    from layeralign.towers import parse_spec
+    if tower not in TOWER_KEYS: raise ValueError(f"freeze={tower!r} (--freeze {tower}): freeze 'text' or 'image'")
+    flag = f'--{tower}_from'
+    if not source: raise ValueError(f"freeze={tower!r} (--freeze {tower}) needs the tower to copy: frozen_from ({flag} open_clip:MODEL/TAG)")
+    try:
+        p = parse_spec(source)
+        if p['source'] != 'open_clip': raise ValueError(f"an open_clip tower is needed here, not {p['source']}:")
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            src = load_model(p['name'], p['pretrained'])[0].state_dict()
+    except (ValueError, FileNotFoundError, RuntimeError) as e: raise ValueError(f"{flag} {source}: {e}") from None
+    own = {k: v for k, v in model.state_dict().items() if k.startswith(TOWER_KEYS[tower])}
+    bad = [k for k, v in own.items() if k not in src or src[k].shape != v.shape]
+    if bad: raise ValueError(f"{flag} {source}: its {tower} tower does not fit this model's ({bad[0]}: "
+                             f"{tuple(src[bad[0]].shape) if bad[0] in src else 'missing'} there, {tuple(own[bad[0]].shape)} here)")
+    model.load_state_dict({k: src[k] for k in own}, strict=False)
+    frozen = [n for n, w in model.named_parameters() if n.startswith(TOWER_KEYS[tower])]
+    for n, w in model.named_parameters():
+        if n in frozen: w.requires_grad_(False)
+    return frozen
+
+# %% ../nbs/05_tiny.ipynb #6fbba355
+def augment_images(images:torch.Tensor,  # [b, 3, s, s] preprocessed images
+                   gen:torch.Generator,  # the draws' generator
+                   degrees:float=10,     # largest rotation
+                   jitter:float=0.2,     # largest brightness shift and contrast change
+                  )->torch.Tensor:       # [b, 3, s, s]
+    "Random flips, brightness and contrast jitter, and small rotations of a batch"
+    b = len(images)
+    flip = torch.rand(b, generator=gen) < 0.5
+    x = torch.where(flip[:, None, None, None], images.flip(-1), images)
+    u = torch.rand(b, 3, generator=gen) * 2 - 1                     # [b, 3] brightness, contrast, angle draws in [-1, 1)
+    mean = x.mean((1, 2, 3), keepdim=True)
+    x = (x - mean) * (1 + jitter * u[:, 1, None, None, None]) + mean + jitter * u[:, 0, None, None, None]
+    a = u[:, 2] * math.radians(degrees)
+    zero = torch.zeros_like(a)
+    theta = torch.stack([torch.stack([a.cos(), -a.sin(), zero], 1), torch.stack([a.sin(), a.cos(), zero], 1)], 1)   # [b, 2, 3]
+    return F.grid_sample(x, F.affine_grid(theta, list(x.shape), align_corners=False), padding_mode='border', align_corners=False)
+
 # %% ../nbs/05_tiny.ipynb #a027b0ba
 def train_tiny(train:CaptionSet,            # training images and captions
                val:CaptionSet|None=None,    # held-out split for Recall@1 after each epoch
@@ -194,28 +242,40 @@ def train_tiny(train:CaptionSet,            # training images and captions
                groups=None,                 # [n_images] group id of each training image: a group shares a batch
                threads:int|None=1,          # CPU threads for training (None: torch's setting)
                progress:bool=True,          # show a progress bar
+               freeze:str|None=None,        # 'text' or 'image': that tower copied from `frozen_from` and frozen
+               frozen_from:str|None=None,   # 'open_clip:MODEL/TAG' whose tower `freeze` copies
+               augment:bool=False,          # flip, colour jitter and small rotations of the training images
+               live:bool=False,             # in Jupyter: the loss, Recall@1 and learning-rate curves, redrawn after each epoch
+               live_png:Path|None=None,     # with `live`: the curves' last picture, written here at the end
               )->tuple:                     # (model in eval mode, history: one dict per epoch)
     "Train a CLIP from scratch on `train` with the symmetric contrastive loss"
     old_threads = torch.get_num_threads()
     if threads: torch.set_num_threads(threads)
-    try: return _train(train, val, config, epochs, batch_size, lr, weight_decay, warmup, seed, groups, progress)
+    try: return _train(train, val, config, epochs, batch_size, lr, weight_decay, warmup, seed, groups, progress,
+                       freeze, frozen_from, augment, live, live_png)
     finally: torch.set_num_threads(old_threads)
 
 # %% ../nbs/05_tiny.ipynb #fd0bc3a4
-def _train(train, val, config, epochs, batch_size, lr, weight_decay, warmup, seed, groups, progress):
+def _train(train, val, config, epochs, batch_size, lr, weight_decay, warmup, seed, groups, progress,
+           freeze=None, frozen_from=None, augment=False, live=False, live_png=None):
     "`train_tiny`'s work, under its thread setting"
     torch.manual_seed(seed)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')    # "no pretrained weights loaded": from scratch is the point
         model, preprocess, tokenizer = load_model(str(config or tiny_files()['config']), init_seed=seed)
+    if freeze is not None or frozen_from is not None: freeze_tower(model, freeze, frozen_from)   # before any work
     images = preload_images(train, preprocess, progress)    # [n_images, 3, s, s]
     tokens = tokenizer(train.captions)                       # [n_captions, context_length]
     table, counts = _caption_table(train.caption_image, train.n_images)
     if val is not None: val_images, val_tokens = preload_images(val, preprocess, progress), tokenizer(val.captions)
     steps = math.ceil(train.n_images/batch_size)
-    opt = torch.optim.AdamW(param_groups(model.named_parameters(), weight_decay), lr=lr, betas=(0.9, 0.98), eps=1e-6)
+    trained = [(n, w) for n, w in model.named_parameters() if w.requires_grad]   # all but a frozen tower
+    opt = torch.optim.AdamW(param_groups(trained, weight_decay), lr=lr, betas=(0.9, 0.98), eps=1e-6)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _cosine(warmup, epochs*steps))
     gen = torch.Generator().manual_seed(seed)
+    aug_gen = torch.Generator().manual_seed(seed + 1) if augment else None   # augmentation's own draws: the order stays the seed's
+    curves = LiveCurves({'contrastive loss': {'train_loss': 'train'}, 'validation Recall@1': {f'val_{recall_col(d)}': d for d in DIRECTIONS},
+                         'learning rate': {'lr': 'lr'}}) if live else None
     history, bar = [], tqdm(total=epochs*steps, desc='train_tiny', disable=not progress)
     for epoch in range(epochs):
         model.train(); start, losses = time.time(), []
@@ -223,7 +283,8 @@ def _train(train, val, config, epochs, batch_size, lr, weight_decay, warmup, see
         pick = (torch.rand(train.n_images, generator=gen)*counts).long()   # one random caption per image
         for b in range(steps):
             idx = order[b*batch_size:(b + 1)*batch_size]
-            losses.append(_tiny_step(model, opt, sched, images[idx], tokens[table[idx, pick[idx]]]))
+            batch = augment_images(images[idx], aug_gen) if augment else images[idx]
+            losses.append(_tiny_step(model, opt, sched, batch, tokens[table[idx, pick[idx]]]))
             bar.update(1); bar.set_postfix(loss=f'{losses[-1]:.3f}')
         rec = dict(epoch=epoch + 1, train_loss=float(np.mean(losses)), lr=sched.get_last_lr()[0],
                    temperature=1/model.logit_scale.exp().item(), seconds=time.time() - start)
@@ -232,7 +293,9 @@ def _train(train, val, config, epochs, batch_size, lr, weight_decay, warmup, see
             rec.update({f'val_{k}': v for k, v in r.items()})
             bar.set_postfix(loss=f"{rec['train_loss']:.3f}", val_r1=f"{r[recall_col('image_retrieval')]:.3f}")
         history.append(rec)
+        if curves is not None: curves.update(history)
     bar.close()
+    if curves is not None and live_png is not None: curves.save(history, live_png)
     return model.eval(), history
 
 # %% ../nbs/05_tiny.ipynb #c4eed9c4
@@ -268,11 +331,17 @@ def _tiny_worlds(n_images:int, seed:int, eval_images:int, data_root:Path)->tuple
                          f"training on the first could train on the second's test images; use n_images >= {eval_images} >= 6000")
     return train, val, test
 
+# %% ../nbs/05_tiny.ipynb #9f1d08dc
+def _misaligned_train(train:CaptionSet, misalign:float, seed:int)->CaptionSet:
+    "The training split with a share `misalign` of its images given another, similar image's captions (unchanged for 0)"
+    from layeralign.misalign import misalign_captions, check_fraction   # 06b, a later notebook: imported at use
+    return misalign_captions(train, misalign, 'similar', seed) if check_fraction(misalign) else train
+
 # %% ../nbs/05_tiny.ipynb #a95833e7
 def _train_defaults()->dict:
     "train_tiny's default settings, for the record"
     return {k: v.default for k, v in inspect.signature(train_tiny).parameters.items()
-            if v.default is not inspect.Parameter.empty and k not in ('val', 'config', 'groups', 'progress')}
+            if v.default is not inspect.Parameter.empty and k not in ('val', 'config', 'groups', 'progress', 'freeze', 'frozen_from', 'augment', 'live', 'live_png')}
 
 # %% ../nbs/05_tiny.ipynb #b822fab7
 def _loaded_recall(files:dict, test:CaptionSet, progress:bool)->tuple:
@@ -293,6 +362,7 @@ def regenerate_tiny(out:Path|None=None,        # folder laid out like the packag
                     model_kwargs:dict|None=None, # `tiny_config` settings (image_size, patch_size, width, layers, ...)
                     data_root:Path|None=None,  # where worlds live; default layeralign_home()/'data'
                     progress:bool=True,        # show progress bars
+                    misalign:float=0,          # share of training images given another, similar image's captions, in [0, 1)
                     **kwargs,                  # more `train_tiny` settings (batch_size, lr, ...)
                    )->dict:                    # the training record
     "Make the tiny model's vocabulary, config and weights from scratch; write them, a record and a curve into `out`"
@@ -300,6 +370,7 @@ def regenerate_tiny(out:Path|None=None,        # folder laid out like the packag
     files = tiny_files(root=out)
     data_root = Path(data_root) if data_root is not None else layeralign_home()/'data'
     train, val, test = _tiny_worlds(n_images, seed, eval_images, data_root)
+    train = _misaligned_train(train, misalign, seed)
     build_bpe(caption_words(SYNTHETIC_WORDS), files['bpe'])
     vocab_size = SimpleTokenizer(bpe_path=str(files['bpe'])).vocab_size
     write_json(files['config'], tiny_config(vocab_size, **(model_kwargs or {})))
@@ -313,7 +384,7 @@ def regenerate_tiny(out:Path|None=None,        # folder laid out like the packag
                   train=dict(world=f'synthetic-{n_images}-{seed}', split='train', n_images=train.n_images),
                   val=dict(world=f'synthetic-{eval_images}-{seed}', split='val', n_images=val.n_images),
                   test=dict(world=f'synthetic-{eval_images}-{seed}', split='test', n_images=test.n_images, **test_r),
-                  settings=dict(_train_defaults(), epochs=epochs, seed=seed, hard_negatives=hard_negatives, **kwargs),
+                  settings=dict(_train_defaults(), epochs=epochs, seed=seed, hard_negatives=hard_negatives, **kwargs, **({'misalign': misalign} if misalign else {})),
                   config=json.loads(files['config'].read_text()),
                   parameters=sum(p.numel() for p in model.parameters()),
                   weights_bytes=files['weights'].stat().st_size,
@@ -346,6 +417,17 @@ def plot_history(history:list,          # train_tiny's history
         plt.close(fig)
     return fig
 
+# %% ../nbs/05_tiny.ipynb #a58242b6
+def _frozen_settings(freeze:str|None, text_from:str|None, image_from:str|None)->dict: # train_tiny's freeze, frozen_from
+    "The frozen tower of the command line, checked"
+    given = {t: s for t, s in (('text', text_from), ('image', image_from)) if s}
+    if freeze is None:
+        if given: raise ValueError(f"--{next(iter(given))}_from is given without --freeze {next(iter(given))}")
+        return {}
+    if freeze not in ('text', 'image'): raise ValueError(f"--freeze {freeze}: freeze text or image")
+    if freeze not in given: raise ValueError(f"--freeze {freeze} needs --{freeze}_from open_clip:MODEL/TAG, the tower to freeze")
+    return dict(freeze=freeze, frozen_from=given[freeze])
+
 # %% ../nbs/05_tiny.ipynb #abf7f1f1
 @call_parse
 def train_tiny_cli(out:str=None,        # folder laid out like the package (model_configs/, weights/); default: the installed package
@@ -361,13 +443,24 @@ def train_tiny_cli(out:str=None,        # folder laid out like the package (mode
                    hard_negatives:bool=False, # batch each near-duplicate group of the synthetic world together
                    data_root:str=None,  # where the synthetic worlds are made; default LAYERALIGN_HOME/data
                    quiet:bool=False,    # no progress bars
+                   freeze:str=None,     # 'text' or 'image': that tower copied from --text_from / --image_from and frozen
+                   text_from:str=None,  # with --freeze text: the open_clip model whose text tower is frozen (open_clip:MODEL/TAG)
+                   image_from:str=None, # with --freeze image: the open_clip model whose image tower is frozen
+                   augment:bool=False,  # flip, colour jitter and small rotations of the training images
+                   misalign:float=0,    # share of training images given another, similar image's captions (06b_misalign), in [0, 1)
                   ):
     "Regenerate layeralign-tiny: vocabulary, config and weights trained on the synthetic world"
+    try: frozen = _frozen_settings(freeze, text_from, image_from)   # a tower not given: one line, before any work
+    except ValueError as e: raise SystemExit(f"python -m layeralign.tiny: error: {e}") from None
+    if augment: frozen['augment'] = True
+    try: _misaligned_train(None, misalign, seed) if not 0 <= misalign < 1 else None   # a bad share: one line, before any work
+    except ValueError as e: raise SystemExit(f"python -m layeralign.tiny: error: {e}") from None
+    if misalign: frozen['misalign'] = misalign
     files = tiny_files(root=out)
     there = [str(p) for p in files.values() if p.exists()]
     if there: print('replacing', *there, sep='\n  ')
     rec = regenerate_tiny(out, n_images=n_images, seed=seed, epochs=epochs, hard_negatives=hard_negatives, data_root=data_root,
-                          progress=not quiet, batch_size=batch_size, lr=lr,
+                          progress=not quiet, batch_size=batch_size, lr=lr, **frozen,
                           model_kwargs=dict(image_size=image_size, patch_size=patch_size, width=width, layers=layers))
     print(f"test Recall@1: caption->image {rec['test'][recall_col('image_retrieval')]:.3f}, "
           f"image->caption {rec['test'][recall_col('text_retrieval')]:.3f}; {rec['seconds']:.0f} s; wrote {files['weights']}")

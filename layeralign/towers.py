@@ -4,18 +4,19 @@
 
 # %% ../nbs/01a_towers.ipynb #276a90c7
 from __future__ import annotations
-import difflib, importlib
+import difflib, importlib, os, socket
 from pathlib import Path
+from urllib.parse import urlparse
 import torch
-import open_clip
 from .models import (block_indices, config_blocks, load_model, model_layers, resolve_model, weights_id, cut_tokens,
                                finish_images, open_clip_image_layers, as_jsonable, to_device, split_preprocess, open_clip_text_layers, tower_dims)
+import open_clip   # after layeralign.models, which says in one line when torchvision does not match torch
 from .names import FINAL, TOWERS, layer_names
 
 # %% auto #0
 __all__ = ['SOURCES', 'IMAGE_POOLING', 'HF_TEXT_POOLING', 'parse_spec', 'Tower', 'TimmTower', 'HFTextTower', 'tiny_hf_model',
-           'HFClipTower', 'HFClip', 'spec_blocks', 'text_memory', 'fit_text_batch', 'tower_specs', 'load_towers',
-           'towers_name', 'tower_layers']
+           'HFClipTower', 'HFClip', 'spec_blocks', 'text_memory', 'fit_text_batch', 'waiting_features', 'tower_specs',
+           'load_towers', 'towers_name', 'tower_layers', 'tower_widths']
 
 # %% ../nbs/01a_towers.ipynb #6786fb31
 SOURCES = ('open_clip', 'timm', 'hf')
@@ -58,7 +59,7 @@ def _require(module:str,  # 'timm' or 'transformers'
 def _seeded(build, init_seed:int):
     "Call `build()` with torch's CPU generator at `init_seed`, leaving the global state as it was"
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(init_seed)
+        torch.default_generator.manual_seed(init_seed)   # the CPU generator alone: CUDA's are never touched
         return build()
 
 # %% ../nbs/01a_towers.ipynb #00478edd
@@ -123,6 +124,27 @@ class TimmTower(Tower):
 # %% ../nbs/01a_towers.ipynb #b25b661a
 HF_TEXT_POOLING = ('cls', 'mean', 'last')   # a Hugging Face text tower's poolings (an OpenCLIP one's: models.TEXT_POOLING)
 
+# %% ../nbs/01a_towers.ipynb #0922c212
+_HUB_SEEN = {}   # (host, port) -> why the hub could not be reached, or None: one probe per endpoint and process
+
+def _offline()->bool: return os.environ.get('HF_HUB_OFFLINE', '').upper() in ('1', 'ON', 'YES', 'TRUE')
+
+def _hub_unreachable(name:str,           # a hub name or a local folder
+                     timeout:float=1.5,  # seconds a connection to the endpoint may take
+                    )->str|None:         # why the hub cannot serve `name` now, or None
+    "Why the Hugging Face hub cannot serve `name` now: HF_HUB_OFFLINE set, or its endpoint not reachable"
+    if not name or Path(name).exists() or Path(name).is_absolute() or name.startswith(('.', '~')) or name.count('/') > 1:
+        return None                                   # a folder (or a path meant as one): no hub to ask
+    if _offline(): return 'HF_HUB_OFFLINE is set'
+    if any(os.environ.get(v) for v in ('HTTPS_PROXY', 'https_proxy', 'ALL_PROXY', 'all_proxy')): return None
+    endpoint = os.environ.get('HF_ENDPOINT') or 'https://huggingface.co'
+    url = urlparse(endpoint)
+    key = (url.hostname, url.port or (443 if url.scheme == 'https' else 80))
+    if key not in _HUB_SEEN:
+        try: socket.create_connection(key, timeout=timeout).close(); _HUB_SEEN[key] = None
+        except OSError as e: _HUB_SEEN[key] = f"the hub {endpoint} cannot be reached ({e.strerror or e})"
+    return _HUB_SEEN[key]
+
 # %% ../nbs/01a_towers.ipynb #54d3a494
 def _hf_kind(config)->str:
     "'encoder' for a masked language model (BERT, RoBERTa, ...), else 'decoder'"
@@ -136,9 +158,13 @@ def _context_length(config, tokenizer)->int:
     return min(lims) if lims else 2048
 
 def _hf_load(what:str, loader, spec:str, **kw):
-    "Call a transformers `from_pretrained`, turning its errors into one line naming the model"
-    try: return loader(**kw)
+    "Call a transformers `from_pretrained`, turning its errors into one line naming the model; only the cache when no hub can serve"
+    why = _hub_unreachable(str(kw.get('pretrained_model_name_or_path', '')))
+    try: return loader(**kw, **({'local_files_only': True} if why else {}))
     except OSError as e:
+        if why: raise ValueError(f"{spec}: {why}, and its {what} is not in the cache ($HF_HOME): "
+                                 + ("unset HF_HUB_OFFLINE to download it" if _offline() else "connect to the network (or set HF_ENDPOINT to a "
+                                    "mirror)") + ", or give a local folder with config.json and the tokenizer's files") from None
         raise ValueError(f"{spec}: transformers cannot load its {what} ({' '.join(str(e).split())[:400]}). Give a hub name "
                          "(downloaded into $HF_HOME; set HF_HUB_OFFLINE=1 to use only the cache) or a local folder with "
                          "config.json and the tokenizer's files") from None
@@ -440,17 +466,26 @@ def fit_text_batch(config,             # a transformers config (or its dict)
                    dtype:str='bf16',   # the weights' and activations' dtype
                    start:int=2048,     # the largest batch to try
                    share:float=0.8,    # the part of `free_bytes` one batch may take, weights included
+                   held:int=0,         # bytes per caption held on the device besides the batch: `waiting_features`
                   )->int:              # captions per batch: a power of two times `start`'s, at least 1
-    "The largest text batch (halving from `start`) whose `text_memory` fits in `share` of `free_bytes`"
-    fits = lambda b: text_memory(config, b, n_tokens, dtype)['total'] * 2**30 <= share * free_bytes
+    "The largest text batch (halving from `start`) whose `text_memory` and `held` bytes fit in `share` of `free_bytes`"
+    need = lambda b: text_memory(config, b, n_tokens, dtype)['total'] * 2**30 + b * held   # bytes
     batch = start
-    while batch > 1 and not fits(batch): batch //= 2
-    if not fits(batch):
-        need = text_memory(config, 1, n_tokens, dtype)['total']
-        raise ValueError(f"the text model needs about {need:.1f} GiB in {dtype} even one caption at a time, and "
+    while batch > 1 and need(batch) > share * free_bytes: batch //= 2
+    if need(batch) > share * free_bytes:
+        raise ValueError(f"the text model needs about {need(1) / 2**30:.1f} GiB in {dtype} even one caption at a time, and "
                          f"{share:.0%} of the {free_bytes / 2**30:.1f} GiB free is less: use a smaller model, "
                          f"--text_dtype bf16, or a GPU with more memory")
     return batch
+
+# %% ../nbs/01a_towers.ipynb #e945a393
+def waiting_features(width:int,              # the text tower's block width
+                     n_layers:int,           # layers stored
+                     batches_per_shard:int=8,# `extract`'s default shard
+                     shards:int=2,           # alive at once: the one filling, the one being written
+                    )->int:                  # bytes per caption of a batch
+    "Bytes per caption of a batch that `extract` holds on the device as float32 features waiting to be written"
+    return 4 * width * n_layers * batches_per_shard * shards
 
 # %% ../nbs/01a_towers.ipynb #2d17d624
 class _OpenClipTower(Tower):
@@ -536,4 +571,35 @@ def tower_layers(model=None,       # as `extract`
         p = parse_spec(specs[t])
         if p['source'] == 'open_clip': out[t] = layer_names(model_layers(p['name'], p['pretrained'])[t], final=False)
         else: out[t] = layer_names(*spec_blocks(specs[t], t))
+    return out
+
+# %% ../nbs/01a_towers.ipynb #7d78af1d
+def tower_widths(model=None,       # as `extract`
+                 pretrained=None,  # as `extract`
+                 image_model=None, # as `extract`
+                 text_model=None,  # as `extract`
+                )->dict:           # {'image': {'L': width, 'final': width or None}, 'text': {...}}
+    "The feature widths of each tower `extract` would store for this request, without loading any weights"
+    specs = tower_specs(model, pretrained, image_model, text_model)
+    if not isinstance(specs, dict):
+        c = resolve_model(*(specs or (model, pretrained)))['config']
+        return {t: {'L': c[f'{k}_cfg'].get('width', 768 if k == 'vision' else 512), FINAL: c['embed_dim']}
+                for t, k in (('image', 'vision'), ('text', 'text'))}
+    out = {}
+    for t in TOWERS:
+        p = parse_spec(specs[t])
+        if p['source'] == 'open_clip':
+            c = resolve_model(p['name'], p['pretrained'])['config'][f"{'vision' if t == 'image' else 'text'}_cfg"]
+            out[t] = {'L': c.get('width', 768 if t == 'image' else 512), FINAL: None}
+        elif p['source'] == 'timm':
+            with torch.device('meta'): m = _require('timm', specs[t]).create_model(p['name'], pretrained=False, num_classes=0)
+            out[t] = {'L': m.embed_dim, FINAL: None}
+        else:
+            transformers = _require('transformers', specs[t])
+            c = _hf_load('config', transformers.AutoConfig.from_pretrained, specs[t], pretrained_model_name_or_path=p['name'], revision=p['revision'])
+            if c.model_type not in _CLIP_TYPES: out[t] = {'L': c.hidden_size, FINAL: None}
+            else:
+                sub = getattr(c, f"{'vision' if t == 'image' else 'text'}_config")
+                final = (sub.hidden_size if t == 'image' else sub.projection_size) if c.model_type == 'siglip' else c.projection_dim
+                out[t] = {'L': sub.hidden_size, FINAL: final}
     return out

@@ -6,7 +6,9 @@ pass `--flags slow` to run the slow ones too.
 
 The full run also checks the plain install: a venv with `pip install -e .` and no dev extras (kept in `.venv-plain/`
 and rebuilt only when settings.ini or setup.py change; `--no-plain` leaves this check out) runs the README's
-papermill commands for 02 -> 03 -> 04 on tiny stores.
+papermill commands for 02 -> 03 -> 04 on tiny stores; and the browser check (tools/browser_check.py; `--no-browser`
+leaves it out): the explorer on a toy run and an executed 04_retrieval in JupyterLab, in a headless Chromium driven by
+playwright; where Chromium, playwright or JupyterLab is missing it is skipped (a `SKIP` line says how to enable it).
 """
 import argparse, hashlib, json, os, re, shutil, subprocess, sys, tempfile, time, traceback
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +16,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT/'tools'))
+from browser_check import Skipped, check as browser_check
 
 
 _THREADS = 1
@@ -35,6 +38,8 @@ def _check(name, fn):
     try:
         msg = fn()
         return name, not msg, time.time() - start, msg or ''
+    except Skipped as e:                 # cannot run here: neither passed nor failed, and the line says how to enable it
+        return name, None, time.time() - start, str(e)
     except Exception:
         return name, False, time.time() - start, traceback.format_exc()
 
@@ -93,6 +98,11 @@ def check_ci_command():
     if cmd not in readme: return f'README.md does not show `{cmd}`'
     if cmd not in ci: return f'.ci/run does not run `{cmd}`'
     return ''
+
+
+def check_browser():
+    "The explorer on a toy run and an executed 04_retrieval, in JupyterLab in a headless Chromium (tools/browser_check.py)"
+    return browser_check()
 
 
 def _bench_quick():
@@ -187,8 +197,27 @@ def _kernel_python(d:Path, env:dict)->str:
     return '' if Path(prefix).resolve() == PLAIN_VENV.resolve() else f"papermill's python3 kernel runs {prefix}, not {PLAIN_VENV}"
 
 
+def _image_outputs(nb:Path)->int:
+    "How many pictures (image/png outputs) an executed notebook shows"
+    cells = json.loads(nb.read_text(encoding='utf-8'))['cells']
+    return sum('image/png' in o.get('data', {}) for c in cells if c['cell_type'] == 'code' for o in c.get('outputs', []))
+
+
+def _papermill_pictures(run:Path, nb:Path)->str:
+    "'' when 04 under papermill wrote into `run` the PNGs `layeralign run` writes from that stage, and its notebook shows them"
+    with open(run/'grid.csv', encoding='utf-8') as f: has_lens = ',lens,' in f.read()
+    want = {'heatmap_r1.png', 'depth_curves.png', 'loss_curves.png'} | ({'heatmap_lens_r1.png'} if has_lens else set())
+    if has_lens or (run/'metrics.csv').exists(): want.add('small_multiples.png')
+    pngs = {p.name for p in run.glob('*.png')}
+    if pngs != want: return f'04_retrieval under papermill wrote {sorted(pngs)} into {run}, not {sorted(want)} as `layeralign run` does'
+    shown = _image_outputs(nb)   # the grid's heatmaps and depth curves, then every PNG written
+    if shown < len(pngs) + 2: return f'the executed {nb.name} shows {shown} pictures: fewer than the {len(pngs)} PNGs it wrote and its 2 plots'
+    print(f'    {nb.name}: {shown} pictures shown, {len(pngs)} PNGs written ({", ".join(sorted(pngs))})', flush=True)
+    return ''
+
+
 def check_plain_papermill():
-    "From a venv without the dev extras, the README's papermill commands run 02 -> 03 -> 04 and write grid.csv"
+    "From a venv without the dev extras, the README's papermill commands run 02 -> 03 -> 04 and write grid.csv and the pictures"
     python = _plain_venv()
     if subprocess.run([str(python), '-c', 'import nbdev'], capture_output=True).returncode == 0:
         return f'{PLAIN_VENV} has nbdev: it is not a plain install (delete it to rebuild)'
@@ -216,6 +245,7 @@ def check_plain_papermill():
         pairs = sorted(row.split(',')[0] for row in rows)
         if not trained or not set(trained) <= set(pairs): return f'grid.csv has pairs {pairs}, the trained ones are {trained}'
         if 'image_retrieval_recall@1_ci_low' not in header.split(','): return f'grid.csv has no intervals: {header}'
+        if msg := _papermill_pictures(Path(env['RUN']), Path(env['RUN'])/'04_retrieval.ipynb'): return msg
     after = _git_changes(['layeralign', 'nbs'])
     return '' if before == after else f'running the notebooks changed the checkout:\n{after}'
 
@@ -226,6 +256,7 @@ def main():
     p.add_argument('--n_workers', type=int, default=min(2, os.cpu_count() or 1))
     p.add_argument('notebooks', nargs='*', help='notebooks to run (default: all in nbs/)')
     p.add_argument('--no-plain', action='store_true', help='leave out the plain-install papermill check (it builds .venv-plain once)')
+    p.add_argument('--no-browser', action='store_true', help='leave out the browser check (JupyterLab in Chromium)')
     a = p.parse_args()
     os.chdir(ROOT)
     flags = a.flags.split()
@@ -240,19 +271,21 @@ def main():
                   ('notebooks: kernelspec and guarded export cell', check_kernelspec),
                   ('bench: gpu.sh at the CI size (extract.py, grid.py, metrics.py --quick)', _bench_quick)]
         if not a.no_plain: checks.append(('plain install: README papermill commands, 02 -> 03 -> 04', check_plain_papermill))
+        if not a.no_browser: checks.append(('browser: the explorer and 04_retrieval\'s figures in JupyterLab (Chromium)', check_browser))
         for name, fn in checks:
             results.append(_check(name, fn)); _report(results[-1])
     with ThreadPoolExecutor(a.n_workers) as ex:
         for r in ex.map(_run_nb, nbs, [flags]*len(nbs)):
             results.append(r); _report(r)
-    n_pass = sum(ok for _, ok, _, _ in results)
-    n_fail = len(results) - n_pass
+    n_pass = sum(ok is True for _, ok, _, _ in results)
+    n_fail = sum(ok is False for _, ok, _, _ in results)
     print(f'{n_pass} passed, {n_fail} failed')
     sys.exit(0 if n_fail == 0 else 1)
 
 
 def _report(r):
     name, ok, secs, msg = r
+    if ok is None: print(f"SKIP {name}: {msg}", flush=True); return
     print(f"{'PASS' if ok else 'FAIL'} {name} ({secs:.1f}s)", flush=True)
     if not ok and msg: print('    ' + msg.replace('\n', '\n    '), flush=True)
 
