@@ -13,9 +13,9 @@ from safetensors import SafetensorError
 import layeralign
 
 # %% auto #0
-__all__ = ['layeralign_home', 'atomic_path', 'write_json', 'LockedError', 'stage_lock', 'remove_stale_tmp', 'read_json',
-           'save_tensors', 'complete_safetensors', 'file_sha256', 'file_records', 'changed_files', 'environment',
-           'settings_diff', 'flag_hint', 'as_features', 'full_precision', 'torch_mismatch']
+__all__ = ['layeralign_home', 'atomic_path', 'write_json', 'save_figure', 'LockedError', 'stage_lock', 'remove_stale_tmp',
+           'read_json', 'save_tensors', 'complete_safetensors', 'file_sha256', 'file_records', 'changed_files',
+           'environment', 'settings_diff', 'flag_hint', 'as_features', 'full_precision', 'torch_mismatch']
 
 # %% ../nbs/00_core.ipynb #b373e6a7
 def layeralign_home()->Path: # the storage root
@@ -67,6 +67,19 @@ def write_json(path:Path, # destination file
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False), encoding='utf-8')
     return Path(path)
+
+# %% ../nbs/00_core.ipynb #4f0e704c
+def save_figure(fig,              # a matplotlib Figure
+                dest:Path,        # the .png to write
+                close:bool=True,  # close the figure once written (a figure drawn for a file, not for the screen)
+                **kwargs,         # more `savefig` arguments (dpi, bbox_inches, ...)
+               )->Path:           # dest
+    "Write `fig` as a PNG, atomically (80 dpi unless told), and close it"
+    with atomic_path(dest) as tmp: fig.savefig(tmp, **{'format': 'png', 'dpi': 80, **kwargs})
+    if close:
+        import matplotlib.pyplot as plt
+        plt.close(fig)
+    return Path(dest)
 
 # %% ../nbs/00_core.ipynb #aeb9eb5c
 class LockedError(RuntimeError):

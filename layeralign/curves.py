@@ -124,9 +124,5 @@ class LiveCurves:
 
     def save(self, history:list, dest:Path): # the PNG, written atomically
         "The last picture as a PNG"
-        import matplotlib.pyplot as plt
-        from layeralign.core import atomic_path
-        fig = self.figure(history)
-        with atomic_path(dest) as tmp: fig.savefig(tmp, format='png', dpi=80)
-        plt.close(fig)
-        return Path(dest)
+        from layeralign.core import save_figure
+        return save_figure(self.figure(history), dest)

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 from open_clip.transformer import VisionTransformer, ResidualAttentionBlock
 from fastcore.script import call_parse
-from .core import atomic_path, flag_hint
+from .core import atomic_path, flag_hint, save_figure
 from .names import DIRECTIONS, FINAL, recall_col
 from .models import _text_tower, _text_pool, _pool_index, cut_tokens
 from .extract import image_batches
@@ -640,12 +640,6 @@ def _outputs(out:Path, overwrite:bool)->list:
         raise FileExistsError(f"{files[0]} exists already: pass {flag_hint('overwrite')} to replace it, or choose another out")
     return files
 
-# %% ../nbs/06_effects.ipynb #eadac674
-def _save_figure(fig, path:Path):
-    import matplotlib.pyplot as plt
-    with atomic_path(path) as tmp: fig.savefig(tmp, dpi=120, format='png')
-    plt.close(fig)
-
 # %% ../nbs/06_effects.ipynb #cda47f06
 def effects(source,                  # a feature store or a run folder (its eval store; its train store gives the means)
             out=None,                # where the files go (default: the run folder, or '<store>-effects' beside a store)
@@ -699,8 +693,8 @@ def effects(source,                  # a feature store or a run folder (its eval
     with atomic_path(files[0]) as tmp: table.to_csv(tmp, index=False)
     with atomic_path(files[1]) as tmp: tmp.write_text(json.dumps(described, indent=1), encoding='utf-8')
     title = f"{ev.manifest.get('model')} / {ev.manifest.get('pretrained')} / {ev.manifest.get('dataset')} {ev.manifest.get('split')}"
-    _save_figure(plot_ablation_curve(table, chance_recall(ev.n_images, ev.n_captions / ev.n_images, 1, 'image_retrieval'), title=title), files[2])
-    _save_figure(plot_ablation_heatmap(table, title=title), files[3])
+    save_figure(plot_ablation_curve(table, chance_recall(ev.n_images, ev.n_captions / ev.n_images, 1, 'image_retrieval'), title=title), files[2], dpi=120)
+    save_figure(plot_ablation_heatmap(table, title=title), files[3], dpi=120)
     if neurons is not None:
         with atomic_path(out/'neurons.csv') as tmp: ntable.to_csv(tmp, index=False)
     table.attrs['path'] = str(files[0])

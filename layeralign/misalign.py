@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
-from .core import atomic_path, flag_hint, write_json
+from .core import atomic_path, flag_hint, write_json, save_figure
 from .data import CaptionSet, caption_groups
 from .names import FINAL, BASELINE, parse_pair, recall_col, depth_key
 from .store import FeatureStore, write_store
@@ -297,11 +297,8 @@ def write_misalignment(sweep:pd.DataFrame,  # `misalign_sweep`'s table
                        title:str|None=None, # the picture's title
                       )->Path:              # misalignment.csv
     "misalignment.csv and misalignment.png of a sweep, atomically"
-    import matplotlib.pyplot as plt
     with atomic_path(Path(out)/'misalignment.csv') as tmp: sweep.to_csv(tmp, index=False)
-    fig = plot_misalignment(sweep, title)
-    with atomic_path(Path(out)/'misalignment.png') as tmp: fig.savefig(tmp, format='png', dpi=80)
-    plt.close(fig)
+    save_figure(plot_misalignment(sweep, title), Path(out)/'misalignment.png')
     return Path(out)/'misalignment.csv'
 
 # %% ../nbs/06b_misalign.ipynb #2b865aa7

@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
-from .core import atomic_path, flag_hint
+from .core import atomic_path, flag_hint, save_figure
 from .data import CaptionSet, caption_groups
 from .names import FINAL, TOWERS, parse_pair, depth_key
 from .store import FeatureStore
@@ -333,13 +333,6 @@ def _prune_target(ev:FeatureStore, tower:str|None, layer:str|None)->tuple:
     inner = [l for l in ev.layers[tower] if l != FINAL]
     return tower, layer or (max(inner, key=depth_key) if inner else FINAL)
 
-# %% ../nbs/06a_purity.ipynb #f5dbb387
-def _save_figure(fig, dest:Path):
-    "Write a figure as a PNG, atomically, and close it"
-    import matplotlib.pyplot as plt
-    with atomic_path(dest) as tmp: fig.savefig(tmp, format='png', dpi=80)
-    plt.close(fig)
-
 # %% ../nbs/06a_purity.ipynb #b0630e33
 def purity_files(train:FeatureStore,       # the train split's store
                  ev:FeatureStore,          # the eval split's store
@@ -353,7 +346,7 @@ def purity_files(train:FeatureStore,       # the train split's store
     out = Path(out)
     table = purity_table(train, ev, projections=projections, seed=seed, progress=progress)
     with atomic_path(out/'purity.csv') as tmp: table.to_csv(tmp, index=False)
-    _save_figure(plot_purity_depth(table, grid, title), out/'purity_depth.png')
+    save_figure(plot_purity_depth(table, grid, title), out/'purity_depth.png')
     tower, layer = _prune_target(ev, prune[0], prune[1])
     label_set = prune[2] or table.label_set.iloc[0]
     rows = {'train': purity_rows(train, 2000, seed), 'eval': purity_rows(ev, 1000, seed)}
@@ -361,7 +354,7 @@ def purity_files(train:FeatureStore,       # the train split's store
                           ev.load(tower, layer)[torch.as_tensor(rows['eval'][tower])], _labels_at(ev, [label_set], rows['eval']['image'])[label_set], seed=seed)
     sweep.insert(0, 'label_set', label_set); sweep.insert(0, 'layer', layer); sweep.insert(0, 'tower', tower)
     with atomic_path(out/'pruning.csv') as tmp: sweep.to_csv(tmp, index=False)
-    _save_figure(plot_pruning(sweep, f'{tower} {layer}, {label_set}' + (f' ({title})' if title else '')), out/'pruning.png')
+    save_figure(plot_pruning(sweep, f'{tower} {layer}, {label_set}' + (f' ({title})' if title else '')), out/'pruning.png')
     return table
 
 # %% ../nbs/06a_purity.ipynb #9c6c4c8e

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from .core import atomic_path
+from .core import atomic_path, save_figure
 from .models import weights_label
 from .names import depth_key, recall_col, DIRECTIONS, FINAL
 from .curves import plot_histories
@@ -100,11 +100,8 @@ def write_pictures(grid:pd.DataFrame, # evaluate_grid's result
                    title:str|None=None, # over each figure, e.g. 'model / pretrained / dataset split'
                   )->list:            # the PNG files written
     "A run's figures as PNG files in `out`"
-    import matplotlib.pyplot as plt
     out, files = Path(out), []
-    def _save(fig, fname):
-        with atomic_path(out/fname) as tmp: fig.savefig(tmp, dpi=120, bbox_inches='tight', format='png')
-        plt.close(fig); files.append(out/fname)
+    def _save(fig, fname): files.append(save_figure(fig, out/fname, dpi=120, bbox_inches='tight'))
     has_lens = 'projection' in grid.columns and (grid.projection == 'lens').any()
     _save(plot_heatmaps(grid, k=1, title=title), 'heatmap_r1.png')
     if has_lens: _save(plot_heatmaps(grid, k=1, projection='lens', title=f"{title or ''} lens (no training)".strip()), 'heatmap_lens_r1.png')

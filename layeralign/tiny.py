@@ -16,7 +16,7 @@ from fastcore.script import call_parse
 import layeralign
 from .data import CaptionSet, caption_groups
 from .synthetic import synthetic, SYNTHETIC_WORDS
-from .core import atomic_path, write_json, layeralign_home, environment
+from .core import atomic_path, write_json, layeralign_home, environment, save_figure
 from .models import load_model
 from open_clip.tokenizer import SimpleTokenizer   # after layeralign.models, which says in one line when torchvision does not match torch
 from .names import recall_col, DIRECTIONS
@@ -411,10 +411,7 @@ def plot_history(history:list,          # train_tiny's history
     ax_r1.set(xlabel='epoch', ylabel='Recall@1', title='validation Recall@1', ylim=(0, 1))
     ax_r1.legend()
     fig.tight_layout()
-    if dest is not None:
-        with atomic_path(dest) as tmp:
-            fig.savefig(tmp, format='png', dpi=80)
-        plt.close(fig)
+    if dest is not None: save_figure(fig, dest)
     return fig
 
 # %% ../nbs/05_tiny.ipynb #a58242b6
