@@ -1,4 +1,4 @@
-"""Benchmark of `layeralign.effects.decompose` against a plain forward pass of the same tower, in the same run.
+"""Benchmark of `layeralign.decompose.decompose` against a plain forward pass of the same tower, in the same run.
 
 For each tower of each model: `forward` is open_clip's own `encode_image` / `encode_text` over the batches;
 `layer` is `decompose(..., by='layer')` (every block's attention and MLP at the pooled position, through the head),
@@ -15,7 +15,7 @@ import json, platform, time
 import torch
 from fastcore.script import call_parse
 from layeralign.models import load_model
-from layeralign.effects import decompose
+from layeralign.decompose import decompose
 
 
 def _time(fn, batches, repeats:int, device)->float:

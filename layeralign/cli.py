@@ -43,7 +43,7 @@ def run_cli(**args)->int: # exit status: 0, or 3 when some pairs failed (their r
 
 # %% ../nbs/09_cli.ipynb #58e61dd0
 @call_parse
-def download_cli(dataset:str,               # the dataset to download: 'flickr30k' or 'coco'
+def download_cli(dataset:str,               # the dataset to download: 'flickr30k', 'coco', 'cifar10' or 'cifar100'
                  dest:str=None,              # the dataset folder (default: $LAYERALIGN_HOME/data/<dataset>)
                  kaggle_dataset:str='hsankesara/flickr-image-dataset', # Flickr30k: Kaggle dataset id of the images
                  images_url:str=None,        # COCO: URL of each image zip, {part} standing for train2014 / val2014 (default: the COCO servers)
@@ -51,15 +51,15 @@ def download_cli(dataset:str,               # the dataset to download: 'flickr30
                  make_zip:bool=False,        # also write <dest>.zip, one file to keep on Drive for Colab
                  source:str=None,            # where the files come from, e.g. 'hf' or 'kaggle' (default: the downloader's)
                 ):
-    "Download a dataset (Flickr30k: Kaggle images; COCO: the 2014 image zips; both with Karpathy splits), resuming"
-    from layeralign.sources import download_flickr30k, download_coco
+    "Download a dataset (Flickr30k: Kaggle images; COCO: the 2014 image zips; both with Karpathy splits; CIFAR: torchvision's), resuming"
+    from layeralign.sources import download_flickr30k, download_coco, download_cifar10, download_cifar100
     from layeralign.pipeline import option_if_given
-    fetch = {'flickr30k': download_flickr30k, 'coco': download_coco}.get(dataset)
+    fetch = {'flickr30k': download_flickr30k, 'coco': download_coco, 'cifar10': download_cifar10, 'cifar100': download_cifar100}.get(dataset)
     if fetch is None:
-        raise ValueError(f"{dataset!r} cannot be downloaded; valid: flickr30k, coco. For data of your own, pass a "
+        raise ValueError(f"{dataset!r} cannot be downloaded; valid: flickr30k, coco, cifar10, cifar100. For data of your own, pass a "
                          "Karpathy JSON or a CSV/JSONL of image, caption rows to `layeralign run --dataset`")
     where = dict(dataset=kaggle_dataset) if dataset == 'flickr30k' else option_if_given(fetch, 'images_url', images_url)
-    path = fetch(dest, make_zip=make_zip, **where, **option_if_given(fetch, 'annotations_url', annotations_url),
+    path = fetch(dest, **option_if_given(fetch, 'make_zip', make_zip or None), **where, **option_if_given(fetch, 'annotations_url', annotations_url),
                  **option_if_given(fetch, 'source', source))
     print(f"{dataset} ready: {path}")
 

@@ -15,7 +15,8 @@ import layeralign
 # %% auto #0
 __all__ = ['layeralign_home', 'atomic_path', 'write_json', 'save_figure', 'LockedError', 'stage_lock', 'remove_stale_tmp',
            'read_json', 'save_tensors', 'complete_safetensors', 'file_sha256', 'file_records', 'changed_files',
-           'environment', 'settings_diff', 'flag_hint', 'as_features', 'full_precision', 'torch_mismatch']
+           'environment', 'settings_diff', 'flag_hint', 'as_features', 'resampled_means', 'full_precision',
+           'torch_mismatch']
 
 # %% ../nbs/00_core.ipynb #b373e6a7
 def layeralign_home()->Path: # the storage root
@@ -315,6 +316,24 @@ def as_features(x,         # anything torch.as_tensor takes: a tensor, an array,
         bad = (~torch.isfinite(x).all(1)).nonzero().flatten()[:5].tolist()
         raise ValueError(f"{name} has NaN or inf values (rows {bad} ...)")
     return x if x.dtype == torch.float64 else x.float()
+
+# %% ../nbs/00_core.ipynb #6106a8f7
+def resampled_means(values,               # [..., m] numbers (or bools) of the m rows, for any number of value rows
+                    n_resamples:int=1000, # bootstrap draws of the m rows
+                    seed:int=0,           # the same seed draws the same rows (as `bootstrap_recall`)
+                   ):                     # [..., n_resamples] float64 NumPy array: the mean of each draw
+    "The mean of every bootstrap draw of the rows, for each row of `values`: the draws are paired across value rows"
+    import numpy as np
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim == 0 or v.shape[-1] == 0: raise ValueError(f"values must hold at least one row on their last axis, got shape {v.shape}")
+    if int(n_resamples) != n_resamples or n_resamples < 1: raise ValueError(f"n_resamples must be a positive integer, not {n_resamples}")
+    m, out = v.shape[-1], np.empty((int(np.prod(v.shape[:-1], dtype=int)), int(n_resamples)))
+    rng, step = np.random.default_rng(seed), max(1, 2**22 // m)      # blocks of draws: at most 2**22 counts held
+    for s in range(0, int(n_resamples), step):
+        drawn = rng.integers(0, m, (min(step, int(n_resamples) - s), m))
+        counts = np.stack([np.bincount(r, minlength=m) for r in drawn]).astype(np.float64)   # [b, m]
+        out[:, s:s + len(drawn)] = v.reshape(-1, m) @ counts.T / m
+    return out.reshape(*v.shape[:-1], int(n_resamples))
 
 # %% ../nbs/00_core.ipynb #37ef3f25
 @contextmanager

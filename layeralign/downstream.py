@@ -9,9 +9,12 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from .core import resampled_means
 from .names import parse_pair, grid_pairs, BASELINE, FINAL
 from .store import FeatureStore
-from .probe import load_projection, init_pair
+from safetensors.torch import load_file
+from .probe import load_projection
+from .projection import epoch_files
 
 # %% auto #0
 __all__ = ['linear_probe', 'pair_features', 'hypotheses', 'downstream', 'pca_plot']
@@ -22,11 +25,9 @@ def linear_probe(train_x, train_y, # [n, d] features and [n] labels to fit on
                  seed:int=0,       # the classifier's random state
                 )->np.ndarray:     # [m] bool: each test row classified right
     "A linear classifier (standardise, then logistic regression) fitted on the train rows: which test rows it gets right"
-    try:
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
-    except ImportError: raise ImportError("linear evaluation (--downstream) needs scikit-learn: pip install scikit-learn") from None
+    from sklearn.linear_model import LogisticRegression     # imported here: `layeralign --help` starts without it
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
     clf.fit(np.asarray(train_x, dtype=np.float64), np.asarray(train_y))
     return clf.predict(np.asarray(test_x, dtype=np.float64)) == np.asarray(test_y)
@@ -53,15 +54,14 @@ def hypotheses(correct:dict,          # {'aligned', 'image', 'text'}: [m] bool, 
                level:float=0.95,      # the intervals' coverage
               )->dict:                # accuracies, margins, intervals, and whether each hypothesis holds
     "H1 (aligned beats the unimodal mean) and H2 (beats the better unimodal) with bootstrap intervals"
-    ok = {k: torch.as_tensor(np.asarray(v, dtype=np.float64)) for k, v in correct.items()}
-    m = len(ok['aligned'])
-    idx = torch.randint(m, (n_resamples, m), generator=torch.Generator().manual_seed(seed))   # [R, m]
-    acc = {k: v.mean().item() for k, v in ok.items()}
-    boot = {k: v[idx].mean(1) for k, v in ok.items()}                                        # [R] each
-    h1, h2 = boot['aligned'] - (boot['image'] + boot['text']) / 2, boot['aligned'] - torch.maximum(boot['image'], boot['text'])
-    q = torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64)
-    (h1_lo, h1_hi), (h2_lo, h2_hi) = h1.quantile(q).tolist(), h2.quantile(q).tolist()
-    out = {f'acc_{k}': acc[k] for k in ('aligned', 'image', 'text')}
+    keys = ('aligned', 'image', 'text')
+    ok = np.stack([np.asarray(correct[k], dtype=np.float64) for k in keys])      # [3, m]
+    acc = dict(zip(keys, ok.mean(1).tolist()))
+    boot = dict(zip(keys, resampled_means(ok, n_resamples, seed)))                  # [R] each, on the same draws
+    h1, h2 = boot['aligned'] - (boot['image'] + boot['text']) / 2, boot['aligned'] - np.maximum(boot['image'], boot['text'])
+    q = [(1 - level) / 2, (1 + level) / 2]
+    (h1_lo, h1_hi), (h2_lo, h2_hi) = np.quantile(h1, q).tolist(), np.quantile(h2, q).tolist()
+    out = {f'acc_{k}': acc[k] for k in keys}
     out.update(h1_margin=acc['aligned'] - (acc['image'] + acc['text']) / 2, h1_low=h1_lo, h1_high=h1_hi, h1=h1_lo > 0,
                h2_margin=acc['aligned'] - max(acc['image'], acc['text']), h2_low=h2_lo, h2_high=h2_hi, h2=h2_lo > 0)
     return out
@@ -85,31 +85,34 @@ def downstream(proj_dir:Path,          # a train_grid output directory
     return pd.DataFrame(rows)
 
 # %% ../nbs/02b_downstream.ipynb #e7c8ca44
-def pca_plot(proj_dir:Path,        # a train_grid output directory
+def pca_plot(proj_dir:Path,        # a train_grid output directory, trained with keep_epochs=True
              store:FeatureStore,   # the split to draw from
              pair:str,             # the pair
              n:int=64,             # images drawn (each with its first caption)
              ax=None,              # two matplotlib axes, or None for a new figure
             ):                     # the figure
-    "One pair's aligned images and captions in 2-D (PCA), matched pairs joined: at its initial weights and at its best"
+    "One pair's aligned images and captions in 2-D (PCA), matched pairs joined: after its first epoch and after its last"
     import matplotlib.pyplot as plt
     from sklearn.decomposition import PCA
-    trained = load_projection(Path(proj_dir)/f'{pair}.json')
-    cfg, hp = trained.config, trained.config['hyperparameters']
-    start = init_pair(pair, cfg['dims']['text'], cfg['dims']['image'], cfg['dims']['embed'], cfg['projection'], cfg['layernorm'],
-                      hp['hidden'], hp['temperature'], hp['seed'], **{k: hp[k] for k in ('activation', 'dropout', 'hidden_norm') if k in hp}).eval()
-    t, i = parse_pair(pair)
+    t, i = parse_pair(pair)                                    # a bad name: one line, before any file is read
+    model = load_projection(Path(proj_dir)/f'{pair}.json')     # a pair not trained here: one line
+    kept, last = epoch_files(proj_dir, pair), model.config['epochs_run']
+    if 1 not in kept or last not in kept:
+        raise FileNotFoundError(f"pair {pair} in {proj_dir} has no weights kept after its first and last epoch ({last}): train it with "
+                                f"train_grid(keep_epochs=True) (layeralign run --downstream keeps them)")
     first = torch.full((store.n_images,), -1).scatter_reduce(0, store.caption_image.flip(0), torch.arange(store.n_captions).flip(0), 'amin', include_self=False)
     imgs = torch.nonzero(first >= 0).squeeze(1)[:n]
     if ax is None: fig, ax = plt.subplots(1, 2, figsize=(9, 4.2))
     else: fig = ax[0].figure
-    for a, model, title in ((ax[0], start, 'initial weights'), (ax[1], trained, 'best weights')):
+    for a, epoch in zip(ax, (1, last)):
+        model.load_state_dict(load_file(str(kept[epoch])))
         with torch.no_grad():
             te, ie, _ = model(store.load('text', t)[first[imgs]], store.load('image', i)[imgs])
         xy = PCA(2).fit_transform(torch.cat([ie, te]).double().numpy())
         pi, pt = xy[:len(imgs)], xy[len(imgs):]
         a.plot(np.stack([pi[:, 0], pt[:, 0]]), np.stack([pi[:, 1], pt[:, 1]]), color='0.8', lw=0.6, zorder=0)
         a.scatter(*pi.T, s=12, label='image', color='tab:blue'); a.scatter(*pt.T, s=12, label='caption', color='tab:orange')
-        a.set_title(f'{pair}: {title}', fontsize=9); a.set_xticks([]); a.set_yticks([])
+        a.set_title(f"{pair}: after epoch {epoch}" + (' (the last)' if epoch == last and last > 1 else ''), fontsize=9)
+        a.set_xticks([]); a.set_yticks([])
     ax[1].legend(fontsize=8, loc='best')
     return fig

@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_effects.ipynb #dc00e769
 from __future__ import annotations
-import json, math, re
+import json, math, re, shutil
 from collections import Counter
 from pathlib import Path
 import numpy as np
@@ -12,183 +12,18 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
-from open_clip.transformer import VisionTransformer, ResidualAttentionBlock
 from fastcore.script import call_parse
 from .core import atomic_path, flag_hint, save_figure
 from .names import DIRECTIONS, FINAL, recall_col
-from .models import _text_tower, _text_pool, _pool_index, cut_tokens
-from .extract import image_batches
 from .retrieval import retrieval_ranks, _recalls, _intervals, chance_recall
+from .decompose import split_parts, write_parts, read_parts, part_shards, split_neurons, check_decomposable, _mlp_layer
 
 # %% auto #0
-__all__ = ['BYS', 'TEMPLATES', 'STOP_WORDS', 'EFFECT_FILES', 'UndecomposableError', 'decompose', 'split_parts', 'mean_ablate',
-           'components', 'variance_share', 'zero_shot_classifier', 'zero_shot_accuracy', 'effects_table',
-           'matters_from', 'plot_ablation_curve', 'plot_ablation_heatmap', 'caption_vocabulary', 'read_vocabulary',
-           'text_dictionary', 'component_directions', 'sparse_descriptions', 'write_parts', 'read_parts',
-           'neuron_effects', 'split_neurons', 'neuron_summary', 'neuron_ablations', 'neuron_table', 'effect_stores',
-           'effects', 'effects_cli', 'effects_lines']
-
-# %% ../nbs/06_effects.ipynb #d1402244
-class UndecomposableError(ValueError):
-    "A model whose towers `decompose` cannot write as a sum of parts (the message names what does not fit)"
-
-# %% ../nbs/06_effects.ipynb #fba2e7ce
-def _check_blocks(blocks,     # a tower's `transformer.resblocks`
-                  where:str,  # 'image' or 'text', for the message
-                 )->list:     # the blocks, each checked
-    "The blocks of a tower, each checked to be open_clip's pre-norm `ResidualAttentionBlock` with a plain `nn.MultiheadAttention`"
-    for i, blk in enumerate(blocks):
-        attn = getattr(blk, 'attn', None)
-        bad = (None if isinstance(blk, ResidualAttentionBlock) else f"is {type(blk).__name__}, not open_clip's ResidualAttentionBlock") or \
-              (None if isinstance(attn, torch.nn.MultiheadAttention) and attn.batch_first else "has no batch-first nn.MultiheadAttention") or \
-              (None if attn.in_proj_weight is not None and attn.bias_k is None and not attn.add_zero_attn else
-               "has attention with separate q/k/v weights, bias_k/bias_v or add_zero_attn") or \
-              (None if not hasattr(blk, 'ln_1_kv') else "is a cross-attention block")
-        if bad: raise UndecomposableError(f"decompose: the {where} tower's block L{i+1} {bad}; decompose needs pre-norm residual "
-                                          "blocks with nn.MultiheadAttention (open_clip's ViT and text transformer)")
-    return list(blocks)
-
-# %% ../nbs/06_effects.ipynb #465eb757
-def _image_start(model, images)->dict: # x [N, T, width] after ln_pre, pos [N], mask, blocks, ln, proj
-    "The image tower's stream before its first block, and what reads its output"
-    v = getattr(model, 'visual', None)
-    if not isinstance(v, VisionTransformer):
-        raise UndecomposableError(f"decompose: the image tower is {type(v).__name__}, not open_clip's VisionTransformer; timm, "
-                                  "Hugging Face and ResNet towers are not decomposed (use an open_clip ViT such as ViT-B-32)")
-    if v.attn_pool is not None:
-        raise UndecomposableError("decompose: the image tower pools its tokens by attention (attn_pool): no single position holds "
-                                  "its output; use a model that pools its class token (pool_type 'tok')")
-    if v.pool_type != 'tok':
-        raise UndecomposableError(f"decompose: the image tower pools by {v.pool_type!r}; decompose reads the class token (pool_type 'tok')")
-    x = v._embeds(images)                                           # [N, T, width]
-    return dict(x=x, pos=torch.zeros(len(x), dtype=torch.long, device=x.device), mask=None,
-                blocks=_check_blocks(v.transformer.resblocks, 'image'), ln=v.ln_post, proj=v.proj)
-
-# %% ../nbs/06_effects.ipynb #6e35aa5f
-def _text_start(model, tokens)->dict: # x [N, n, width], pos [N] (the pooled token), mask [n, n], blocks, ln, proj
-    "The text tower's stream before its first block, and what reads its output"
-    tower = _text_tower(model)
-    pool_type, eos_id = _text_pool(tower)
-    if pool_type not in ('argmax', 'eos', 'first', 'last'):
-        raise UndecomposableError(f"decompose: the text tower pools by {pool_type!r}; decompose reads one token (argmax, eos, first, last)")
-    tokens = cut_tokens(model, tokens)
-    n, cast = tokens.shape[1], tower.transformer.get_cast_dtype()
-    x = tower.token_embedding(tokens).to(cast) + tower.positional_embedding[:n].to(cast)   # [N, n, width]
-    return dict(x=x, pos=_pool_index(tokens, pool_type, eos_id), mask=None if tower.attn_mask is None else tower.attn_mask[:n, :n],
-                blocks=_check_blocks(tower.transformer.resblocks, 'text'), ln=tower.ln_final, proj=tower.text_projection)
-
-# %% ../nbs/06_effects.ipynb #461deda1
-def _attention_row(blk, h, pos, mask)->tuple: # (A [N, H, T], v [N, T, H, dh], W_o [width, H, dh])
-    "The pooled query row of `blk`'s attention on its normed input `h` [N, T, width], split by head"
-    attn, (N, T, w) = blk.attn, h.shape
-    H = attn.num_heads; dh = w // H
-    Wq, Wk, Wv = attn.in_proj_weight.chunk(3)
-    bq, bk, bv = attn.in_proj_bias.chunk(3) if attn.in_proj_bias is not None else (None,) * 3
-    q = F.linear(h[torch.arange(N, device=h.device), pos], Wq, bq).view(N, H, dh)   # [N, H, dh]
-    k, v = F.linear(h, Wk, bk).view(N, T, H, dh), F.linear(h, Wv, bv).view(N, T, H, dh)
-    scores = torch.einsum('nhd,nthd->nht', q, k) / math.sqrt(dh)                   # [N, H, T]
-    if mask is not None: scores = scores + mask.to(scores.dtype)[pos][:, None, :]
-    return scores.softmax(-1), v, attn.out_proj.weight.view(w, H, dh)
-
-# %% ../nbs/06_effects.ipynb #4b7c6137
-def _head_parts(blk, h, pos, mask)->torch.Tensor: # [N, H, width]
-    "Each head's attention output at the pooled position, `b_o / H` each, through `ls_1`"
-    A, v, Wo = _attention_row(blk, h, pos, mask)
-    out = torch.einsum('nht,nthd,ohd->nho', A, v, Wo)
-    if blk.attn.out_proj.bias is not None: out = out + blk.attn.out_proj.bias / A.shape[1]
-    return blk.ls_1(out)
-
-# %% ../nbs/06_effects.ipynb #62eb176e
-def _token_parts(blk, h, pos, mask)->torch.Tensor: # [N, T+1, width]
-    "Each source token's share of the attention output at the pooled position (all heads), then the out_proj bias"
-    A, v, Wo = _attention_row(blk, h, pos, mask)
-    out = torch.einsum('nht,nthd,ohd->nto', A, v, Wo)
-    b = blk.attn.out_proj.bias
-    b = torch.zeros_like(out[:, :1]) if b is None else b.expand(len(out), 1, -1)
-    return blk.ls_1(torch.cat([out, b], 1))
-
-# %% ../nbs/06_effects.ipynb #0badeab4
-def _residual_parts(s:dict, by:str, block:int|None)->tuple: # ([N, P, width] parts, names, [N, width] the pooled stream)
-    "The parts of the pooled residual stream, block by block"
-    x, pos, mask = s['x'], s['pos'], s['mask']
-    rows = torch.arange(len(x), device=x.device)
-    parts, names = [x[rows, pos]], ['embed']
-    for i, blk in enumerate(s['blocks']):
-        L, h = f'L{i+1}', blk.ln_1(x)
-        a = blk.ls_1(blk.attention(q_x=h, attn_mask=mask))            # [N, T, width]
-        if by == 'head':
-            hp = _head_parts(blk, h, pos, mask); parts += hp.unbind(1); names += [f'{L}.attn.h{j+1}' for j in range(hp.shape[1])]
-        elif by == 'token' and i == block:
-            tp = _token_parts(blk, h, pos, mask); parts += tp.unbind(1)
-            names += [f'{L}.attn.t{j}' for j in range(tp.shape[1] - 1)] + [f'{L}.attn.bias']
-        else: parts.append(a[rows, pos]); names.append(f'{L}.attn')
-        x = x + a
-        m = blk.ls_2(blk.mlp(blk.ln_2(x)))
-        parts.append(m[rows, pos]); names.append(f'{L}.mlp')
-        x = x + m
-    return torch.stack(parts, 1), names, x[rows, pos]
-
-# %% ../nbs/06_effects.ipynb #a01ebdf9
-def _through_head(parts, names:list, resid, ln, proj)->tuple: # ([N, P+1, embed_dim] float32, names + ['bias'])
-    "Each residual part through the frozen final LayerNorm and the projection, plus the constant 'bias' part"
-    if not isinstance(ln, torch.nn.LayerNorm): raise UndecomposableError(f"decompose: the final norm is {type(ln).__name__}, not a LayerNorm")
-    parts, resid = parts.float(), resid.float()
-    sigma = (resid.var(-1, unbiased=False) + ln.eps).sqrt()[:, None, None]   # [N, 1, 1]
-    w = ln.weight.float() if ln.weight is not None else torch.ones(parts.shape[-1], device=parts.device)
-    b = ln.bias.float() if ln.bias is not None else torch.zeros(parts.shape[-1], device=parts.device)
-    y = torch.cat([(parts - parts.mean(-1, keepdim=True)) / sigma * w, b.expand(len(parts), 1, -1)], 1)   # [N, P+1, width]
-    if isinstance(proj, torch.nn.Linear):
-        y = y @ proj.weight.float().T
-        if proj.bias is not None: y[:, -1] += proj.bias.float()
-    elif proj is not None: y = y @ proj.float()
-    return y, names + ['bias']
-
-# %% ../nbs/06_effects.ipynb #20cd44f4
-BYS = ('layer', 'head', 'token')   # how `decompose` splits the attention parts
-
-# %% ../nbs/06_effects.ipynb #4342bc35
-def decompose(model,              # an open_clip CLIP (ViT image tower, causal text transformer)
-              batch,              # [N, 3, H, W] preprocessed images, or [N, context_length] token ids
-              tower:str='image',  # 'image' or 'text'
-              by:str='layer',     # 'layer': attn and mlp per block; 'head': attn per head; 'token': one block's attn per source token
-              block=None,         # with by='token': the block, 1-based or 'L7' (default: the last)
-             )->tuple:            # ([N, P, embed_dim] float32 parts, [P] names); the parts sum to encode_image / encode_text
-    "The tower's unnormalised output as a sum of parts: embeddings, each block's attention (or its heads, or tokens) and MLP, and a constant"
-    if by not in BYS: raise ValueError(f"by={by!r} is not understood: use one of {list(BYS)}")
-    if tower not in ('image', 'text'): raise ValueError(f"tower={tower!r} is not understood: use 'image' or 'text'")
-    with torch.no_grad():
-        s = _image_start(model, batch) if tower == 'image' else _text_start(model, batch)
-        n, b = len(s['blocks']), None
-        if by == 'token':
-            b = n if block is None else int(str(block).removeprefix('L')) if str(block).removeprefix('L').isdigit() else -1
-            if not 1 <= b <= n: raise ValueError(f"block={block!r} is out of range: the {tower} tower has blocks L1..L{n}")
-            b -= 1
-        parts, names, resid = _residual_parts(s, by, b)
-        return _through_head(parts, names, resid, s['ln'], s['proj'])
-
-# %% ../nbs/06_effects.ipynb #db8ed153
-def split_parts(model,              # an open_clip CLIP
-                tower:str,          # 'image' or 'text'
-                items:list,         # image files (tower 'image') or caption strings (tower 'text')
-                preprocess=None,    # the model's image preprocess (tower 'image')
-                tokenizer=None,     # the model's tokenizer (tower 'text')
-                by:str='head',      # as `decompose`
-                block=None,         # as `decompose` (by='token')
-                batch_size:int=256, # items per batch
-                device='cpu',       # where the model runs
-                progress:bool=True, # a progress bar
-               )->tuple:            # ([N, P, embed_dim] float32 on the CPU, [P] names)
-    "`decompose` over a whole split, batch by batch"
-    if tower == 'image': batches = ((idx, x, errs) for idx, _, x, errs in image_batches(items, preprocess, batch_size, device=device))
-    else: batches = ((torch.arange(s, min(s + batch_size, len(items))), tokenizer(items[s:s + batch_size]).to(device), {})
-                     for s in range(0, len(items), batch_size))
-    out, names = None, None
-    for idx, x, errs in tqdm(batches, total=math.ceil(len(items) / batch_size), desc=f'{tower} parts', unit='batch', disable=not progress):
-        if errs: i, e = next(iter(errs.items())); raise ValueError(f"{items[i]} cannot be read ({e})")
-        parts, names = decompose(model, x, tower, by, block)
-        if out is None: out = torch.empty(len(items), *parts.shape[1:])    # [N, P, embed_dim]
-        out[idx] = parts.cpu()
-    return out, names
+__all__ = ['TEMPLATES', 'STOP_WORDS', 'EFFECT_FILES', 'mean_ablate', 'components', 'variance_share', 'zero_shot_classifier',
+           'zero_shot_accuracy', 'part_means', 'effects_table', 'matters_from', 'plot_ablation_curve',
+           'plot_ablation_heatmap', 'caption_vocabulary', 'read_vocabulary', 'text_dictionary', 'component_directions',
+           'sparse_descriptions', 'neuron_summary', 'neuron_ablations', 'neuron_table', 'effect_stores', 'effects',
+           'effects_cli', 'effects_lines']
 
 # %% ../nbs/06_effects.ipynb #b92b4526
 def mean_ablate(final,    # [N, embed_dim] the embeddings (a store's `final`)
@@ -261,8 +96,29 @@ def _rows_of(names:list)->list: # [(component, kind, part indices)] of one tower
              for d, k in enumerate(layers)]
     return rows
 
+# %% ../nbs/06_effects.ipynb #c8ee9ca2
+def _column(parts,  # [N, P, e] parts in memory, or a `write_parts` folder
+            j:int,  # which part
+           )->torch.Tensor: # [N, e]
+    "Part j of every item: a column of the tensor, or read from each shard of the folder"
+    return parts[:, j] if torch.is_tensor(parts) else read_parts(parts, cols=[j])[0][:, 0]
+
+# %% ../nbs/06_effects.ipynb #a115a158
+def _part_sum(parts)->torch.Tensor: # [N, e]
+    "Every item's parts summed (`parts` as `_column` takes them), one shard at a time from a folder"
+    return parts.sum(1) if torch.is_tensor(parts) else torch.cat([s.sum(1) for _, s in part_shards(parts)])
+
+# %% ../nbs/06_effects.ipynb #7e02585b
+def part_means(parts, # [N, P, e] parts in memory, or a `write_parts` folder
+              )->torch.Tensor: # [P, e] float32
+    "Each part's mean over the items, summed in float64 (one shard at a time from a folder)"
+    if torch.is_tensor(parts): return (parts.double().sum(0) / len(parts)).float()
+    total, n = 0, 0
+    for _, s in part_shards(parts): total, n = total + s.double().sum(0), n + len(s)
+    return (total / n).float()
+
 # %% ../nbs/06_effects.ipynb #d0000644
-def effects_table(parts:dict,        # {'image': [n_images, P, e], 'text': [n_captions, P', e]} parts of the eval split
+def effects_table(parts:dict,        # {'image': ..., 'text': ...} the eval split's parts: [N, P, e] tensors or `write_parts` folders
                   names:dict,        # {'image': [P], 'text': [P']} their names
                   finals:dict,       # {'image': [n_images, e], 'text': [n_captions, e]} each tower's `final` (as the store holds it)
                   means:dict,        # {'image': [P, e], 'text': [P', e]} each part's mean over the reference (train) split
@@ -272,25 +128,38 @@ def effects_table(parts:dict,        # {'image': [n_images, P, e], 'text': [n_ca
                   seed:int=0,        # the bootstrap's seed
                   zero_shot:dict|None=None, # {label set: (classifier [C, e], labels [n_images])}, scored on the image tower's rows
                   progress:bool=True,
+                  head_direct:bool=False, # also each head kept alone (the head rows' direct_ columns): one more score a head
                  )->pd.DataFrame:    # one row per (tower, component)
-    "Direct effects, mean ablations (per layer, per head, cumulative) and variance shares of both towers, scored by retrieval"
+    "Direct effects, mean ablations (per layer, per head, cumulative) and variance shares of both towers, one part at a time"
     ks, rows, zero_shot = list(ks), [], zero_shot or {}
     for tower in [t for t in ('image', 'text') if t in parts]:
-        P, share = parts[tower].shape[1], variance_share(parts[tower])
+        src, M, final = parts[tower], means[tower].float(), finals[tower].float()
         other = finals['text' if tower == 'image' else 'image'].float()
-        def score(ablate, prefix):
-            emb = mean_ablate(finals[tower].float(), parts[tower], means[tower], ablate)
-            pair = (other, emb) if tower == 'image' else (emb, other)
-            out = {f'{prefix}{k}': v for k, v in _score(*pair, caption_image, ks, n_resamples, seed).items()}
+        def score(emb, prefix):
+            out = {f'{prefix}{k}': v for k, v in _score(*((other, emb) if tower == 'image' else (emb, other)), caption_image, ks, n_resamples, seed).items()}
             if tower == 'image' and prefix == 'ablated_':
                 out |= {f'ablated_zero_shot_{s}': zero_shot_accuracy(emb, c, l) for s, (c, l) in zero_shot.items()}
             return out
-        todo = [('none', 'baseline', []), ('all', 'all', list(range(P)))] + _rows_of(names[tower])
-        for comp, kind, idx in tqdm(todo, desc=f'{tower} effects', unit='row', disable=not progress):
-            row = dict(tower=tower, component=comp, kind=kind,
-                       variance_share=float(share[idx].sum()) if kind in ('layer', 'head') else math.nan)
-            if kind in ('layer', 'head'): row |= score([i for i in range(P) if i not in idx], 'direct_')
-            rows.append(row | score(idx if kind != 'baseline' else [], 'ablated_'))
+        total = _part_sum(src)
+        centred = total - total.mean(0)
+        var, every = (centred * centred).sum(), M.sum(0) - total     # `final + every`: every part ablated
+        got, cum = {'none': score(final.clone(), 'ablated_'), 'all': score(final + every, 'ablated_')}, torch.zeros_like(final)
+        layers = {c: idx for c, idx in components(names[tower]).items() if c != 'bias'}
+        for comp, idx in tqdm(layers.items(), desc=f'{tower} effects', unit='layer', disable=not progress):
+            layer, share = torch.zeros_like(final), 0.0
+            for j in idx:
+                p = _column(src, j)
+                d, s = M[j] - p, float(((p - p.mean(0)) * centred).sum() / var)
+                if '.attn.h' in names[tower][j]:
+                    got[names[tower][j]] = dict(variance_share=s) | (score(final + every - d, 'direct_') if head_direct else {}) | score(final + d, 'ablated_')
+                layer, share = layer + d, share + s
+            got[comp] = dict(variance_share=share) | score(final + every - layer, 'direct_') | score(final + layer, 'ablated_')
+            cum = cum + layer
+            got[f'up to {"L0" if comp == "embed" else comp}'] = ({k: v for k, v in got[comp].items() if k.startswith('ablated_')} if comp == next(iter(layers))
+                                                                 else score(final + cum, 'ablated_'))   # up to the first layer: that layer
+        for comp, kind in [('none', 'baseline'), ('all', 'all')] + [r[:2] for r in _rows_of(names[tower])]:
+            row = got[comp]
+            rows.append(dict(tower=tower, component=comp, kind=kind, variance_share=row.pop('variance_share', math.nan)) | row)
     return pd.DataFrame(rows)
 
 # %% ../nbs/06_effects.ipynb #0f56be63
@@ -395,7 +264,7 @@ def component_directions(parts, # [N, C, embed_dim] the parts of C components ov
                         )->torch.Tensor: # [C, embed_dim] unit directions
     "Each component's top singular direction of its centred parts, signed so that most items project positively"
     centred = (parts - parts.mean(0)).transpose(0, 1).double()         # [C, N, e]
-    top = torch.linalg.svd(centred, full_matrices=False).Vh[:, 0]       # [C, e]
+    top = torch.linalg.eigh(centred.transpose(1, 2) @ centred).eigenvectors[..., -1]   # [C, e]: the scatter's top eigenvector
     sign = torch.where(((centred @ top[:, :, None]).squeeze(-1) > 0).float().mean(1) >= 0.5, 1.0, -1.0)
     return (top * sign[:, None]).float()
 
@@ -417,127 +286,6 @@ def sparse_descriptions(directions,        # [C, e] unit directions (`component_
         resid = Y[:, c] - D @ coef[:, c]
         out[name] = dict(terms=[[texts[i], round(float(coef[i, c]), 4)] for i in nz],
                          explained=round(float(1 - (resid ** 2).sum() / (Y[:, c] ** 2).sum()), 4))
-    return out
-
-# %% ../nbs/06_effects.ipynb #5ac5656c
-def write_parts(model, tower:str, items:list,  # as `split_parts`
-                out:Path,                   # the folder to write (a resume of the same plan goes on where it stopped)
-                by:str='head', block=None, preprocess=None, tokenizer=None,
-                batch_size:int=64,          # items per batch
-                shard_size:int=1024,        # items per shard file
-                device='cpu', progress:bool=True,
-                overwrite:bool=False,       # replace a folder made with another plan
-               )->Path:                     # `out`, with manifest.json
-    "The parts of every item of a split, written shard by shard (resumable), never all held in memory"
-    from layeralign.core import save_tensors, complete_safetensors, write_json
-    out, n = Path(out), len(items)
-    plan = dict(tower=tower, by=by, block=block, n_items=n, shard_size=int(shard_size), items_sha=_items_digest(items))
-    if (out/'manifest.json').is_file() and json.loads((out/'manifest.json').read_text())['plan'] == plan: return out
-    if (out/'plan.json').is_file() and json.loads((out/'plan.json').read_text()) != plan:
-        if not overwrite: raise FileExistsError(f"{out} holds parts of another plan: pass {flag_hint('overwrite')} to replace them, or choose another out")
-        for f in out.glob('*'): f.unlink()
-    out.mkdir(parents=True, exist_ok=True)
-    if not (out/'plan.json').is_file(): write_json(out/'plan.json', plan)
-    names = None
-    for k, s in enumerate(tqdm(range(0, n, shard_size), desc=f'{tower} part shards', unit='shard', disable=not progress)):
-        f = out/f'parts-{k:05d}.safetensors'
-        if complete_safetensors(f): continue
-        parts, names = split_parts(model, tower, items[s:s + shard_size], preprocess, tokenizer, by, block, batch_size, device, progress=False)
-        save_tensors({'parts': parts}, f, metadata={'names': json.dumps(names)})
-    if names is None: names = _shard_names(out/'parts-00000.safetensors')
-    write_json(out/'manifest.json', dict(plan=plan, names=names, n_shards=math.ceil(n / shard_size)))
-    return out
-
-# %% ../nbs/06_effects.ipynb #e6859b61
-def _items_digest(items:list)->str:
-    "A digest of the items (image paths or captions): a resume is of the same items"
-    import hashlib
-    return hashlib.sha256('\n'.join(str(i) for i in items).encode()).hexdigest()[:16]
-
-# %% ../nbs/06_effects.ipynb #74ea724f
-def _shard_names(path:Path)->list: # the part names a shard's header keeps
-    from safetensors import safe_open
-    with safe_open(str(path), 'pt') as f: return json.loads(f.metadata()['names'])
-
-# %% ../nbs/06_effects.ipynb #81783402
-def read_parts(folder:Path,   # a folder `write_parts` finished
-               rows=None,     # item indices to read (None: all)
-              )->tuple:       # ([n, P, embed_dim], names)
-    "Parts written by `write_parts`, shard by shard: only the shards holding the asked rows are opened"
-    from safetensors import safe_open
-    folder = Path(folder)
-    if not (folder/'manifest.json').is_file(): raise FileNotFoundError(f"{folder} holds no finished parts (no manifest.json): run write_parts again to finish it")
-    m = json.loads((folder/'manifest.json').read_text())
-    size, n = m['plan']['shard_size'], m['plan']['n_items']
-    rows = torch.arange(n) if rows is None else torch.as_tensor(rows)
-    out = None
-    for k in rows.div(size, rounding_mode='floor').unique().tolist():
-        mine = rows.div(size, rounding_mode='floor') == k
-        with safe_open(str(folder/f'parts-{k:05d}.safetensors'), 'pt') as f: shard = f.get_tensor('parts')
-        if out is None: out = torch.empty(len(rows), *shard.shape[1:])
-        out[mine] = shard[rows[mine] - k * size]
-    return out, m['names']
-
-# %% ../nbs/06_effects.ipynb #4ae0796f
-def _neuron_vectors(blk, w_out)->torch.Tensor: # [H, M, width]
-    "Each neuron's constant vector through each head of a later block `blk`: centred, scaled by ln_1's weight, through V and O"
-    attn, w = blk.attn, w_out.shape[0]
-    H = attn.num_heads; dh = w // H
-    g = blk.ln_1.weight if blk.ln_1.weight is not None else torch.ones(w, device=w_out.device)
-    wc = (w_out - w_out.mean(0, keepdim=True)) * g[:, None]                       # [width, M]
-    Wv, Wo = attn.in_proj_weight[2 * w:].view(H, dh, w), attn.out_proj.weight.view(w, H, dh)
-    return blk.ls_1(torch.einsum('wm,hdw,ohd->hmo', wc, Wv, Wo))
-
-# %% ../nbs/06_effects.ipynb #a93b45a8
-def _mlp_layer(layer, n:int, tower:str, setting:str='layer')->int: # 1-based
-    "The MLP layer whose neurons are followed, checked: a later block must exist to carry them"
-    li = n - 1 if layer is None else int(str(layer).removeprefix('L')) if str(layer).removeprefix('L').isdigit() else -1
-    if not 1 <= li < n:
-        raise ValueError(f"{setting}={layer!r} is out of range: the neurons' second-order effects go through later attention heads; "
-                         f"give one of the {tower} tower's MLP layers L1..L{n-1}")
-    return li
-
-# %% ../nbs/06_effects.ipynb #3f4a1d61
-def neuron_effects(model,           # an open_clip CLIP
-                   batch,           # images or token ids, as `decompose`
-                   tower:str='image',
-                   layer=None,      # the MLP layer whose neurons are followed: 1-based or 'L3' (default: the second last)
-                  )->torch.Tensor:  # [N, M, embed_dim] float32: each neuron's second-order effect on the embedding
-    "Each neuron's effect on the tower's output through every later attention head (patterns and norms fixed)"
-    if tower not in ('image', 'text'): raise ValueError(f"tower={tower!r} is not understood: use 'image' or 'text'")
-    with torch.no_grad():
-        s = _image_start(model, batch) if tower == 'image' else _text_start(model, batch)
-        li = _mlp_layer(layer, len(s['blocks']), tower)
-        x, pos, mask = s['x'], s['pos'], s['mask']
-        rows, effect = torch.arange(len(x), device=x.device), 0
-        for i, blk in enumerate(s['blocks']):
-            h = blk.ln_1(x)
-            if i >= li:                                                           # a later block: its heads carry the neurons
-                A, _, _ = _attention_row(blk, h, pos, mask)                       # [N, H, T]
-                sigma = (x.float().var(-1, unbiased=False) + blk.ln_1.eps).sqrt()  # [N, T]
-                coef = torch.einsum('nht,ntm->nhm', A / sigma[:, None, :], acts)  # [N, H, M]
-                effect = effect + torch.einsum('nhm,hmo->nmo', coef, _neuron_vectors(blk, w_out))
-            x = x + blk.ls_1(blk.attention(q_x=h, attn_mask=mask))
-            if i == li - 1:
-                acts = blk.mlp.gelu(blk.mlp.c_fc(blk.ln_2(x)))                    # [N, T, M] the neurons' activations
-                w_out = blk.ls_2(blk.mlp.c_proj.weight.T).T                       # [width, M] what each writes per unit
-            x = x + blk.ls_2(blk.mlp(blk.ln_2(x)))
-        parts, _ = _through_head(effect, [], x[rows, pos], s['ln'], s['proj'])
-        return parts[:, :-1]                                                      # the constant part belongs to no neuron
-
-# %% ../nbs/06_effects.ipynb #42ea408d
-def split_neurons(model, tower:str, items:list, layer=None, preprocess=None, tokenizer=None, batch_size:int=64,
-                  device='cpu', progress:bool=True)->torch.Tensor: # [N, M, embed_dim] float32 on the CPU
-    "`neuron_effects` over a whole split, batch by batch"
-    if tower == 'image': batches = ((idx, x, errs) for idx, _, x, errs in image_batches(items, preprocess, batch_size, device=device))
-    else: batches = ((torch.arange(s, min(s + batch_size, len(items))), tokenizer(items[s:s + batch_size]).to(device), {})
-                     for s in range(0, len(items), batch_size))
-    out = None
-    for idx, x, errs in tqdm(batches, total=math.ceil(len(items) / batch_size), desc=f'{tower} neurons', unit='batch', disable=not progress):
-        if errs: i, e = next(iter(errs.items())); raise ValueError(f"{items[i]} cannot be read ({e})")
-        eff = neuron_effects(model, x, tower, layer)
-        if out is None: out = torch.empty(len(items), *eff.shape[1:])
-        out[idx] = eff.cpu()
     return out
 
 # %% ../nbs/06_effects.ipynb #57c81838
@@ -618,16 +366,33 @@ def _store_model(store, device):
                          "effects decomposes one open_clip model's towers; give a store of one model")
     return load_model(m['model'], m['pretrained'], device, init_seed=m.get('settings', {}).get('init_seed', 0))
 
+# %% ../nbs/06_effects.ipynb #785ead74
+def _label_sets(store)->list: # names of the store's label sets zero-shot can classify
+    "The label sets a template names (`TEMPLATES`), or a pairs table's `label...` columns"
+    return [n for n in (store.labels or {}) if n in TEMPLATES or n.startswith('label')]
+
 # %% ../nbs/06_effects.ipynb #7d27a218
 def _zero_shot(store, model, tokenizer)->dict: # {label set: (classifier [C, e], labels [n_images])}
     "Classifiers of the store's label sets (templates: `TEMPLATES`), and each image's class index"
     out = {}
-    for name, labels in (store.labels or {}).items():
-        if name not in TEMPLATES and not name.startswith('label'): continue    # e.g. 'relation': no template tells it
+    for name in _label_sets(store):                 # e.g. not 'relation': no template tells it
+        labels = store.labels[name]
         classes = sorted(set(labels))
         out[name] = (zero_shot_classifier(model, tokenizer, classes, TEMPLATES.get(name, TEMPLATES['label'])),
                      torch.tensor([classes.index(l) for l in labels]))
     return out
+
+# %% ../nbs/06_effects.ipynb #1dd7e05a
+def _check_zero_shot(store, zero_shot:bool|None)->bool: # whether zero-shot accuracy is scored
+    "`zero_shot` against the store's labels: None scores it where there are labels; True without labels is refused in one line"
+    if zero_shot not in (None, True, False):
+        raise ValueError(f"zero_shot={zero_shot!r} is not understood: use None (where the store has labels), True (required) or False (off)")
+    sets = _label_sets(store)
+    if zero_shot and not sets:
+        held = f" (its label sets, {', '.join(store.labels)}, name no class a template reads)" if store.labels else ''
+        raise ValueError(f"zero_shot=True (--zero_shot on): {store.path} has no labels to classify{held}; give a store of labelled data "
+                         "(the synthetic world, a pairs table with a `label` column) or leave zero_shot unset")
+    return bool(sets) and zero_shot is not False
 
 # %% ../nbs/06_effects.ipynb #146b21f0
 EFFECT_FILES = ('effects.csv', 'descriptions.json', 'ablation_curve.png', 'heatmap_ablation.png')   # what `effects` writes
@@ -639,6 +404,29 @@ def _outputs(out:Path, overwrite:bool)->list:
     if files[0].exists() and not overwrite:
         raise FileExistsError(f"{files[0]} exists already: pass {flag_hint('overwrite')} to replace it, or choose another out")
     return files
+
+# %% ../nbs/06_effects.ipynb #21164225
+def _model_id(store)->dict:
+    "What names the model of a store's features: its name, weights tag, weights file and seed (a parts folder's plan holds it)"
+    m = store.manifest
+    settings = m.get('settings') if isinstance(m.get('settings'), dict) else {}
+    return dict(model=m.get('model'), pretrained=m.get('pretrained'), weights=settings.get('weights'), init_seed=settings.get('init_seed', 0),
+                quick_gelu=m.get('quick_gelu'))
+
+# %% ../nbs/06_effects.ipynb #ffe84836
+def _study_parts(model, ev, ref, n_ref:int, folder:Path, preprocess, tokenizer, batch_size:int, shard_size:int, device,
+                 overwrite:bool, progress:bool)->tuple: # ({tower: parts folder}, {tower: names}, {tower: [P, e] means})
+    "Each tower's parts of the eval split written shard by shard into `folder/<tower>`, and their means over the reference split"
+    caps = [c for c, i in zip(ref.captions, ref.caption_image.tolist()) if i < n_ref]
+    kw = dict(by='head', preprocess=preprocess, tokenizer=tokenizer, batch_size=batch_size, shard_size=shard_size, device=device,
+              progress=progress, overwrite=overwrite)
+    parts, names, means = {}, {}, {}
+    for tower, items, ref_items in (('image', ev.image_files, ref.image_files[:n_ref]), ('text', ev.captions, caps)):
+        parts[tower] = write_parts(model, tower, items, folder/tower, model_id=dict(_model_id(ev), store=str(ev.path)), **kw)
+        names[tower] = json.loads((parts[tower]/'manifest.json').read_text())['names']
+        means[tower] = part_means(parts[tower] if ref is ev else
+                                  write_parts(model, tower, ref_items, folder/f'{tower}-reference', model_id=dict(_model_id(ref), store=str(ref.path)), **kw))
+    return parts, names, means
 
 # %% ../nbs/06_effects.ipynb #cda47f06
 def effects(source,                  # a feature store or a run folder (its eval store; its train store gives the means)
@@ -652,41 +440,42 @@ def effects(source,                  # a feature store or a run folder (its eval
             n_terms:int=5,           # descriptions per head
             neurons=None,            # an image MLP layer ('L3') whose neurons' second-order effects go to neurons.csv; None: none
             n_neurons:int=10,        # neurons described in words (the largest effects first)
+            zero_shot:bool|None=None, # zero-shot accuracy beside retrieval: None where the store has labels, True required, False off
             batch_size:int=256,      # items per batch of the decomposition
+            shard_size:int=4096,     # items per shard of the parts on disk
             device='cpu',            # where the model runs
-            overwrite:bool=False,    # replace the files of an earlier study in `out`
+            overwrite:bool=False,    # replace the files of an earlier study in `out` (and parts of another plan)
+            keep_parts:bool=False,   # keep out/effects-parts (the parts on disk) after the study
+            head_direct:bool=False,  # also score each head kept alone (`effects_table`)
             progress:bool=True,      # progress bars
            )->pd.DataFrame:          # `effects_table`'s rows, with `reference`; written to out/effects.csv (.attrs['path'])
     "Where each tower writes its embedding: per layer and head, direct effects, mean ablations, variance shares and descriptions"
     ev, train = effect_stores(source, train)
     src = Path(source)
     out = Path(out) if out is not None else (src if (src/'run.json').is_file() else src.with_name(src.name + '-effects'))
-    files = _outputs(out, overwrite)
+    files, scored = _outputs(out, overwrite), _check_zero_shot(ev, zero_shot)
     texts = read_vocabulary(vocabulary) if vocabulary is not None else None
     model, preprocess, tokenizer = _store_model(ev, device)
+    check_decomposable(model)                       # a model that does not fit: refused before anything is written
     if neurons is not None: neurons = _mlp_layer(neurons, len(model.visual.transformer.resblocks), 'image', 'neurons')
     ref = train or ev
     n_ref = min(mean_images, ref.n_images)
-    ref_caps = [c for c, i in zip(ref.captions, ref.caption_image.tolist()) if i < n_ref]
-    parts, names, means = {}, {}, {}
-    for tower, items, ref_items in (('image', ev.image_files, ref.image_files[:n_ref]), ('text', ev.captions, ref_caps)):
-        kw = dict(preprocess=preprocess, tokenizer=tokenizer, batch_size=batch_size, device=device, progress=progress)
-        parts[tower], names[tower] = split_parts(model, tower, items, **kw)
-        means[tower] = parts[tower].mean(0) if ref is ev else split_parts(model, tower, ref_items, **kw)[0].mean(0)
-    finals, zero_shot = {t: ev.load(t, FINAL).float() for t in ('image', 'text')}, _zero_shot(ev, model, tokenizer)
-    table = effects_table(parts, names, finals, means, ev.caption_image, ks, n_resamples, seed, zero_shot, progress)
+    parts, names, means = _study_parts(model, ev, ref, n_ref, out/'effects-parts', preprocess, tokenizer, batch_size, shard_size, device, overwrite, progress)
+    finals, zs = {t: ev.load(t, FINAL).float() for t in ('image', 'text')}, _zero_shot(ev, model, tokenizer) if scored else {}
+    table = effects_table(parts, names, finals, means, ev.caption_image, ks, n_resamples, seed, zs, progress, head_direct)
     table.insert(3, 'reference', 'train' if train is not None else 'eval')
     if texts is None: texts = caption_vocabulary(ref.captions)
     dictionary = text_dictionary(model, tokenizer, texts)
     described = {}
     for tower in parts:
         heads = [i for i, n in enumerate(names[tower]) if '.attn.h' in n]
-        described[tower] = sparse_descriptions(component_directions(parts[tower][:, heads]), dictionary, texts, [names[tower][i] for i in heads], n_terms)
+        directions = torch.cat([component_directions(_column(parts[tower], j)[:, None]) for j in heads])
+        described[tower] = sparse_descriptions(directions, dictionary, texts, [names[tower][i] for i in heads], n_terms)
     if neurons is not None:
         kw = dict(preprocess=preprocess, batch_size=max(1, batch_size // 4), device=device, progress=progress)
         ev_n = split_neurons(model, 'image', ev.image_files, neurons, **kw)
         summary = neuron_summary(ev_n if ref is ev else split_neurons(model, 'image', ref.image_files[:n_ref], neurons, **kw))
-        ntable = neuron_table(finals['image'], finals['text'], ev.caption_image, ev_n, summary, 'image', f'L{neurons}', ks, n_resamples, seed, zero_shot=zero_shot)
+        ntable = neuron_table(finals['image'], finals['text'], ev.caption_image, ev_n, summary, 'image', f'L{neurons}', ks, n_resamples, seed, zero_shot=zs)
         top = summary['norms'][:, 0].argsort(descending=True)[:n_neurons].tolist()
         described['neurons'] = sparse_descriptions(summary['direction'][top], dictionary, texts, [f'L{neurons}.n{i}' for i in top], n_terms)
     out.mkdir(parents=True, exist_ok=True)
@@ -697,6 +486,7 @@ def effects(source,                  # a feature store or a run folder (its eval
     save_figure(plot_ablation_heatmap(table, title=title), files[3], dpi=120)
     if neurons is not None:
         with atomic_path(out/'neurons.csv') as tmp: ntable.to_csv(tmp, index=False)
+    if not keep_parts: shutil.rmtree(out/'effects-parts', ignore_errors=True)
     table.attrs['path'] = str(files[0])
     return table
 
@@ -710,13 +500,19 @@ def effects_cli(source:str,           # a feature store, or a run folder (its ev
                 vocabulary:str=None,  # a UTF-8 text file of descriptions, one a line (default: the captions' words and phrases)
                 n_terms:int=5,        # descriptions per head
                 neurons:str=None,     # an image MLP layer (L3) whose neurons' second-order effects go to neurons.csv
+                zero_shot:str=None,   # 'on': zero-shot accuracy required (the store needs labels), 'off': none (default: where the store has labels)
                 device:str='cpu',     # where the model runs
                 overwrite:bool=False, # replace an earlier study's files in out
+                keep_parts:bool=False, # keep out/effects-parts, the parts on disk (N x P x embed_dim floats per tower)
+                head_direct:bool=False, # also score each head kept alone (each head row's direct_ columns)
                 quiet:bool=False,     # no progress bars
                ):
     "Where each tower writes its embedding: direct effects and mean ablations per layer and head, into effects.csv"
+    zs = {None: None, 'on': True, 'off': False}
+    if zero_shot not in zs: raise ValueError(f"--zero_shot {zero_shot}: use on (required) or off; leave it out for zero-shot where the store has labels")
     table = effects(source, out, train, n_resamples=n_resamples, mean_images=mean_images, vocabulary=vocabulary, n_terms=n_terms,
-                    neurons=neurons, device=device, overwrite=overwrite, progress=not quiet)
+                    neurons=neurons, zero_shot=zs[zero_shot], device=device, overwrite=overwrite, keep_parts=keep_parts,
+                    head_direct=head_direct, progress=not quiet)
     print(f"effects: {len(table)} rows -> {table.attrs['path']}")
 
 # %% ../nbs/06_effects.ipynb #5fe8d118

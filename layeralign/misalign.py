@@ -4,35 +4,26 @@
 
 # %% ../nbs/06b_misalign.ipynb #02145195
 from __future__ import annotations
-import json, math, time, warnings
+import inspect, json, math, shutil, time, warnings
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
-from .core import atomic_path, flag_hint, write_json, save_figure
+from .core import atomic_path, flag_hint, write_json, save_figure, full_precision, remove_stale_tmp
 from .data import CaptionSet, caption_groups
 from .names import FINAL, BASELINE, parse_pair, recall_col, depth_key
 from .store import FeatureStore, write_store
+from .names import grid_pairs, check_pairs
+from .miscaptions import MISALIGN_METHODS, check_fraction, misalign_sources, misalign_captions   # 00g: the captions of a level
+from .probe import epoch_draw, lr_at
+from .projection import _GridData
 
 # %% auto #0
-__all__ = ['MISALIGN_METHODS', 'check_fraction', 'misalign_levels', 'misalign_sources', 'misalign_captions', 'store_captions',
-           'misaligned_store', 'pair_similarity', 'level_summary', 'misalign_sweep', 'plot_misalignment',
+__all__ = ['MISALIGN_PAIRS', 'misalign_levels', 'edge_pairs', 'check_misalign_pairs', 'store_captions', 'misaligned_store',
+           'pair_similarity', 'level_summary', 'train_levels', 'misalign_sweep', 'plot_misalignment',
            'write_misalignment', 'misalignment_lines']
-
-# %% ../nbs/06b_misalign.ipynb #3bd967da
-MISALIGN_METHODS = ('similar', 'random')   # how `misalign_sources` chooses the other image
-
-# %% ../nbs/06b_misalign.ipynb #7b3589d6
-def check_fraction(fraction, # the share of training images to misalign
-                   setting:str='misalign', # the setting it came from, for the message
-                  )->float:
-    "A fraction in [0, 1), else a ValueError naming the setting"
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float, np.floating)) or not 0 <= fraction < 1:
-        raise ValueError(f"{flag_hint(setting, fraction)}: a misalignment fraction is a number from 0 up to (not including) 1, "
-                         "the share of training images that get another image's captions")
-    return float(fraction)
 
 # %% ../nbs/06b_misalign.ipynb #d2e6526e
 def misalign_levels(value, # '0,0.1,0.5', or a list of numbers
@@ -49,73 +40,23 @@ def misalign_levels(value, # '0,0.1,0.5', or a list of numbers
     if not levels: raise ValueError(f"{flag_hint('misalign', value)}: no levels; give comma-separated shares, e.g. 0,0.1,0.3,0.5,0.8")
     return sorted(set(levels))
 
-# %% ../nbs/06b_misalign.ipynb #9a546a96
-def _image_captions(data:CaptionSet)->list:
-    "[n_images] lists of each image's captions, in order"
-    groups = [[] for _ in range(data.n_images)]
-    for c, i in zip(data.captions, data.caption_image): groups[i].append(c)
-    return groups
+# %% ../nbs/06b_misalign.ipynb #5f85943d
+def edge_pairs(layers:dict, # {'text': [...], 'image': [...]}: each tower's layer names (a store's `.layers`)
+               pairs='all', # the pairs to pick from, as `check_pairs` reads them
+              )->list:      # the pairs with either tower's deepest layer (its `final`), in the order of `pairs`
+    "The edges of the grid: each layer of a tower paired with the other tower's deepest layer, and the two deepest together"
+    deep = {t: max(layers[t], key=depth_key) for t in ('text', 'image')}
+    return [p for p in check_pairs(layers, pairs) if parse_pair(p)[0] == deep['text'] or parse_pair(p)[1] == deep['image']]
 
-# %% ../nbs/06b_misalign.ipynb #fc1e386b
-def _similar_candidates(texts:list, chosen:np.ndarray, eligible, top:int)->list:
-    "For each chosen image, its `top` most TF-IDF-similar eligible images, most similar first"
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    tfidf = TfidfVectorizer().fit_transform(texts)                                 # [n_images, vocab], rows L2-normalised
-    out = []
-    for b in range(0, len(chosen), 512):
-        rows = chosen[b:b + 512]
-        sims = (tfidf[rows] @ tfidf.T).toarray()                                    # [b, n_images]
-        for r, i in enumerate(rows):
-            sims[r, ~eligible(i)] = -np.inf
-            best = np.argsort(-sims[r], kind='stable')[:top]
-            out.append(best[np.isfinite(sims[r, best])])
-    return out
+# %% ../nbs/06b_misalign.ipynb #2dd1895f
+MISALIGN_PAIRS = ('edges', 'all')   # what the levels above 0 train: the grid's edges (the default), or all the run's pairs
 
-# %% ../nbs/06b_misalign.ipynb #afa9d96d
-def misalign_sources(data:CaptionSet, # the training split
-                     fraction:float,  # the share of images that get another image's captions, in [0, 1)
-                     method:str='similar', # 'similar' (among the `top` most alike by TF-IDF) or 'random'
-                     seed:int=0,      # the same seed gives the same assignment
-                     top:int=10,      # 'similar': how many of the most alike images the other one is drawn from
-                    )->np.ndarray:    # [n_images] whose captions each image gets (its own index where unchanged)
-    "Which image's captions each training image gets: `round(fraction x n_images)` images another's, the rest their own"
-    fraction = check_fraction(fraction)
-    if method not in MISALIGN_METHODS: raise ValueError(f"{flag_hint('misalign_method', method)}: use one of {', '.join(MISALIGN_METHODS)}")
-    if data.split in ('val', 'test'):
-        raise ValueError(f"{data.name}/{data.split}: misalign only the training split; the {data.split} split is scored as it is")
-    n, rng = data.n_images, np.random.default_rng(seed)
-    sources = np.arange(n)
-    chosen = np.sort(rng.choice(n, round(fraction * n), replace=False))
-    if not len(chosen): return sources
-    groups = _image_captions(data)
-    texts = [' '.join(g) for g in groups]
-    key = np.unique(['\x00'.join(sorted(g)) for g in groups], return_inverse=True)[1].reshape(-1)   # the same captions: one key
-    has = np.array([bool(g) for g in groups])
-    eligible = lambda i: has & (key != key[i])
-    if method == 'similar':
-        for i, cands in zip(chosen, _similar_candidates(texts, chosen, eligible, top)):
-            if not len(cands): raise ValueError(f"{data.name}/{data.split}: image {i} has no other image with other captions to take")
-            sources[i] = cands[rng.integers(len(cands))]
-    else:
-        for i in chosen:
-            pool = np.flatnonzero(eligible(i))
-            if not len(pool): raise ValueError(f"{data.name}/{data.split}: image {i} has no other image with other captions to take")
-            sources[i] = pool[rng.integers(len(pool))]
-    return sources
-
-# %% ../nbs/06b_misalign.ipynb #aa41ecc6
-def misalign_captions(data:CaptionSet,       # the training split
-                      fraction:float,        # the share of images that get another image's captions, in [0, 1)
-                      method:str='similar',  # 'similar' or 'random' (see `misalign_sources`)
-                      seed:int=0,            # the same seed gives the same captions
-                     )->CaptionSet:          # the same images, with `round(fraction x n_images)` of them captioned wrongly
-    "A training split in which a share of the images have all their captions replaced by those of another image"
-    sources = misalign_sources(data, fraction, method, seed)
-    groups = _image_captions(data)
-    captions = [c for i in range(data.n_images) for c in groups[sources[i]]]
-    caption_image = np.repeat(np.arange(data.n_images), [len(groups[s]) for s in sources])
-    return CaptionSet(data.image_paths, captions, caption_image, name=data.name, split=data.split,
-                      split_source=data.split_source, labels=data.labels)
+def check_misalign_pairs(value:str)->str:
+    "`value` if it is one of `MISALIGN_PAIRS`; else one line naming the setting and the choices"
+    if value not in MISALIGN_PAIRS:
+        raise ValueError(f"{flag_hint('misalign_pairs', value)}: use one of {', '.join(MISALIGN_PAIRS)} (what the levels above 0 train: "
+                         "each layer with the other tower's final, or all the run's pairs)")
+    return value
 
 # %% ../nbs/06b_misalign.ipynb #5dcdd805
 def store_captions(store:FeatureStore)->CaptionSet:
@@ -174,9 +115,10 @@ def _emergence_at(grid:pd.DataFrame, emergence)->dict:
     return out
 
 # %% ../nbs/06b_misalign.ipynb #dfc41e60
-def _best_pair(grid:pd.DataFrame)->dict:
-    "The learned pair with the highest caption-to-image Recall@1, with its interval"
+def _best_pair(grid:pd.DataFrame, pairs:list|None=None)->dict:
+    "The learned pair with the highest caption-to-image Recall@1, with its interval; among `pairs` where given"
     learned = grid[grid.pair != BASELINE]
+    if pairs is not None: learned = learned[learned.pair.isin(list(pairs))]
     if not len(learned): learned = grid
     row = learned.loc[learned[recall_col('image_retrieval')].idxmax()]
     out = dict(best_pair=row.pair)
@@ -191,10 +133,11 @@ def level_summary(fraction:float,          # the level
                   projected:Path,          # its `project` folder (the pairs' eval embeddings)
                   purity:pd.DataFrame|None=None, # its `purity_table` rows (projected rows are averaged), or None
                   emergence=None,          # grid -> {'text': layer, 'image': layer}, e.g. 07c's `emergence`; None: left out
+                  pairs:list|None=None,    # the pairs every level has: the best pair is taken among them (None: all the grid's)
                  )->dict:                  # one row of misalignment.csv
     "One level of the sweep in one row: emergence, best pair, matched and unmatched cosine, projected purity"
     from layeralign.project_eval import load_projected
-    row = dict(fraction=fraction) | (_emergence_at(grid, emergence) if emergence else {}) | _best_pair(grid)
+    row = dict(fraction=fraction) | (_emergence_at(grid, emergence) if emergence else {}) | _best_pair(grid, pairs)
     emb = load_projected(Path(projected)/f"{row['best_pair']}.safetensors")
     row |= pair_similarity(emb['text_embeddings'], emb['image_embeddings'], emb['caption_image'])
     if purity is not None and (purity.source == 'projected').any():
@@ -202,8 +145,169 @@ def level_summary(fraction:float,          # the level
         row |= dict(projected_probe_accuracy=float(p.probe_accuracy.mean()), projected_silhouette=float(p.silhouette.mean()))
     return row
 
-# %% ../nbs/06b_misalign.ipynb #f4753685
+# %% ../nbs/06b_misalign.ipynb #9335dcb8
+class _LevelData(_GridData):
+    "`_GridData` with a level axis: each epoch draws a caption of every image for each level; level k's image i reads image `sources[k][i]`'s"
+    def __init__(self, train:FeatureStore, val:FeatureStore, pairs:list, batch_size:int, device:torch.device,
+                 sources:list): # [K] arrays [n_images]: whose captions each image gets at each level
+        super().__init__(train, val, pairs, batch_size, device)
+        order, start, count = self.index
+        self.levels, self.stacks = [], {}
+        for k, src in enumerate(sources):
+            src = torch.as_tensor(np.asarray(src), dtype=torch.long)
+            if src.shape != count.shape or not torch.equal(count[src] > 0, count > 0):
+                raise ValueError(f"{train.path}: the caption sources of level {k} must name one image for each of its {train.n_images} "
+                                 f"images, one with captions exactly where the image has some")
+            self.levels.append((order, start[src], count[src]))   # the remapped index: image i's captions are src[i]'s
+
+    def draw(self, gen:torch.Generator)->tuple: # ([K, n] caption rows, [n] image rows)
+        "One epoch of every level: the same images in the same order, each level's caption of each"
+        state, caps = gen.get_state(), []
+        for index in self.levels:
+            gen.set_state(state)                      # each level draws what it would alone
+            c, images = epoch_draw(gen, *index)
+            caps.append(c)
+        return torch.stack(caps).to(self.device), images.to(self.device)
+
+    def fill(self, split:str, tower:str, layers:list)->torch.Tensor:
+        "`_GridData.fill`, made once: every level's text groups read the same stack"
+        key = (split, tower, tuple(layers))
+        if key not in self.stacks: self.stacks[key] = super().fill(split, tower, layers)
+        return self.stacks[key]
+
+# %% ../nbs/06b_misalign.ipynb #a0b06a09
+class _LevelView:
+    "Level `level`'s members of a grid that holds the levels `chunk`, as `_Run.conclude` reads a grid: their pairs and best weights"
+    def __init__(self, grid, chunk:list, level:int):
+        of = grid.levels if grid.levels is not None else [0] * len(grid.pairs)   # a grid of one level has no level axis
+        self.grid, self.members = grid, [m for m, l in enumerate(of) if chunk[l] == level]
+        self.pairs = [grid.pairs[m] for m in self.members]
+    def best_state(self, p:int)->dict: return self.grid.best_state(self.members[p])
+    def current_state(self, p:int)->dict: return self.grid.current_state(self.members[p])
+
+# %% ../nbs/06b_misalign.ipynb #73c4c5a9
+class _Drawn:
+    "A run's data whose `draw` gives the rows already drawn for this epoch (for one grid: its levels' captions)"
+    def __init__(self, data, caps, imgs): self.data, self.rows = data, (caps, imgs)
+    def draw(self, gen)->tuple: return self.rows
+    def __getattr__(self, name): return getattr(self.data, name)
+
+# %% ../nbs/06b_misalign.ipynb #2e6a9f06
+def _grid_epoch_end(grid, chunk:list, runs:list, epoch:int, ep:dict)->bool:
+    "Record one grid's epoch in its levels' runs, end the pairs that stopped; True when none is left"
+    improved, gone, finished = torch.zeros(len(grid.pairs), dtype=torch.bool), set(), []
+    for k in chunk:
+        view = _LevelView(grid, chunk, k)
+        if not view.members: continue
+        part = {key: [v[m] for m in view.members] if isinstance(v, list) else v for key, v in ep.items()}   # this level's figures
+        imp, g, fin = runs[k].epoch_end(view.pairs, epoch, part)
+        runs[k].save_epochs(view, epoch, fin)                         # keep_epochs: the first and last epoch's weights
+        improved[view.members] = imp
+        gone |= {view.members[i] for i in g}
+        finished += [(runs[k], view, *f) for f in fin]
+    grid.keep_best(improved)
+    for run, view, p, status, error in finished: run.conclude(view, p, epoch, status, error)
+    if len(gone) == len(grid.pairs): return True
+    if gone: grid.drop(gone)
+    return False
+
+# %% ../nbs/06b_misalign.ipynb #3c246d79
+def _run_level_epochs(grids:list, runs:list, data:_LevelData, lr_of, epochs:int, seed:int, amp:bool, progress:bool):
+    "Train `grids` ([(grid, its levels)]) epoch by epoch until every member has stopped; `runs[k]` records level k's pairs"
+    gen, step = torch.Generator().manual_seed(seed), 0
+    for epoch in (bar := tqdm(range(1, epochs + 1), desc=f'{sum(len(g.pairs) for g, _ in grids)} pairs x levels', disable=not progress)):
+        caps, imgs = data.draw(gen)                                    # [K, n]: every level's epoch, drawn once
+        for grid, chunk in list(grids):
+            ep = grid.epoch(_Drawn(data, caps[chunk[0]] if grid.levels is None else caps[chunk], imgs), gen, lr_of, step, amp=amp)
+            if _grid_epoch_end(grid, chunk, runs, epoch, ep): grids.remove((grid, chunk))
+        step = ep['step']
+        if not grids: break
+        bar.set_postfix(training=sum(len(g.pairs) for g, _ in grids))
+
+# %% ../nbs/06b_misalign.ipynb #0b68a615
+def _grid_settings(**given)->dict:
+    "`train_grid`'s settings: its defaults, updated by `given` (an unknown one: a TypeError naming it)"
+    from layeralign.projection import train_grid
+    params = inspect.signature(train_grid).parameters
+    unknown = [k for k in given if k not in params or params[k].default is inspect.Parameter.empty]
+    if unknown: raise TypeError(f"train_levels got settings train_grid does not have: {', '.join(unknown)}")
+    return {k: v.default for k, v in params.items() if v.default is not inspect.Parameter.empty} | given
+
+# %% ../nbs/06b_misalign.ipynb #9a50a6f3
+def _check_level_memory(train:FeatureStore, val:FeatureStore, names:list, members:int, device:torch.device, kw:dict, hp:dict):
+    "Refuse, before any work, a pass whose estimated peak (`grid_memory`: the features once, each member's state and batch) does not fit"
+    from layeralign import projection as pj
+    budget = pj._memory_budget(device, kw['memory'])
+    if budget is None or not names: return
+    m = pj.grid_memory(train, val, names, kw['batch_size'], device, kw['embed_dim'], **{k: v for k, v in hp.items() if k != 'batch_size'})
+    times = members / len(names)                                   # each pair this many times
+    need = m['features'] + m['indices'] + times * (m['state'] + m['batch'] + (m['host'] if device.type == 'cpu' else 0))
+    if need > budget: raise MemoryError(f"training {members} pairs x levels together needs about {pj._gib(need)} on {device}, but "
+                                        f"{pj._gib(budget)} fit: give fewer --misalign levels or fewer pairs")
+
+# %% ../nbs/06b_misalign.ipynb #09aff08b
+def train_levels(train:FeatureStore, # the training split's store, as it is (no level's store is written)
+                 val:FeatureStore,   # the validation split's store, the same for every level
+                 levels:list,        # [(out folder, [n_images] sources, note[, pairs])]: a level's folder, whose captions each image gets, what its config records (or None), and its pairs (left out or None: `pairs`)
+                 together:int|None=None, # levels trained as one grid (on a level axis); None: all on a GPU, one on the CPU
+                 **train_kw,         # `train_grid`'s settings (pairs, epochs, lr, seed, device, progress, overwrite, ...)
+                )->list:             # each level's `Histories`
+    "`train_grid` of every level's captions in one pass: each level's folder as `train_grid` of the level's own store would write it"
+    from layeralign import projection as pj
+    kw = _grid_settings(**train_kw)
+    if kw['reference'] is not None or kw['log'] or kw['live']:
+        raise ValueError("train_levels trains without a reference model, a log or live curves; train each level with train_grid")
+    pj.check_train_settings(**{k: kw[k] for k in inspect.signature(pj.check_train_settings).parameters})
+    pj._check_stores(train, val)
+    levels = [tuple(l) + (None,) * (4 - len(l)) for l in levels]
+    own = [[p for p in grid_pairs(train, kw['pairs'] if ps is None else ps) if p != BASELINE] for _, _, _, ps in levels]   # each level's pairs
+    names = list(dict.fromkeys(p for ps in own for p in ps))
+    if names: grid_pairs(val, names)
+    dims, device = pj._grid_dims(train, kw['embed_dim']), torch.device(kw['device'])
+    hp = {k: kw[k] for k in pj._SETTINGS[:14]} | dict(hidden=pj._hidden_value(kw['hidden']))   # train_grid's record, in its order
+    hp.update(pj._adapter_hp(**{k: kw[k] for k in pj.ADAPTER_DEFAULTS}))
+    results, todos, bases = [], [], []
+    for (out, _, note, _), mine in zip(levels, own):
+        train_record = train.describe() | ({'misaligned': note} if note else {})
+        bases.append(dict(hyperparameters=hp, stores={'train': train_record, 'val': val.describe()}))
+        remove_stale_tmp(Path(out))
+        result, todo = pj._resume(Path(out), mine, bases[-1], kw['overwrite'])
+        results.append(result); todos.append(todo)
+    members = [(k, p) for k, todo in enumerate(todos) for p in todo]
+    if members:
+        _check_level_memory(train, val, names, len(members), device, kw, hp)
+        data = _LevelData(train, val, [p for _, p in members], kw['batch_size'], device, [s for _, s, _, _ in levels])
+        busy = [k for k, todo in enumerate(todos) if todo]
+        together = together or (len(busy) if device.type == 'cuda' else 1)
+        grids, init_max = [], {}
+        for chunk in [busy[a:a + together] for a in range(0, len(busy), together)]:
+            pairs = [p for k in chunk for p in todos[k]]
+            of = [chunk.index(k) for k in chunk for _ in todos[k]] if len(chunk) > 1 else None   # a level axis, or none
+            grid, init = pj._start_grid(pairs, dims, data, hp, device, of)
+            grids.append((grid, chunk)); init_max |= init
+        runs = [pj._Run(Path(out), results[k], todos[k], bases[k], dims, data, init_max, kw['patience'], kw['min_delta'])
+                for k, (out, _, _, _) in enumerate(levels)]
+        for run in runs: run.keep_epochs = kw['keep_epochs']
+        for out, *_ in levels: Path(out).mkdir(parents=True, exist_ok=True)
+        data.steps_per_epoch = math.ceil(math.ceil(data.n_rows / kw['batch_size']) / kw['accumulate'])
+        lr_of = lambda step: lr_at(step, data.steps_per_epoch, kw['epochs'], kw['lr'], kw['warmup'], kw['plateau'], kw['min_lr'])
+        with full_precision():
+            _run_level_epochs(grids, runs, data, lr_of, kw['epochs'], kw['seed'], kw['precision'] == 'bf16', kw['progress'])
+    for (out, *_), mine in zip(levels, own):
+        for line in pj.training_advice(Path(out), mine): warnings.warn(line, pj.TrainingWarning)
+    return results
+
+# %% ../nbs/06b_misalign.ipynb #a289a7dd
 def _level_folder(out:Path, fraction:float)->Path: return Path(out)/f'{fraction:g}'
+
+# %% ../nbs/06b_misalign.ipynb #93b58255
+def _fresh_level(folder:Path, note:dict|None, train:FeatureStore):
+    "Clear a level's folder made with other misalignment settings or from another store, and note this level's in its level.json"
+    record = json.loads(json.dumps(dict(misaligned=note, train=train.describe(created=True))))   # as it reads back
+    path = Path(folder)/'level.json'
+    if Path(folder).exists() and (not path.is_file() or json.loads(path.read_text()) != record): shutil.rmtree(folder)
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    write_json(path, record)
 
 # %% ../nbs/06b_misalign.ipynb #f8efa776
 def _level_store(train:FeatureStore, folder:Path, fraction:float, method:str, seed:int)->FeatureStore:
@@ -220,6 +324,21 @@ def _level_store(train:FeatureStore, folder:Path, fraction:float, method:str, se
     sources = misalign_sources(store_captions(train), fraction, method, seed)
     return misaligned_store(train, sources, path, record)
 
+# %% ../nbs/06b_misalign.ipynb #251f7f83
+def _train_sweep(train:FeatureStore, val:FeatureStore, out:Path, fractions:list, method:str, seed:int, train_kw:dict, level_pairs:list|None=None):
+    "Train every level of `fractions` into `<out>/<fraction>/projections` (level 0 `train_kw`'s pairs, the others `level_pairs`): in one pass, or one level after another"
+    from layeralign.projection import train_grid
+    levels = []
+    for f in fractions:
+        note = dict(fraction=f, method=method, seed=seed) if f else None
+        _fresh_level(_level_folder(out, f), note, train)
+        sources = misalign_sources(store_captions(train), f, method, seed) if f else np.arange(train.n_images)
+        levels.append((_level_folder(out, f)/'projections', sources, note, level_pairs if f else None))
+    if train_kw.get('reference') is None and not train_kw.get('log') and not train_kw.get('live'):
+        return train_levels(train, val, levels, **train_kw)
+    for f, (proj, _, _, pairs) in zip(fractions, levels):   # what train_levels does not take: each level from its own store
+        train_grid(_level_store(train, proj.parent, f, method, seed) if f else train, val, proj, **dict(train_kw, **({'pairs': pairs} if pairs is not None else {})))
+
 # %% ../nbs/06b_misalign.ipynb #a5d2f703
 def misalign_sweep(train:FeatureStore,    # the training split's store
                    val:FeatureStore,      # the validation split's store (early stopping), never misaligned
@@ -228,6 +347,7 @@ def misalign_sweep(train:FeatureStore,    # the training split's store
                    fractions=(0, 0.1, 0.3, 0.5, 0.8), # the levels: shares of training images given another image's captions
                    method:str='similar',  # 'similar' or 'random' (see `misalign_sources`)
                    misalign_seed:int=0,   # the misalignment's seed (and the purity samples'); `seed` goes to `train_grid`
+                   misalign_pairs:str='edges', # what the levels above 0 train: 'edges' (of `pairs`, see `edge_pairs`) or 'all' of `pairs`
                    base:dict|None=None,   # level 0 already made: {'projections': folder, 'projected': folder, 'grid': DataFrame}
                    purity:bool|None=None, # the projected features' purity per level (None: where the stores have labels)
                    emergence=None,        # grid -> {'text': layer, 'image': layer}: the emergence rule (07c's `emergence`)
@@ -235,32 +355,35 @@ def misalign_sweep(train:FeatureStore,    # the training split's store
                    progress:bool=False,   # show progress bars
                    **train_kw,            # `train_grid`'s settings (pairs, projection, epochs, lr, seed, ...)
                   )->pd.DataFrame:        # misalignment.csv: one row per level; .attrs['grids']: {fraction: grid}
-    "Train, project and score the grid at each misalignment level, on the same stores, and sum each level up"
-    from layeralign.projection import train_grid
+    "Train every level's grid in one pass on the same stores, then project and score each level, and sum each level up"
     from layeralign.project_eval import project
     from layeralign.retrieval import evaluate_grid
     from layeralign.purity import purity_table
-    fractions = misalign_levels(fractions)
+    fractions, misalign_pairs = misalign_levels(fractions), check_misalign_pairs(misalign_pairs)
     purity = bool(ev.labels) if purity is None else purity
+    run_pairs = [p for p in grid_pairs(train, train_kw.get('pairs', 'all')) if p != BASELINE]
+    common = edge_pairs(train.layers, run_pairs) if misalign_pairs == 'edges' and run_pairs else run_pairs   # what every level trains
+    if not common and run_pairs: raise ValueError(f"{flag_hint('misalign_pairs', misalign_pairs)}: none of the pairs {','.join(run_pairs)} is an edge "
+                                                  f"(a layer with the other tower's final); add such pairs, or give misalign_pairs='all'")
+    _train_sweep(train, val, out, [f for f in fractions if f or base is None], method, misalign_seed, dict(train_kw, device=device, progress=progress), common)
     rows, grids = [], {}
     for f in tqdm(fractions, desc='misalignment levels', disable=not progress):
         folder = _level_folder(out, f)
         if f == 0 and base is not None: proj_dir, projected, grid = Path(base['projections']), Path(base['projected']), base['grid']
         else:
-            proj_dir, projected = folder/'projections', folder/'projected'
-            level_train = train if f == 0 else _level_store(train, folder, f, method, misalign_seed)
-            train_grid(level_train, val, proj_dir, device=device, progress=progress, **train_kw)
+            proj_dir, projected, mine = folder/'projections', folder/'projected', (run_pairs if f == 0 else common)
             with warnings.catch_warnings():
                 warnings.filterwarnings('ignore', message='.*; not projected')
-                project(ev, proj_dir, projected, device=device, overwrite=True, progress=progress)
+                project(ev, proj_dir, projected, device=device, overwrite=True, progress=progress)   # every trained pair (a failed one: none)
             grid = evaluate_grid(projected, device=device, progress=progress)
+            grid = grid[grid.pair.isin(mine + [BASELINE])].reset_index(drop=True)   # not what an earlier sweep with other pairs left
         grid = grid[grid.projection != 'lens'].reset_index(drop=True) if 'projection' in grid else grid
         folder.mkdir(parents=True, exist_ok=True)
         with atomic_path(folder/'grid.csv') as tmp: grid.to_csv(tmp, index=False)
-        table = purity_table(train, ev, projections=proj_dir, layers=False, seed=misalign_seed) if purity else None
+        table = purity_table(train, ev, projections=proj_dir, pairs=common or 'all', layers=False, seed=misalign_seed) if purity else None
         if table is not None:
             with atomic_path(folder/'purity.csv') as tmp: table.to_csv(tmp, index=False)
-        rows.append(level_summary(f, grid, projected, table, emergence))
+        rows.append(dict(fraction=f, pairs=misalign_pairs) | level_summary(f, grid, projected, table, emergence, common))
         grids[f] = grid
     result = pd.DataFrame(rows)
     result.attrs['grids'] = grids
@@ -319,7 +442,9 @@ def misalignment_lines(out:Path, # a run folder
     lines = ['', '## Misalignment', '',
              'The grid trained again with a share of the training images given another image\'s captions (the same stores; '
              'val and eval untouched). Caption-to-image Recall@1 with 95% intervals; cosines in the best pair\'s space, eval split; '
-             'see misalignment.png.', '', '| misaligned | ' + ' | '.join(head) + ' |', '|---' * (len(head) + 1) + '|']
+             'see misalignment.png.' + (' The levels above 0 trained only the pairs this table reads (each layer with the other tower\'s final); '
+                                        'the best pair is the best of those at every level.' if 'pairs' in t and (t.pairs == 'edges').all() else ''),
+             '', '| misaligned | ' + ' | '.join(head) + ' |', '|---' * (len(head) + 1) + '|']
     for _, r in t.iterrows():
         cells = ([f"{r.emergence_text if isinstance(r.emergence_text, str) else 'not reached'} ({_interval(r, 'emergence_text_r1')})",
                   f"{r.emergence_image if isinstance(r.emergence_image, str) else 'not reached'} ({_interval(r, 'emergence_image_r1')})"] if has_e else []) \

@@ -40,17 +40,14 @@ def _weights_dirs()->list:
     return [_PKG/'weights']
 
 # %% ../nbs/01_models.ipynb #9586ae53
-_REGISTERED = set()
-
-def _register(path:Path):
-    "Register one config JSON with open_clip (once)"
-    path = Path(path).resolve()
-    if path in _REGISTERED: return
+def _register(path:Path)->dict: # the config
+    "Make open_clip's name of a config JSON (its file name) mean this file's config from now on"
+    path = Path(path)
     cfg = json.loads(path.read_text())
     if not all(k in cfg for k in ('embed_dim', 'vision_cfg', 'text_cfg')):
         raise ValueError(f"{path} is not an open_clip model config: it needs embed_dim, vision_cfg and text_cfg")
-    open_clip.add_model_config(path)
-    _REGISTERED.add(path)
+    if open_clip.get_model_config(path.stem) != cfg: open_clip.add_model_config(path)   # the file added last wins its name
+    return cfg
 
 # %% ../nbs/01_models.ipynb #3a2eee87
 def _project_configs()->dict:

@@ -199,7 +199,8 @@ def _failed_pairs(proj_dir:Path, pairs:list)->dict:
 def _train_kw(s:RunSettings)->dict:
     "What `train_grid` is given beyond the grid's training settings: the log and the memory (only when given), two models' shared width"
     return (option_if_given(train_grid, 'log', s.log) | option_if_given(train_grid, 'memory', s.train_memory) |   # memory: groups, not results
-            ({} if s.embed_dim is None else dict(embed_dim=s.embed_dim)) | _reference_kw(s))
+            ({} if s.embed_dim is None else dict(embed_dim=s.embed_dim)) | _reference_kw(s) |
+            (dict(keep_epochs=True) if s.downstream else {}))   # --downstream: the first and last epoch's weights, for pca_plot
 
 # %% ../nbs/08_pipeline.ipynb #ef14486a
 def _pair_files(folder:Path, pairs:list)->list: # the paths that exist
@@ -352,17 +353,23 @@ def _readings(stages:Stages, store:FeatureStore, out:Path, s:RunSettings,
     table, no_metrics = _metrics_pass(stages, store, out, s)
     return full, table, {k: v for k, v in (('lens', no_lens), ('metrics', no_metrics)) if v}
 
+# %% ../nbs/08_pipeline.ipynb #42be40ae
+def _effects_default(s:RunSettings)->bool:
+    "Whether the effects study runs when `effects` is not set: one open_clip model (not two models' towers) on the synthetic world"
+    return s.dataset == 'synthetic' and not s.towers
+
 # %% ../nbs/08_pipeline.ipynb #66e25d46
 def _effects_pass(stages:Stages, stores:dict, out:Path, s:RunSettings,
                  )->dict:  # {'effects': why there is no study} or {}
     "06's study (`effects`) of the eval store, with the train store's means, into the run folder: a stage with its own record"
-    if not s.effects: return {}
+    if s.effects is False or (s.effects is None and not _effects_default(s)): return {}
     if s.towers: return {'effects': "effects decomposes one open_clip model's towers; this run has two models' towers"}
-    from layeralign.effects import effects, EFFECT_FILES, UndecomposableError
+    from layeralign.effects import effects, EFFECT_FILES
+    from layeralign.decompose import UndecomposableError
     ev, train = stores[s.eval_split], stores.get('train')
     def work(): effects(ev.path, out, None if train is None else train.path, device=s.run_device, overwrite=True, progress=s.verbose)
     try: stages.run('effects', dict(_stage_input(ev), train=None if train is None else _stage_input(train)), [out/f for f in EFFECT_FILES], work, s.verbose)
-    except UndecomposableError as e: return {'effects': str(e)}
+    except UndecomposableError as e: return {'effects': str(e)} if s.effects else {}
     return {}
 
 # %% ../nbs/08_pipeline.ipynb #b4c1dddb
@@ -403,10 +410,10 @@ def _misalign_pass(stages:Stages, s:RunSettings, stores:dict, out:Path, grid:pd.
     def work():
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', TrainingWarning)
-            sweep = misalign_sweep(train, val, ev, out/'misalign', levels, s.misalign_method, misalign_seed=s.seed, base=base, purity=None if s.purity is not False else False,
+            sweep = misalign_sweep(train, val, ev, out/'misalign', levels, s.misalign_method, misalign_seed=s.seed, misalign_pairs=s.misalign_pairs, base=base, purity=None if s.purity is not False else False,
                                    emergence=emergence, device=s.run_device, progress=s.verbose, pairs=names, overwrite=True, **hp, **_train_kw(s))
         write_misalignment(sweep, out, title)
-    stages.run('misalign', dict(hp, levels=levels, method=s.misalign_method, pairs=names, train=_stage_input(train), val=_stage_input(val),
+    stages.run('misalign', dict(hp, levels=levels, method=s.misalign_method, pairs=names, misalign_pairs=s.misalign_pairs, train=_stage_input(train), val=_stage_input(val),
                                 eval=_stage_input(ev), grid=fingerprint([out/'grid.csv'])), [out/'misalignment.csv', out/'misalignment.png'], work, s.verbose)
 
 # %% ../nbs/08_pipeline.ipynb #5a806f47
@@ -506,7 +513,7 @@ def run(settings:RunSettings|None=None, # the run's settings (default: `RunSetti
             grid = _grid_pass(stages, s, stores, out)
             if below_baseline(grid): say(f"evaluate: {below_baseline(grid)}", s.verbose)
             full, metrics, absent = _readings(stages, stores[s.eval_split], out, s)
-            absent = absent | _effects_pass(stages, stores, out, s)   # 06_effects, with --effects
+            absent = absent | _effects_pass(stages, stores, out, s)   # 06_effects: on the synthetic world, or with --effects
             ctrl = _grid_pass(stages, s, control, out, control=True) if r['control'] else None
             failed = grid.attrs['failed'] | {f'control {p}': why for p, why in (ctrl.attrs['failed'] if ctrl is not None else {}).items()}
             info, title = _report_header(s, stores)

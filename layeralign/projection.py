@@ -21,8 +21,8 @@ from .probe import ran_away, epoch_draw, write_pair, lower_lr_hint, tensorboard_
 from .probe import hidden_widths, mlp_plan, variance_matching, reference_projection
 
 # %% auto #0
-__all__ = ['ADAPTER_DEFAULTS', 'KERNEL_COLUMNS', 'MIN_STEPS', 'train_status', 'train_pending', 'Histories', 'grid_memory',
-           'store_shapes', 'training_advice', 'TrainingWarning', 'train_grid']
+__all__ = ['ADAPTER_DEFAULTS', 'KERNEL_COLUMNS', 'MIN_STEPS', 'train_status', 'train_pending', 'Histories', 'epoch_files',
+           'grid_memory', 'store_shapes', 'training_advice', 'TrainingWarning', 'train_grid']
 
 # %% ../nbs/02_projection.ipynb #7ebbba01
 def _check_stores(train:FeatureStore, val:FeatureStore):
@@ -113,16 +113,20 @@ def forward(self:_Group, rows:torch.Tensor, split:str)->torch.Tensor: # rows [B]
 # %% ../nbs/02_projection.ipynb #5c107692
 class _Grid:
     "Every active pair of a run: stacked groups, logit scales, one AdamW, the best weights so far (on the CPU)"
-    def __init__(self, pairs, states, dims, fill, finals, lr, weight_decay, device):
+    def __init__(self, pairs, states, dims, fill, finals, lr, weight_decay, device, levels=None):
         self.pairs, self.finals, self.device = list(pairs), finals, torch.device(device)  # finals: {split: {tower: [N, e]}}
+        self.levels = None if levels is None else list(levels)   # [P] which caption draw each pair's text side reads (06b's sweep); None: one
         self.logit_scale = nn.Parameter(torch.stack([states[p]['logit_scale'] for p in range(len(pairs))]).to(device))
         self.groups = []
         for tower in ('text', 'image'):
             by_dim = {}
             for p, pair in enumerate(pairs):
                 layer = parse_pair(pair)[0 if tower == 'text' else 1]
-                if layer != FINAL: by_dim.setdefault(dims[tower][layer], []).append((p, layer))
-            for dim, members in by_dim.items(): self.groups.append(_Group(tower, dim, members, states, fill, list(finals)))
+                level = self.levels[p] if self.levels is not None and tower == 'text' else None   # a text group per level
+                if layer != FINAL: by_dim.setdefault((dims[tower][layer], level), []).append((p, layer))
+            for (dim, level), members in by_dim.items():
+                self.groups.append(_Group(tower, dim, members, states, fill, list(finals)))
+                self.groups[-1].level = level
         self.opt_kw = dict(lr=lr, fused=True if torch.device(device).type == 'cuda' else None)
         self.weight_decay = weight_decay
         self._make_opt()
@@ -148,6 +152,7 @@ def _order(self:_Grid):
         idx = [p for g in self.groups if g.tower == tower for p, _ in g.members]
         final = [p for p in range(P) if p not in set(idx)]
         self.perm[tower] = (torch.argsort(torch.tensor(idx + final, dtype=torch.long)).to(dev), len(final))
+        if tower == 'text' and self.levels is not None: self.final_levels = torch.tensor([self.levels[p] for p in final], device=dev)
 
 # %% ../nbs/02_projection.ipynb #8d6b0a16
 @patch
@@ -155,11 +160,11 @@ def forward(self:_Grid, text_rows, image_rows, split='train'):
     "[P, B, e] normalised text and image embeddings of every pair, and the [P] clamped logit scales"
     out = {}
     for tower, rows in (('text', text_rows), ('image', image_rows)):
-        parts = [g.forward(rows, split) for g in self.groups if g.tower == tower]
+        parts = [g.forward(rows if rows.ndim == 1 else rows[g.level], split) for g in self.groups if g.tower == tower]   # text rows [K, B]: a row per level
         inv, n_final = self.perm[tower]
         if n_final:
-            f = self.finals[split][tower][rows].float()  # [B, e]
-            parts.append(f.unsqueeze(0).expand(n_final, *f.shape))
+            f = self.finals[split][tower][rows].float()  # [B, e] ([K, B, e] by level)
+            parts.append(f.unsqueeze(0).expand(n_final, *f.shape) if rows.ndim == 1 else f[self.final_levels])
         out[tower] = F.normalize(torch.cat(parts)[inv], dim=-1)
     return out['text'], out['image'], self.logit_scale.exp().clamp(max=100)
 
@@ -206,6 +211,7 @@ def drop(self:_Grid, gone:set):
         g.keep(pos, remap)
         groups.append(g)
     self.groups, self.pairs, self.best = groups, [self.pairs[p] for p in keep], new_best
+    if self.levels is not None: self.levels = [self.levels[p] for p in keep]
     self._make_opt()
     for t, st in carried: self.opt.state[t] = st
     self._order()
@@ -361,12 +367,12 @@ def configure(self:_Grid, hp:dict)->_Grid: # hp: a run's hyperparameters (a miss
     return self
 
 # %% ../nbs/02_projection.ipynb #05eda4d2
-def _start_grid(todo:list, dims:dict, data:_GridData, hp:dict, device)->tuple:
+def _start_grid(todo:list, dims:dict, data:_GridData, hp:dict, device, levels=None)->tuple:
     "The grid of freshly initialised pairs, and each pair's largest initial value per matrix"
     states = [init_pair(p, dims['text'][parse_pair(p)[0]], dims['image'][parse_pair(p)[1]], dims['embed'], hp['projection'],
                         hp['layernorm'], hp['hidden'], hp['temperature'], hp['seed'], **_mlp_options(hp)).state_dict() for p in todo]
     init_max = {p: {k: float(v.abs().max()) for k, v in s.items() if v.ndim >= 2} for p, s in zip(todo, states)}
-    return _Grid(todo, states, dims, data.fill, data.finals, hp['lr'], hp['weight_decay'], device).configure(hp), init_max
+    return _Grid(todo, states, dims, data.fill, data.finals, hp['lr'], hp['weight_decay'], device, levels).configure(hp), init_max
 
 # %% ../nbs/02_projection.ipynb #31563ee4
 _Grid.reference, _Grid.variance_weight = None, 0.0   # no reference model: the contrastive loss alone
@@ -413,7 +419,7 @@ def train_epoch(self:_Grid, caps:torch.Tensor, imgs:torch.Tensor, # [n] this epo
         n = min(len(imgs), chunk[-1] + batch_size) - chunk[0]       # the rows of this step
         self.opt.zero_grad(set_to_none=True)
         for b in chunk:
-            rows_t, rows_i = caps[b:b + batch_size], imgs[b:b + batch_size]
+            rows_t, rows_i = caps[..., b:b + batch_size], imgs[b:b + batch_size]   # caps [K, n] with a level axis
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=amp):
                 t_emb, i_emb, scale = self.forward(rows_t, rows_i)
             loss = self.batch_loss(t_emb.float(), i_emb.float(), scale, rows_t, rows_i)   # [P]
@@ -558,11 +564,47 @@ def _run_epochs(grid:_Grid, run:_Run, data:_GridData, lr_of, epochs:int, seed:in
         ep = grid.epoch(data, gen, lr_of, step, amp=amp)  # bf16: autocast matmuls; weights, AdamW, loss fp32
         step = ep['step']
         improved, gone, finished = run.epoch_end(grid.pairs, epoch, ep)
+        run.save_epochs(grid, epoch, finished)            # keep_epochs: the first epoch's and the last's weights
         grid.keep_best(improved)
         for p, status, error in finished: run.conclude(grid, p, epoch, status, error)
         if len(gone) == len(grid.pairs): break
         if gone: grid.drop(gone)
         bar.set_postfix(training=len(grid.pairs))
+
+# %% ../nbs/02_projection.ipynb #d142e170
+def epoch_files(out:Path, # a train_grid output directory
+                pair:str, # the pair
+               )->dict:   # {epoch: path}, by epoch
+    "The weights of `pair` that `train_grid(keep_epochs=True)` kept after given epochs"
+    found = {}
+    for f in (Path(out)/'epochs').glob(f'{pair}_epoch*.safetensors'):
+        n = f.name[len(pair) + len('_epoch'):-len('.safetensors')]
+        if n.isdigit(): found[int(n)] = f
+    return dict(sorted(found.items()))
+
+# %% ../nbs/02_projection.ipynb #82cf372b
+@patch
+def current_state(self:_Grid, p:int)->dict:
+    "The weights of pair `p` as they are now, as a `PairProjection` state dict on the CPU (`best_state`'s, not yet best)"
+    state = {'logit_scale': self.logit_scale.detach()[p].cpu().clone()}
+    for g in self.groups:
+        for pos, (q, _) in enumerate(g.members):
+            if q == p: state.update({f'{g.tower}.{n}': t.detach()[pos].cpu().clone() for n, t in g.params.items()})
+    return state
+
+# %% ../nbs/02_projection.ipynb #53684a5c
+_Run.keep_epochs = False   # train_grid(keep_epochs=True): each pair's weights after its first and its last epoch
+
+@patch
+def save_epochs(self:_Run, grid:_Grid, epoch:int, finished:list): # finished: epoch_end's [(pair, status, error)]
+    "With `keep_epochs`: every pair's weights after epoch 1, and those of each pair that ends well at its last epoch"
+    if not self.keep_epochs: return
+    from layeralign.core import save_tensors   # atomic: a file is whole or absent
+    status = {p: s for p, s, _ in finished}
+    for k, p in enumerate(grid.pairs):
+        if status.get(p, 'done') != 'done': continue                 # failed or diverged: nothing worth keeping
+        if epoch == 1 or p in status:
+            save_tensors(grid.current_state(k), Path(self.out)/'epochs'/f'{p}_epoch{epoch}.safetensors', {'pair': p, 'epoch': str(epoch)})
 
 # %% ../nbs/02_projection.ipynb #b8e9176b
 def _pair_numels(pairs:list, dims:dict, hp:dict)->dict: # {pair: {parameter name: elements}}
@@ -739,6 +781,7 @@ def train_grid(train_store,              # FeatureStore (or its path) of the tra
                variance_weight:float=0.0,# weight of variance matching to the reference (needs `reference`)
                live:bool=False,          # in Jupyter: mean loss and learning-rate curves redrawn each epoch; out/live_curves.png
                memory:float|None=None,   # GiB the grid may take on the device; None: 90% of what is free there
+               keep_epochs:bool=False,   # also keep each pair's weights after its first and last epoch: out/epochs/ (for pca_plot)
               )->Histories:              # {pair: history}; `.status`: done, failed or diverged; `.errors`: why
     "Train a projection for every layer pair, all pairs together in one pass over the data"
     check_train_settings(epochs, lr, batch_size, weight_decay, warmup, plateau, patience, min_delta, projection,
@@ -764,6 +807,7 @@ def train_grid(train_store,              # FeatureStore (or its path) of the tra
     remove_stale_tmp(out)                                           # what killed runs left (their PIDs gone)
     result, todo = _resume(out, names, base, overwrite)
     if not todo: return result
+    for f in [f for p in todo for f in epoch_files(out, p).values()]: f.unlink()   # kept epochs of weights trained anew
     groups = _memory_groups(train, val, todo, _memory_budget(device, memory), batch_size, device, embed_dim, hp)   # or refused
     out.mkdir(parents=True, exist_ok=True)
     if live:
@@ -778,6 +822,7 @@ def train_grid(train_store,              # FeatureStore (or its path) of the tra
             if refs is not None: grid.set_reference(refs, reference_tower, variance_weight, dims['embed'], seed, _kernel_rows(val))
             run = _Run(out, result, group, base, dims, data, init_max, patience, min_delta, writer)
             if live: run.live, run.live_rows = live_curves, live_rows
+            run.keep_epochs = keep_epochs
             data.steps_per_epoch = math.ceil(math.ceil(data.n_rows / batch_size) / accumulate)   # optimiser steps
             lr_of = lambda step: lr_at(step, data.steps_per_epoch, epochs, lr, warmup, plateau, min_lr)
             with full_precision(): _run_epochs(grid, run, data, lr_of, epochs, seed, precision == 'bf16', progress)

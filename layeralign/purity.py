@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
-from .core import atomic_path, flag_hint, save_figure
+from .core import atomic_path, flag_hint, resampled_means, save_figure
 from .data import CaptionSet, caption_groups
 from .names import FINAL, TOWERS, parse_pair, depth_key
 from .store import FeatureStore
@@ -110,14 +110,12 @@ def bootstrap_accuracy(correct,              # [..., m] bool: each eval row righ
                        seed:int=0,           # the same seed draws the same resamples
                        level:float=0.95,     # the interval's coverage
                       )->tuple:              # (accuracy [...], low [...], high [...]) as NumPy arrays
-    "Accuracy and its percentile bootstrap interval over the eval rows"
-    c = torch.as_tensor(correct).double()
-    m = c.shape[-1]
-    counts = np.stack([np.bincount(r, minlength=m) for r in np.random.default_rng(seed).integers(0, m, (n_resamples, m))])
-    acc = (c.reshape(-1, m) @ torch.as_tensor(counts, dtype=torch.float64).T / m).numpy()   # [probes, n_resamples]
+    "Accuracy and its percentile bootstrap interval over the eval rows (`core.resampled_means`: every probe on the same draws)"
+    c = np.asarray(correct.cpu() if isinstance(correct, torch.Tensor) else correct, dtype=np.float64)
+    acc = resampled_means(c, n_resamples, seed)                   # [..., n_resamples]
     q = (1 - level) / 2
-    low, high = np.quantile(acc, [q, 1 - q], axis=1)
-    return c.mean(-1).numpy(), low.reshape(c.shape[:-1]), high.reshape(c.shape[:-1])
+    low, high = np.quantile(acc, [q, 1 - q], axis=-1)
+    return c.mean(-1), low, high
 
 # %% ../nbs/06a_purity.ipynb #09d7aaa9
 def probe_accuracy(train_x, train_y, # [n, d] train features, [n] labels

@@ -29,7 +29,7 @@ def opt(default,              # the setting's default
 @dataclass(frozen=True)
 class RunSettings:
     "Every setting of a layeralign run"
-    dataset:str = opt('synthetic', "'synthetic', 'flickr30k', 'coco', or a Karpathy JSON / pairs table (CSV, JSONL)")
+    dataset:str = opt('synthetic', "'synthetic', 'flickr30k', 'coco', 'cifar10', 'cifar100' (torchvision's, labelled by class), or a Karpathy JSON / pairs table (CSV, JSONL)")
     model:str = opt('layeralign-tiny', "an OpenCLIP model name, the built-in 'layeralign-tiny', or hf:CLIP for both towers of a transformers CLIP")
     pretrained:str|None = opt('synthetic', "an OpenCLIP tag or a local checkpoint; None (on the command line 'none'): random weights")
     out:str|None = opt(None, "the run folder (default: $LAYERALIGN_HOME/runs/<dataset>--<model>--<pretrained>--<digest>)")
@@ -57,7 +57,7 @@ class RunSettings:
                             {'control': (True, "add the random-weights control grid for any dataset"),
                              'no_control': (False, "leave out the control grid (the synthetic world has it by default)")})
     skip_bad:bool = opt(False, "leave out unreadable images (listed in the report) instead of stopping")
-    source:str|None = opt(None, "where a flickr30k/coco download comes from, e.g. 'hf' or 'kaggle' (default: the downloader's)")
+    source:str|None = opt(None, "where a flickr30k/coco download comes from, e.g. 'hf' or 'kaggle' (default: the downloader's; cifar10/cifar100 have one: torchvision)")
     log:str|None = opt(None, "training log, e.g. 'tensorboard'")
     split_seed:int|None = opt(None, "seed of the splits of a pairs table without a split column")
     wait:bool = opt(True, "wait for another run holding the run folder",
@@ -82,12 +82,15 @@ class RunSettings:
     reference_layer:str|None = opt(None, "the reference's layer (default: final, or the last block of a tower without one)")
     variance_weight:float = opt(0.0, "weight of variance matching to the reference (needs --reference)")
     downstream:str|None = opt(None, "a label set of the data (e.g. shape): linear evaluation of each pair's aligned image features (downstream.csv, H1/H2 in the report)")
-    effects:bool = opt(False, "also where each tower writes its embedding (06_effects): effects.csv, descriptions.json, two pictures, a report section")
+    effects:bool|None = opt(None, "where each tower writes its embedding (06_effects): effects.csv, descriptions.json, two pictures, a report section (None: for one open_clip model on the synthetic world)",
+                            {'effects': (True, "study where each tower writes its embedding (the default for one open_clip model on the synthetic world)"),
+                             'no_effects': (False, "leave out the effects study")})
     purity:bool|None = opt(None, "purity of the data's labels in every layer and pair (06a_purity): purity.csv, purity_depth.png, pruning.png (None: where the data has labels)",
                            {'purity': (True, "measure the purity of the labels (the default where the data has labels)"),
                             'no_purity': (False, "leave out the purity of the labels")})
     misalign:str|list|None = opt(None, "shares of training images given another image's captions, e.g. 0,0.1,0.3,0.5,0.8: the grid at each level, same stores (misalignment.csv, misalignment.png)")
     misalign_method:str = opt('similar', "how --misalign picks the other image: similar (among the most alike by TF-IDF) or random")
+    misalign_pairs:str = opt('edges', "what --misalign's levels above 0 train: edges (each layer with the other tower's final, all the sweep reports; of --pairs) or all (every pair of --pairs)")
 
 # %% ../nbs/07a_settings.ipynb #ce7863f4
 @patch(as_prop=True)
@@ -108,7 +111,7 @@ def towers(self:RunSettings)->dict: # {'image_model': spec, 'text_model': spec},
 SPLITS = ('train', 'val', 'test')   # the splits a run reads; any of them can be the one scored
 
 # %% ../nbs/07a_settings.ipynb #d0f1a2b3
-DOWNLOADS = ('flickr30k', 'coco')   # the datasets a run downloads by itself (with `sources.download_<name>`)
+DOWNLOADS = ('flickr30k', 'coco', 'cifar10', 'cifar100')   # the datasets a run downloads by itself (with `sources.download_<name>`)
 
 # %% ../nbs/07a_settings.ipynb #8b7f7a26
 def _check_choices(s:RunSettings):
@@ -210,10 +213,11 @@ def reference_layers(s:RunSettings)->list: # the layer names of the reference's 
 
 # %% ../nbs/07a_settings.ipynb #6973ba55
 def _check_studies(s:RunSettings):
-    "`misalign` (levels, each in [0, 1)) and `misalign_method`"
-    from layeralign.misalign import misalign_levels, MISALIGN_METHODS
+    "`misalign` (levels, each in [0, 1)), `misalign_method` and `misalign_pairs`"
+    from layeralign.misalign import misalign_levels, MISALIGN_METHODS, check_misalign_pairs
     if s.misalign_method not in MISALIGN_METHODS:
         raise ValueError(f"{flag_hint('misalign_method', s.misalign_method)}: use one of {', '.join(MISALIGN_METHODS)}")
+    check_misalign_pairs(s.misalign_pairs)
     if s.misalign is not None: misalign_levels(s.misalign)
 
 # %% ../nbs/07a_settings.ipynb #75c70c25

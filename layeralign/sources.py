@@ -4,39 +4,40 @@
 
 # %% ../nbs/00c_sources.ipynb #7750e7ed
 from __future__ import annotations
-import os
+import os, sys
 from pathlib import Path
 import http.client, io, json, re, shutil, stat, tarfile, urllib.error, urllib.parse, urllib.request, warnings, zipfile, zlib
 from contextlib import redirect_stdout, redirect_stderr
+import numpy as np
+from PIL import Image
 from tqdm.auto import tqdm
-from .core import atomic_path, layeralign_home, read_json, write_json
+from .core import atomic_path, layeralign_home, read_json, write_json, flag_hint
 from .data import (CaptionSet, SPLIT_FRACTIONS, TABLE_SUFFIXES, check_present, karpathy_images, load_karpathy,
                              load_pairs, read_table)
 from .synthetic import synthetic
 
 # %% auto #0
 __all__ = ['DATASETS', 'EXTRACT_LIMITS', 'FLICKR30K_IMAGES', 'HF_FLICKR30K', 'KARPATHY_SPLITS_URL', 'KAGGLE_CREDENTIALS_HELP',
-           'COCO_IMAGES_URL', 'COCO_IMAGES', 'load_dataset', 'safe_extract', 'KaggleCredentialsError', 'kaggle_api',
-           'download_flickr30k', 'download_coco']
+           'COCO_IMAGES_URL', 'COCO_IMAGES', 'CIFAR', 'CIFAR_TEMPLATES', 'CIFAR_SEED', 'CIFAR_VAL_SHARE',
+           'load_dataset', 'safe_extract', 'KaggleCredentialsError', 'kaggle_api', 'download_flickr30k',
+           'download_coco', 'cifar_caption', 'download_cifar', 'download_cifar10', 'download_cifar100']
 
 # %% ../nbs/00c_sources.ipynb #c473fe29
-DATASETS = ('synthetic', 'flickr30k', 'coco')
+DATASETS = ('synthetic', 'flickr30k', 'coco', 'cifar10', 'cifar100')
 
 # %% ../nbs/00c_sources.ipynb #4d68e91d
 def _image_root(folder:Path)->Path: return folder/'images' if (folder/'images').is_dir() else folder
 
 def _load_downloaded(name:str, split:str, root:Path|None)->CaptionSet:
-    "One split of Flickr30k or COCO from its folder, naming the download when it is not there"
+    "One split of Flickr30k, COCO or CIFAR from its folder, naming the download when it is not there"
     folder = Path(root) if root is not None else layeralign_home()/'data'/name
     json_path = folder/f'dataset_{name}.json'
     if not json_path.exists():
-        how = (f"download it with `download_flickr30k({str(folder)!r})`" if name == 'flickr30k' else
-               f"download it with `download_coco({str(folder)!r})`")
-        raise FileNotFoundError(f"{name} not found: no {json_path}; {how}")
+        raise FileNotFoundError(f"{name} not found: no {json_path}; download it with `download_{name}({str(folder)!r})`")
     return load_karpathy(json_path, _image_root(folder), split)
 
 # %% ../nbs/00c_sources.ipynb #38d107b1
-def load_dataset(name:str, # 'synthetic', 'flickr30k', 'coco', or a path to a Karpathy .json or a pairs table
+def load_dataset(name:str, # 'synthetic', 'flickr30k', 'coco', 'cifar10', 'cifar100', or a path to a Karpathy .json or a pairs table
                  split:str='test', # which split
                  root:Path|None=None, # where the data lives (for a path: the image folder)
                  split_fractions:tuple=SPLIT_FRACTIONS, # a pairs table without a split column: (train, val, test) shares
@@ -44,7 +45,7 @@ def load_dataset(name:str, # 'synthetic', 'flickr30k', 'coco', or a path to a Ka
                 )->CaptionSet:
     "Load one split of a dataset by name or path"
     if name == 'synthetic': return synthetic(split, root=root)
-    if name in ('flickr30k', 'coco'): return _load_downloaded(name, split, root)
+    if name in DATASETS: return _load_downloaded(name, split, root)
     path = Path(name)
     if path.suffix.lower() == '.json':
         return load_karpathy(path, Path(root) if root is not None else _image_root(path.parent), split)
@@ -524,3 +525,127 @@ def download_coco(dest:Path|None=None, # the dataset folder; default layeralign_
         if _count_images(images_dir/part) < n:
             _get_coco_part(part, images_url.format(part=part), images_dir, work, n, progress)
     return _finish_download(dest, json_path, make_zip, progress)
+
+# %% ../nbs/00c_sources.ipynb #af0cea7f
+CIFAR = {'cifar10': 'CIFAR10', 'cifar100': 'CIFAR100'}   # layeralign's name -> the torchvision.datasets class
+
+# %% ../nbs/00c_sources.ipynb #64545a1e
+CIFAR_TEMPLATES = ('a photo of {a}', 'a photo of the {name}', 'a low resolution photo of {a}', 'a small photo of {a}',
+                   'a picture of {a}')   # captions of a class: {name} its words, {a} the same with 'a'/'an'
+
+# %% ../nbs/00c_sources.ipynb #6e626a9e
+def cifar_caption(class_name:str, # torchvision's spelling, e.g. 'aquarium_fish'
+                  template:str,   # one of `CIFAR_TEMPLATES`
+                 )->str:
+    "A caption of a CIFAR class from a template"
+    name = class_name.replace('_', ' ')
+    return template.format(name=name, a=('an ' if name[:1] in 'aeiou' else 'a ') + name)
+
+# %% ../nbs/00c_sources.ipynb #e3b52266
+CIFAR_SEED, CIFAR_VAL_SHARE = 0, 0.1   # the val pictures and the captions' templates are drawn by this seed; val's share of CIFAR's train set
+
+# %% ../nbs/00c_sources.ipynb #da9e09c4
+def _cifar_plan(classes:list, train_targets, test_targets)->list: # Karpathy `images` entries: train pictures, then test
+    "Where each picture goes (train/val/test), its one caption and its `class` label"
+    rng = np.random.default_rng(CIFAR_SEED)
+    n = len(train_targets)
+    val = np.zeros(n, bool); val[rng.permutation(n)[:max(1, round(n*CIFAR_VAL_SHARE))]] = True
+    entries = []
+    for part, targets, held_out in (('train', train_targets, val), ('test', test_targets, np.zeros(len(test_targets), bool))):
+        for i, (target, k) in enumerate(zip(targets, rng.integers(len(CIFAR_TEMPLATES), size=len(targets)))):
+            j, name = len(entries), classes[int(target)]
+            split = 'test' if part == 'test' else 'val' if held_out[i] else 'train'
+            entries.append(dict(filename=f'{i:05d}.png', filepath=part, imgid=j, split=split, sentids=[j],
+                                sentences=[dict(raw=cifar_caption(name, CIFAR_TEMPLATES[k]), imgid=j, sentid=j)], labels={'class': name}))
+    return entries
+
+# %% ../nbs/00c_sources.ipynb #2f583abf
+def _cifar_offline_hint(name:str, loader, root:Path)->str:
+    "How to provide a CIFAR set without the network"
+    return (f"to work offline, put torchvision's {getattr(loader, 'base_folder', 'CIFAR')} folder (or its "
+            f"{getattr(loader, 'filename', 'archive')}) into {root} and run again, or use {flag_hint('dataset', 'synthetic')}")
+
+# %% ../nbs/00c_sources.ipynb #a106ba3b
+def _cifar_set(name:str, root:Path, train:bool, progress:bool)->tuple: # (pictures uint8 [n, h, w, 3], targets int64 [n], class names)
+    "torchvision's CIFAR train or test set from `root`, which it fetches there first when its files are absent or fail its MD5 checks"
+    import torchvision.datasets
+    loader = getattr(torchvision.datasets, CIFAR[name])
+    said = io.StringIO()   # torchvision prints what it downloads and extracts
+    try:
+        with redirect_stdout(sys.stderr if progress else said), redirect_stderr(sys.stderr if progress else said):
+            ds = loader(str(root), train=train, download=True)
+    except Exception as e:
+        if _network_error(e):
+            raise ConnectionError(f"{name}: could not download it with torchvision ({_one_line(e)}); "
+                                  f"{_cifar_offline_hint(name, loader, root)}") from None
+        if isinstance(e, RuntimeError) and 'corrupted' in str(e):
+            raise ValueError(f"{name}: torchvision's files in {root} do not match their published checksums, so nothing was read "
+                             f"from them ({_one_line(e)}); remove {root} and run again") from None
+        raise
+    data, targets, classes = np.asarray(ds.data), np.asarray(ds.targets, dtype=np.int64), [str(c) for c in ds.classes]
+    if data.dtype != np.uint8 or data.ndim != 4 or data.shape[3] != 3 or targets.shape != (len(data),) or \
+       (len(targets) and (targets.min() < 0 or targets.max() >= len(classes))):
+        raise ValueError(f"{name}: torchvision's {CIFAR[name]} gave pictures {data.dtype} {list(data.shape)} and {len(targets)} targets "
+                         f"for {len(classes)} classes; expected uint8 [n, height, width, 3] and one class index per picture")
+    return data, targets, classes
+
+# %% ../nbs/00c_sources.ipynb #d116cb7a
+def _write_cifar_images(folder:Path, data:np.ndarray, progress:bool, desc:str)->int: # the pictures written (not already there)
+    "Picture i of `data` [n, h, w, 3] as `folder/<i:05d>.png`, each written atomically; pictures already there are kept"
+    folder.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for i in tqdm(range(len(data)), desc=desc, disable=not progress):
+        path = folder/f'{i:05d}.png'
+        if path.exists() and path.stat().st_size: continue
+        tmp = folder/f'.{path.name}.tmp-{os.getpid()}'
+        try:
+            Image.fromarray(data[i], 'RGB').save(tmp, 'PNG')
+            os.replace(tmp, path)
+        finally: tmp.unlink(missing_ok=True)    # a failed write leaves nothing
+        written += 1
+    return written
+
+# %% ../nbs/00c_sources.ipynb #23abb7ea
+def _cifar_settings()->dict: return dict(version=1, seed=CIFAR_SEED, val_share=CIFAR_VAL_SHARE, templates=list(CIFAR_TEMPLATES))
+
+# %% ../nbs/00c_sources.ipynb #93a19f67
+def _cifar_complete(json_path:Path)->bool:
+    "True when the dataset's file is there, made by these settings, and all its pictures are there"
+    if not json_path.exists(): return False
+    data = read_json(json_path)
+    if data.get('settings') != _cifar_settings():
+        print(f"{json_path}: made by other settings ({data.get('settings')}); made again", file=sys.stderr)
+        return False
+    return all((json_path.parent/'images'/img['filepath']/img['filename']).exists() for img in karpathy_images(data, json_path))
+
+# %% ../nbs/00c_sources.ipynb #ba884987
+def download_cifar(name:str, # 'cifar10' or 'cifar100'
+                   dest:Path|None=None, # the dataset folder; default layeralign_home()/'data'/name
+                   progress:bool=True, # show progress
+                  )->Path: # dest/dataset_<name>.json
+    "CIFAR-10 or CIFAR-100 from torchvision as PNG files and a Karpathy file with one templated caption and the `class` label per picture"
+    if name not in CIFAR: raise ValueError(f"download_cifar: unknown dataset {name!r}; valid: {', '.join(CIFAR)}")
+    dest = Path(dest) if dest is not None else layeralign_home()/'data'/name
+    json_path = dest/f'dataset_{name}.json'
+    if _cifar_complete(json_path): return json_path
+    (train, train_y, classes), (test, test_y, test_classes) = (_cifar_set(name, dest/'torchvision', t, progress) for t in (True, False))
+    if test_classes != classes: raise ValueError(f"{name}: torchvision's train and test sets name different classes")
+    entries = _cifar_plan(classes, train_y, test_y)   # before any picture is written: a broken set writes nothing
+    for part, data in (('train', train), ('test', test)): _write_cifar_images(dest/'images'/part, data, progress, f'{name} {part} pictures')
+    with atomic_path(json_path) as tmp:
+        tmp.write_text(json.dumps(dict(images=entries, dataset=name, settings=_cifar_settings())), encoding='utf-8')
+    return json_path
+
+# %% ../nbs/00c_sources.ipynb #4a14b8a1
+def download_cifar10(dest:Path|None=None, # the dataset folder; default layeralign_home()/'data'/'cifar10'
+                     progress:bool=True,  # show progress
+                    )->Path: # dest/dataset_cifar10.json
+    "CIFAR-10 from torchvision as a labelled, captioned dataset (`download_cifar`)"
+    return download_cifar('cifar10', dest, progress)
+
+# %% ../nbs/00c_sources.ipynb #01f77e3a
+def download_cifar100(dest:Path|None=None, # the dataset folder; default layeralign_home()/'data'/'cifar100'
+                      progress:bool=True,  # show progress
+                     )->Path: # dest/dataset_cifar100.json
+    "CIFAR-100 from torchvision as a labelled, captioned dataset (`download_cifar`)"
+    return download_cifar('cifar100', dest, progress)

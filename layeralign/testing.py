@@ -11,7 +11,7 @@ from .store import write_store
 from .names import layer_names, FINAL
 
 # %% auto #0
-__all__ = ['toy_stores']
+__all__ = ['toy_stores', 'cifar_stand_in']
 
 # %% ../nbs/01c_testing.ipynb #ed9518b0
 def toy_stores(dest:Path,             # directory to create the stores in ('train/', 'val/')
@@ -61,3 +61,24 @@ def toy_stores(dest:Path,             # directory to create the stores in ('trai
                                   dict(model='toy', pretrained=f'seed{seed}', dataset='toy', split=split, pooling='toy'),
                                   dtype=dtype))
     return tuple(stores)
+
+# %% ../nbs/01c_testing.ipynb #6893ab14
+def cifar_stand_in(n_train:int=60,        # images of the train set
+                   n_test:int=20,         # images of the test set
+                   classes:tuple=('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'),
+                   offline:bool=False,    # raise torchvision's error of a machine without network instead
+                  )->type:                # a class with torchvision's CIFAR10(root, train, transform, target_transform, download)
+    "A stand-in for torchvision's CIFAR10/CIFAR100 over a few generated images"
+    import numpy as np, socket, urllib.error
+    class CifarStandIn:
+        base_folder, filename, calls = 'cifar-10-batches-py', 'cifar-10-python.tar.gz', 0
+        def __init__(self, root, train=True, transform=None, target_transform=None, download=False):
+            type(self).calls += 1
+            if offline: raise urllib.error.URLError(socket.gaierror(-2, 'Name or service not known'))
+            n, rng = (n_train, np.random.default_rng(0)) if train else (n_test, np.random.default_rng(1))
+            self.classes, self.targets = list(classes), [i % len(classes) for i in range(n)]
+            colours = np.random.default_rng(2).integers(40, 216, (len(classes), 3))
+            noise = rng.integers(-40, 41, (n, 32, 32, 3))
+            self.data = np.clip(colours[self.targets][:, None, None, :] + noise, 0, 255).astype(np.uint8)
+        def __len__(self): return len(self.data)
+    return CifarStandIn

@@ -16,6 +16,7 @@ from fastcore.script import call_parse
 import layeralign
 from .data import CaptionSet, caption_groups
 from .synthetic import synthetic, SYNTHETIC_WORDS
+from .miscaptions import misalign_captions, check_fraction
 from .core import atomic_path, write_json, layeralign_home, environment, save_figure
 from .models import load_model
 from open_clip.tokenizer import SimpleTokenizer   # after layeralign.models, which says in one line when torchvision does not match torch
@@ -311,6 +312,20 @@ def save_tiny(model,                # the trained CLIP
         tmp.chmod(0o644)   # readable by all, like any package file
     return Path(dest)
 
+# %% ../nbs/05_tiny.ipynb #b45a8a7b
+def _check_frozen(freeze:str|None, frozen_from:str|None, # train_tiny's freeze and frozen_from
+                  model_kwargs:dict|None=None,           # `tiny_config` settings of the model to train
+                 ):
+    "Refuse, before any work, a frozen tower that is not given, does not load, or does not fit the model to train"
+    with tempfile.TemporaryDirectory() as d:   # a name of its own: open_clip keeps configs by name, and the source may be layeralign-tiny
+        config, bpe = Path(d)/'frozen-check.json', Path(d)/'frozen-check-bpe.txt.gz'
+        build_bpe(caption_words(SYNTHETIC_WORDS), bpe)
+        write_json(config, tiny_config(SimpleTokenizer(bpe_path=str(bpe)).vocab_size, **(model_kwargs or {})))
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')     # "no pretrained weights loaded": random weights are enough to check shapes
+            model = load_model(str(config))[0]
+        freeze_tower(model, freeze, frozen_from)
+
 # %% ../nbs/05_tiny.ipynb #9403d8a2
 def synthetic_groups(data:CaptionSet, # a split of a synthetic world
                      json_path:Path,  # that world's dataset_synthetic.json
@@ -334,7 +349,6 @@ def _tiny_worlds(n_images:int, seed:int, eval_images:int, data_root:Path)->tuple
 # %% ../nbs/05_tiny.ipynb #9f1d08dc
 def _misaligned_train(train:CaptionSet, misalign:float, seed:int)->CaptionSet:
     "The training split with a share `misalign` of its images given another, similar image's captions (unchanged for 0)"
-    from layeralign.misalign import misalign_captions, check_fraction   # 06b, a later notebook: imported at use
     return misalign_captions(train, misalign, 'similar', seed) if check_fraction(misalign) else train
 
 # %% ../nbs/05_tiny.ipynb #a95833e7
@@ -367,6 +381,8 @@ def regenerate_tiny(out:Path|None=None,        # folder laid out like the packag
                    )->dict:                    # the training record
     "Make the tiny model's vocabulary, config and weights from scratch; write them, a record and a curve into `out`"
     start = time.time()
+    if kwargs.get('freeze') is not None or kwargs.get('frozen_from') is not None:   # a tower that does not load or fit: before any world or file
+        _check_frozen(kwargs.get('freeze'), kwargs.get('frozen_from'), model_kwargs)
     files = tiny_files(root=out)
     data_root = Path(data_root) if data_root is not None else layeralign_home()/'data'
     train, val, test = _tiny_worlds(n_images, seed, eval_images, data_root)
@@ -447,7 +463,9 @@ def train_tiny_cli(out:str=None,        # folder laid out like the package (mode
                    misalign:float=0,    # share of training images given another, similar image's captions (06b_misalign), in [0, 1)
                   ):
     "Regenerate layeralign-tiny: vocabulary, config and weights trained on the synthetic world"
-    try: frozen = _frozen_settings(freeze, text_from, image_from)   # a tower not given: one line, before any work
+    try:   # a tower not given, or one that does not load or fit: one line, before any work
+        frozen = _frozen_settings(freeze, text_from, image_from)
+        if frozen: _check_frozen(frozen['freeze'], frozen['frozen_from'], dict(image_size=image_size, patch_size=patch_size, width=width, layers=layers))
     except ValueError as e: raise SystemExit(f"python -m layeralign.tiny: error: {e}") from None
     if augment: frozen['augment'] = True
     try: _misaligned_train(None, misalign, seed) if not 0 <= misalign < 1 else None   # a bad share: one line, before any work
