@@ -535,6 +535,35 @@ def _scored_store(projected:Path)->FeatureStore:
         if isinstance(store, dict) and store.get('path'): return FeatureStore(store['path'])
     raise FileNotFoundError(f"no record in {projected} names the store it was projected from; pass store=")
 
+def _trained_store(projections:Path)->FeatureStore|None:
+    "The train store that 02's records in `projections` name, or None where none does (or it is gone)"
+    for f in sorted(Path(projections).glob('text_*_image_*.json')):
+        record = json.loads(f.read_text())
+        path = ((record.get('stores') or {}).get('train') or {}).get('path') if isinstance(record, dict) else None
+        if path and (Path(path)/'manifest.json').is_file(): return FeatureStore(path)
+    return None
+
+def _route_studies(out:Path, ev:FeatureStore, train:FeatureStore|None, grid:pd.DataFrame, device:str, progress:bool,
+                  )->list: # the PNG files written
+    "What `run` adds by default after scoring: purity where both stores have labels, effects for one open_clip model on the synthetic world"
+    files = []
+    if train is not None and train.labels and ev.labels:
+        from layeralign.purity import purity_files, PURITY_FILES
+        try: purity_files(train, ev, out, out/'projections', grid[grid.projection != 'lens'], progress=progress)
+        except ValueError: pass                  # as in `run`: e.g. a label set with one class in a small split
+        else: files += [out/f for f in PURITY_FILES if f.endswith('.png')]
+    m = ev.manifest
+    if m.get('dataset') == 'synthetic' and not (m.get('image_model') or m.get('towers')):   # `run`'s default for effects
+        from layeralign.models import resolve_model
+        try: resolve_model(m.get('model'), m.get('pretrained'))
+        except (ValueError, FileNotFoundError): return files    # a model that cannot be built here (e.g. a test's toy store)
+        from layeralign.effects import effects, EFFECT_FILES
+        from layeralign.decompose import UndecomposableError
+        try: effects(ev.path, out, None if train is None else train.path, device=device, overwrite=True, progress=progress)
+        except UndecomposableError: pass
+        else: files += [out/f for f in EFFECT_FILES if f.endswith('.png')]
+    return files
+
 # %% ../nbs/08_pipeline.ipynb #2ffdeef5
 def finish_grid(out:Path,                  # the folder of grid.csv (04_retrieval's `out`); its projections/ gives the loss curves
                 store=None,                # the scored split's FeatureStore (or path); None: the one the projected records name
@@ -543,8 +572,10 @@ def finish_grid(out:Path,                  # the folder of grid.csv (04_retrieva
                 device:str='cpu',          # where the lens and the metrics are computed
                 title:str|None=None,       # over each figure (default: model / weights / dataset split, from the store)
                 progress:bool=False,       # progress bars
+                train_store=None,          # the training split's FeatureStore (or path); None: the one out/projections' records name
+                studies:bool=True,         # also purity and effects where `run` makes them by default
                )->list:                    # the PNG files written
-    "What `run` adds to a scored grid.csv: the lens rows, metrics.csv and the pictures (for the papermill route)"
+    "What `run` adds to a scored grid.csv: the lens rows, metrics.csv, the pictures, purity and effects (for the papermill route)"
     out = Path(out)
     store = _scored_store(projected or out/'projected') if store is None else store if isinstance(store, FeatureStore) else FeatureStore(store)
     grid = pd.read_csv(out/'grid.csv')
@@ -560,4 +591,7 @@ def finish_grid(out:Path,                  # the folder of grid.csv (04_retrieva
             table = pd.read_csv(out/'metrics.csv')
     m = store.manifest
     title = title or f"{m.get('model')} / {weights_tag(m.get('pretrained'))} / {m.get('dataset')} {m.get('split')}"
-    return write_pictures(full, out, out/'projections', metrics=table, title=title)
+    files = write_pictures(full, out, out/'projections', metrics=table, title=title)
+    if not studies: return files
+    train = _trained_store(out/'projections') if train_store is None else train_store if isinstance(train_store, FeatureStore) else FeatureStore(train_store)
+    return files + _route_studies(out, store, train, pd.read_csv(out/'grid.csv'), s.run_device, progress)
