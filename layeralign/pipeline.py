@@ -527,21 +527,24 @@ def run(settings:RunSettings|None=None, # the run's settings (default: `RunSetti
         return grid
 
 # %% ../nbs/08_pipeline.ipynb #f1588432
+def _recorded_store(folder:Path, *keys)->str|None:
+    "The store path that the pair records in `folder` give under `keys` (03's `store`, 02's `stores` / `train`), or None"
+    for f in sorted(Path(folder).glob('text_*_image_*.json')):
+        record = json.loads(f.read_text())
+        for k in keys: record = record.get(k) if isinstance(record, dict) else None   # (a training history is a list)
+        if isinstance(record, dict) and record.get('path'): return record['path']
+    return None
+
 def _scored_store(projected:Path)->FeatureStore:
     "The eval store that 03_project_eval projected from, as the records in `projected` name it"
-    for f in sorted(Path(projected).glob('text_*_image_*.json')):
-        record = json.loads(f.read_text())             # 03's record: {'store': {'path': ..., 'model': ...}, ...}
-        store = record.get('store') if isinstance(record, dict) else None   # (a training history is a list)
-        if isinstance(store, dict) and store.get('path'): return FeatureStore(store['path'])
-    raise FileNotFoundError(f"no record in {projected} names the store it was projected from; pass store=")
+    path = _recorded_store(projected, 'store')
+    if path is None: raise FileNotFoundError(f"no record in {projected} names the store it was projected from; pass store=")
+    return FeatureStore(path)
 
 def _trained_store(projections:Path)->FeatureStore|None:
     "The train store that 02's records in `projections` name, or None where none does (or it is gone)"
-    for f in sorted(Path(projections).glob('text_*_image_*.json')):
-        record = json.loads(f.read_text())
-        path = ((record.get('stores') or {}).get('train') or {}).get('path') if isinstance(record, dict) else None
-        if path and (Path(path)/'manifest.json').is_file(): return FeatureStore(path)
-    return None
+    path = _recorded_store(projections, 'stores', 'train')
+    return FeatureStore(path) if path and (Path(path)/'manifest.json').is_file() else None
 
 def _route_studies(out:Path, ev:FeatureStore, train:FeatureStore|None, grid:pd.DataFrame, device:str, progress:bool,
                   )->list: # the PNG files written
